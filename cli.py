@@ -1,0 +1,33 @@
+"""Command-line plumbing shared by the scripts: one-line errors instead of tracebacks.
+
+A script raises ``InputError("path:line: what is wrong; what to do")`` for bad input
+and starts with ``cli.run(main)``; the user then sees that one line on stderr and the
+process exits with status 1.
+"""
+
+import sys
+
+from absl import app
+
+
+class InputError(Exception):
+    """Bad input from the user: a file, a flag or data. The message is shown as is."""
+
+
+def fail(message):
+    """Prints ``error: message`` on stderr and exits with status 1."""
+    sys.stderr.write("error: %s\n" % message)
+    sys.stderr.flush()
+    sys.exit(1)
+
+
+def run(main, argv=None):
+    """``absl.app.run(main)``, turning an InputError into a one-line error and exit 1."""
+
+    def guarded(args):
+        try:
+            return main(args)
+        except InputError as e:
+            fail(str(e))
+
+    app.run(guarded, argv=argv)

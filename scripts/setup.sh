@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Creates the virtual environment if it is missing and installs the requirements.
+#
+#   scripts/setup.sh          Python 3.7 + TensorFlow 1.15 in .venv
+#   TF=2 scripts/setup.sh     Python 3.11 + TensorFlow 2.15 in .venv-tf2
+#
+# Idempotent: when the requirement files have not changed since the last successful
+# install, it returns at once. Prints the environment's path on its last line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+TF=${TF:-1}
+case "$TF" in
+  1) VENV=${VENV:-$ROOT/.venv};     PY_WANT=3.7 ;;
+  2) VENV=${VENV:-$ROOT/.venv-tf2}; PY_WANT=3.11 ;;
+  *) echo "setup.sh: TF must be 1 or 2 (got '$TF')" >&2; exit 2 ;;
+esac
+
+find_python() {
+  local want=$1 cand
+  for cand in "python$want" "$(pyenv root 2>/dev/null)/versions/$want"*/bin/"python$want" \
+              /usr/bin/"python$want" /usr/local/bin/"python$want"; do
+    if [ -n "$cand" ] && "$cand" -c 'import sys' >/dev/null 2>&1; then
+      command -v "$cand" 2>/dev/null || echo "$cand"
+      return 0
+    fi
+  done
+  return 1
+}
+
+stamp="$VENV/.requirements.sha"
+want_sha=$(cat requirements.txt requirements-dev.txt | sha1sum | cut -d' ' -f1)
+if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_sha" ]; then
+  echo "$VENV"
+  exit 0
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  PY=$(find_python "$PY_WANT") || {
+    echo "setup.sh: python$PY_WANT not found; install it (e.g. 'pyenv install $PY_WANT') and retry" >&2
+    exit 1
+  }
+  echo "setup.sh: creating $VENV with $PY" >&2
+  "$PY" -m venv "$VENV"
+fi
+log="$VENV/pip-install.log"
+echo "setup.sh: installing requirements into $VENV (log: $log)" >&2
+if ! { "$VENV/bin/python" -m pip install --upgrade "pip<24.1" &&
+       "$VENV/bin/python" -m pip install -r requirements-dev.txt; } >"$log" 2>&1; then
+  tail -n 20 "$log" >&2
+  echo "setup.sh: pip install failed; see $log" >&2
+  exit 1
+fi
+echo "$want_sha" > "$stamp"
+echo "$VENV"

@@ -1,0 +1,36 @@
+"""Shared fixtures: the project root on sys.path and the real-data directory."""
+
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+
+def _data_dir():
+    return os.path.abspath(os.environ.get("DATA_DIR", os.path.join(ROOT, "data")))
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    """The real-data folder (DATA_DIR, default data/); fails, never skips, when it is missing."""
+    path = _data_dir()
+    if not os.path.isfile(os.path.join(path, "nsmc", "test.tsv")):
+        pytest.fail(
+            "real data not found in DATA_DIR=%s: set DATA_DIR to the folder holding nsmc/, hate/, "
+            "corpus/ and krbert/ (run scripts/download_data.sh to fetch the public parts)" % path,
+            pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def krbert_dir(data_dir):
+    """The published KR-BERT vocabularies and configs (DATA_DIR/krbert)."""
+    path = os.path.join(data_dir, "krbert")
+    if not os.path.isdir(path):
+        pytest.fail("DATA_DIR/krbert not found at %s: it holds the published KR-BERT vocabularies "
+                    "and configs" % path, pytrace=False)
+    return path

@@ -1,0 +1,30 @@
+"""The one place this codebase imports TensorFlow.
+
+Every module does ``from tf_compat import tf`` and gets the TF1-style API:
+``tensorflow`` itself on TensorFlow 1.15, ``tensorflow.compat.v1`` with v2 behaviour
+disabled on TensorFlow 2.x. Nothing here uses ``tf.contrib``; the TPU estimator and the
+cluster resolver come from APIs present in both versions.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as _tensorflow  # noqa: E402  (the only such import in the project)
+
+TF_VERSION = _tensorflow.__version__
+IS_TF2 = TF_VERSION.startswith("2.")
+
+if IS_TF2:
+    tf = _tensorflow.compat.v1
+    _level = tf.get_logger().level
+    tf.get_logger().setLevel("ERROR")  # disable_v2_behavior logs deprecation notes
+    tf.disable_v2_behavior()
+    tf.get_logger().setLevel(_level)
+else:
+    tf = _tensorflow
+
+tpu_estimator = tf.estimator.tpu
+"""TPUEstimator, TPUEstimatorSpec, RunConfig, TPUConfig, InputPipelineConfig."""
+
+TPUClusterResolver = tf.distribute.cluster_resolver.TPUClusterResolver
