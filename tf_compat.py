@@ -24,6 +24,9 @@ if IS_TF2:
 else:
     tf = _tensorflow
 
+# TensorFlow's logger would also hand every record to absl's root handler: log once.
+tf.get_logger().propagate = False
+
 tpu_estimator = tf.estimator.tpu
 """TPUEstimator, TPUEstimatorSpec, RunConfig, TPUConfig, InputPipelineConfig."""
 

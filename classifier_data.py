@@ -1,0 +1,464 @@
+"""Fine-tuning tasks: readers, the task registry, feature conversion and the feature cache.
+
+A task (``get_processor("nsmc")``) knows its files, columns and labels and reads a split
+into ``InputExample`` rows; a bad row stops with ``path:line`` and the row. Examples become
+token ids once: ``build_feature_cache`` writes them as a TFRecord keyed by everything the
+ids depend on, so a second run with the same vocabulary, tokenizer and data skips
+tokenization. ``make_input_fn`` feeds the cached records to an Estimator, either padded to
+a fixed length (TPU) or in batches padded only to their longest member (CPU).
+"""
+
+import collections
+import hashlib
+import io
+import json
+import os
+
+import numpy as np
+from tqdm import tqdm
+
+import cli
+from tf_compat import tf
+
+log = tf.compat.v1.logging
+
+CACHE_FORMAT = 1
+"""Bump when the record layout changes so old caches are not reused."""
+
+InputExample = collections.namedtuple("InputExample", ["guid", "text", "label", "line"])
+"""One row: guid (id column or 1-based row number), text, label (None when unlabelled),
+line (1-based line in its file, for messages)."""
+
+Split = collections.namedtuple("Split", ["name", "path", "examples", "has_labels"])
+
+
+def unquote_csv(field, rounds):
+    """Removes up to ``rounds`` layers of CSV quoting: ``"a ""b"" c"`` becomes ``a "b" c``.
+
+    A layer is removed only when the field is a well-formed quoted CSV field (starts and
+    ends with a quote, every inner quote doubled); anything else is returned as is.
+    """
+    for _ in range(rounds):
+        if len(field) < 2 or field[0] != '"' or field[-1] != '"':
+            break
+        inner = field[1:-1]
+        if '"' in inner.replace('""', ""):
+            break
+        field = inner.replace('""', '"')
+    return field
+
+
+def _row_for_message(line):
+    line = line.rstrip("\r\n")
+    return repr(line if len(line) <= 200 else line[:200] + "...")
+
+
+def _open_text(path):
+    """Local files through io (fast), anything else (gs://) through tf.io.gfile."""
+    if "://" in path:
+        return tf.io.gfile.GFile(path, "r")
+    return io.open(path, "r", encoding="utf-8", newline="\n")
+
+
+def read_tsv(path, required, optional=(), quote_rounds=None):
+    """Reads a tab-separated file with a header line, by column name.
+
+    A blank line is skipped in a file of several columns (in a one-column file it is an
+    empty text). A field is CSV-unquoted ``quote_rounds[column]`` times
+    (default once) when it is quoted.
+
+    Args:
+      path: the file (gs:// too).
+      required: column names that must be in the header.
+      optional: column names read when present.
+      quote_rounds: dict column -> layers of CSV quoting to undo.
+
+    Yields:
+      (line_number, {column: value}) for every data row; a missing column or a row with
+      the wrong number of fields raises InputError naming path:line and the row.
+    """
+    quote_rounds = quote_rounds or {}
+    with _open_text(path) as handle:
+        header_line = handle.readline()
+        header = header_line.rstrip("\r\n").split("\t")
+        if header and header[0].startswith("\ufeff"):
+            header[0] = header[0][1:]
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise cli.InputError(
+                "%s:1: the header line must name the columns %s (missing %s); found %s"
+                % (path, ", ".join(required), ", ".join(missing), _row_for_message(header_line)))
+        wanted = [(c, header.index(c), quote_rounds.get(c, 1))
+                  for c in list(required) + list(optional) if c in header]
+        width = len(header)
+        for number, line in enumerate(handle, start=2):
+            fields = line.rstrip("\r\n").split("\t")
+            if len(fields) != width:
+                if not line.strip():
+                    continue
+                raise cli.InputError(
+                    "%s:%d: expected %d tab-separated columns (%s), found %d: %s; fix or "
+                    "remove the row" % (path, number, width, ", ".join(header),
+                                        len(fields), _row_for_message(line)))
+            row = {}
+            for column, i, rounds in wanted:
+                value = fields[i]
+                row[column] = unquote_csv(value, rounds) if value[:1] == '"' else value
+            yield number, row
+
+
+class Processor(object):
+    """A single-sentence classification task read from tab-separated files.
+
+    Subclasses set the class attributes below; ``files`` maps a split to the file names
+    accepted for it, the first being the preferred one.
+    """
+
+    name = None
+    labels = ()
+    files = {}
+    id_column = None
+    text_column = None
+    label_column = None
+    quote_rounds = {}
+    headline_metric = "accuracy"
+
+    @property
+    def tag(self):
+        """Names the task and label set (feature caches, logs)."""
+        return self.name
+
+    def find_file(self, data_dir, split):
+        """Path of ``split`` in ``data_dir`` (or ``data_dir/<task>``); InputError if absent."""
+        if split not in self.files:
+            raise cli.InputError("task %s has no split '%s'; choose one of %s"
+                                 % (self.name.upper(), split, ", ".join(sorted(self.files))))
+        for folder in (data_dir, os.path.join(data_dir, self.name)):
+            for file_name in self.files[split]:
+                path = os.path.join(folder, file_name)
+                if tf.io.gfile.exists(path):
+                    return path
+        raise cli.InputError(
+            "--data_dir=%s: no %s file for task %s; expected %s there (or in %s/)"
+            % (data_dir, split, self.name.upper(), " or ".join(self.files[split]),
+               os.path.join(data_dir, self.name)))
+
+    def read_split(self, data_dir, split, need_labels=True):
+        """Reads one split into a ``Split``; unlabelled files are allowed unless
+        ``need_labels`` (training and evaluation need them)."""
+        path = self.find_file(data_dir, split)
+        optional = [c for c in (self.id_column, self.label_column)
+                    if c and (c != self.label_column or not need_labels)]
+        required = [self.text_column] + ([self.label_column] if need_labels else [])
+        examples = []
+        has_labels = None
+        for number, row in read_tsv(path, required, optional, self.quote_rounds):
+            label = row.get(self.label_column)
+            if has_labels is None:
+                has_labels = label is not None
+            if label is not None and label not in self.labels:
+                raise cli.InputError(
+                    "%s:%d: label '%s' is not one of %s for task %s (column '%s'); fix or "
+                    "remove the row" % (path, number, label, ", ".join(self.labels),
+                                        self.name.upper(), self.label_column))
+            guid = row.get(self.id_column) or str(len(examples) + 1)
+            examples.append(InputExample(guid, row[self.text_column], label, number))
+        return Split(split, path, examples, bool(has_labels))
+
+
+class NsmcProcessor(Processor):
+    """Naver Sentiment Movie Corpus: id, document, label (0 negative, 1 positive).
+
+    The official files CSV-quote a document holding a double quote twice; both layers
+    are undone.
+    """
+
+    name = "nsmc"
+    labels = ("0", "1")
+    files = {"train": ("train.tsv", "ratings_train.txt"),
+             "dev": ("dev.tsv",),
+             "test": ("test.tsv", "ratings_test.txt")}
+    id_column = "id"
+    text_column = "document"
+    label_column = "label"
+    quote_rounds = {"document": 2}
+
+
+class HateProcessor(Processor):
+    """Korean HateSpeech (kocohub): comments with hate, bias and gender-bias labels.
+
+    ``label`` picks the target column: hate (none/offensive/hate, the Kaggle task),
+    bias (none/gender/others) or gender (False/True, ``contain_gender_bias``).
+    """
+
+    name = "hate"
+    files = {"train": ("train.tsv",),
+             "dev": ("dev.tsv",),
+             "test": ("test.no_label.tsv", "test.tsv")}
+    text_column = "comments"
+    headline_metric = "macro_f1"
+    LABEL_SETS = {"hate": ("hate", ("none", "offensive", "hate")),
+                  "bias": ("bias", ("none", "gender", "others")),
+                  "gender": ("contain_gender_bias", ("False", "True"))}
+
+    def __init__(self, label="hate"):
+        if label not in self.LABEL_SETS:
+            raise cli.InputError("--hate_label=%s is unknown; choose one of %s"
+                                 % (label, ", ".join(sorted(self.LABEL_SETS))))
+        self.label_kind = label
+        self.label_column, self.labels = self.LABEL_SETS[label]
+
+    @property
+    def tag(self):
+        return "hate-%s" % self.label_kind
+
+
+PROCESSORS = {"nsmc": NsmcProcessor, "hate": HateProcessor}
+
+
+def get_processor(task_name, hate_label="hate"):
+    """The task registered as ``task_name`` (case-insensitive)."""
+    key = (task_name or "").strip().lower()
+    if key not in PROCESSORS:
+        raise cli.InputError("--task_name=%s is unknown; choose one of %s"
+                             % (task_name, ", ".join(k.upper() for k in sorted(PROCESSORS))))
+    if key == "hate":
+        return HateProcessor(hate_label)
+    return PROCESSORS[key]()
+
+
+def log_split(processor, split):
+    """Logs the size of a split and how many of its texts are empty (they are kept)."""
+    empty = sum(1 for e in split.examples if not e.text.strip())
+    log.info("%s %s: %d examples from %s%s; %d empty text(s) kept", processor.tag,
+                    split.name, len(split.examples), split.path,
+                    "" if split.has_labels else " (no labels)", empty)
+    return empty
+
+
+# ---------------------------------------------------------------------------------------
+# Features and their cache
+
+
+def file_sha1(path, chunk_size=1 << 20):
+    """Hex SHA-1 of a file's bytes (gs:// too)."""
+    digest = hashlib.sha1()
+    with tf.io.gfile.GFile(path, "rb") as handle:
+        while True:
+            chunk = handle.read(chunk_size)
+            if not chunk:
+                break
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def example_to_ids(example, tokenizer, max_seq_length):
+    """Token ids ``[CLS] tokens [SEP]`` (at most ``max_seq_length``) and whether the
+    text was cut."""
+    tokens = tokenizer.tokenize(example.text)
+    truncated = len(tokens) > max_seq_length - 2
+    tokens = ["[CLS]"] + tokens[:max_seq_length - 2] + ["[SEP]"]
+    return tokenizer.convert_tokens_to_ids(tokens), truncated
+
+
+def _int_feature(values):
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
+
+
+def cache_paths(cache_dir, processor, split_name, key):
+    stem = os.path.join(cache_dir, "%s_%s_%s" % (processor.tag, split_name, key[:16]))
+    return stem + ".tf_record", stem + ".json"
+
+
+def build_feature_cache(processor, split, tokenizer, tokenizer_signature, max_seq_length,
+                        cache_dir, sort_by_length):
+    """Token ids of every example of ``split`` as a TFRecord, reused when possible.
+
+    Args:
+      processor: the task.
+      split: a Split from ``processor.read_split``.
+      tokenizer: object with ``tokenize(text)`` and ``convert_tokens_to_ids(tokens)``.
+      tokenizer_signature: dict of everything the tokenizer output depends on
+        (vocabulary hash, tokenizer mode, lower casing, ...).
+      max_seq_length: ids per example at most, [CLS] and [SEP] included.
+      cache_dir: folder of the cache (gs:// too).
+      sort_by_length: write records shortest first (evaluation and prediction: batches
+        of similar length); each record keeps its ``example_index`` in the split.
+
+    Returns:
+      (record_path, meta): meta holds num_examples, num_truncated and the key fields.
+    """
+    key_fields = dict(tokenizer_signature, format=CACHE_FORMAT, task=processor.tag,
+                      split=split.name, split_sha1=file_sha1(split.path),
+                      max_seq_length=int(max_seq_length), sorted=bool(sort_by_length))
+    key = hashlib.sha1(json.dumps(key_fields, sort_keys=True).encode("utf-8")).hexdigest()
+    record_path, meta_path = cache_paths(cache_dir, processor, split.name, key)
+    if tf.io.gfile.exists(meta_path) and tf.io.gfile.exists(record_path):
+        with tf.io.gfile.GFile(meta_path, "r") as handle:
+            meta = json.load(handle)
+        if meta.get("key") == key and meta.get("num_examples") == len(split.examples):
+            log.info("Feature cache hit for %s %s: %s (tokenization skipped)",
+                            processor.tag, split.name, record_path)
+            return record_path, meta
+
+    label_map = {label: i for i, label in enumerate(processor.labels)}
+    features = []
+    truncated = 0
+    for index, example in enumerate(tqdm(split.examples, desc="tokenizing %s" % split.name,
+                                         unit=" ex", mininterval=2.0)):
+        ids, was_cut = example_to_ids(example, tokenizer, max_seq_length)
+        truncated += int(was_cut)
+        features.append((index, ids, label_map.get(example.label, 0)))
+    if sort_by_length:
+        features.sort(key=lambda f: len(f[1]))
+
+    tf.io.gfile.makedirs(cache_dir)
+    suffix = ".tmp-%d" % os.getpid()
+    with tf.io.TFRecordWriter(record_path + suffix) as writer:
+        for index, ids, label_id in tqdm(features, desc="writing %s" % split.name,
+                                         unit=" ex", mininterval=2.0):
+            writer.write(tf.train.Example(features=tf.train.Features(feature={
+                "input_ids": _int_feature(ids),
+                "label_ids": _int_feature([label_id]),
+                "example_index": _int_feature([index]),
+            })).SerializeToString())
+    lengths = [len(f[1]) for f in features]
+    meta = {"key": key, "key_fields": key_fields, "num_examples": len(features),
+            "num_truncated": truncated,
+            "mean_length": float(sum(lengths)) / max(1, len(lengths)),
+            "max_length": max(lengths) if lengths else 0}
+    with tf.io.gfile.GFile(meta_path + suffix, "w") as handle:
+        json.dump(meta, handle, indent=1, sort_keys=True)
+    tf.io.gfile.rename(record_path + suffix, record_path, overwrite=True)
+    tf.io.gfile.rename(meta_path + suffix, meta_path, overwrite=True)
+    log.info("Wrote %d %s %s features to %s (%d truncated to %d tokens, mean "
+                    "length %.1f)", len(features), processor.tag, split.name, record_path,
+                    truncated, max_seq_length, meta["mean_length"])
+    return record_path, meta
+
+
+# ---------------------------------------------------------------------------------------
+# Input pipeline
+
+NAME_TO_FEATURES = {
+    "input_ids": tf.io.FixedLenSequenceFeature([], tf.int64, allow_missing=True),
+    "label_ids": tf.io.FixedLenFeature([], tf.int64),
+    "example_index": tf.io.FixedLenFeature([], tf.int64),
+}
+
+
+def decode_features(record):
+    """One cached record -> the model's features, unpadded.
+
+    Returns dict: input_ids, input_mask, segment_ids int32 [L]; label_ids,
+    example_index, is_real_example int32 scalars.
+    """
+    example = tf.parse_single_example(record, NAME_TO_FEATURES)
+    input_ids = tf.cast(example["input_ids"], tf.int32)
+    return {
+        "input_ids": input_ids,
+        "input_mask": tf.ones_like(input_ids),
+        "segment_ids": tf.zeros_like(input_ids),
+        "label_ids": tf.cast(example["label_ids"], tf.int32),
+        "example_index": tf.cast(example["example_index"], tf.int32),
+        "is_real_example": tf.constant(1, tf.int32),
+    }
+
+
+def _fake_examples(count):
+    """``count`` padding examples (is_real_example = 0) for fixed-size TPU batches."""
+    fake = {
+        "input_ids": tf.zeros([2], tf.int32),
+        "input_mask": tf.ones([2], tf.int32),
+        "segment_ids": tf.zeros([2], tf.int32),
+        "label_ids": tf.constant(0, tf.int32),
+        "example_index": tf.constant(-1, tf.int32),
+        "is_real_example": tf.constant(0, tf.int32),
+    }
+    return tf.data.Dataset.from_tensors(fake).repeat(count)
+
+
+def bucket_boundaries(max_seq_length):
+    """Upper length limits of the training buckets below ``max_seq_length``."""
+    return [b for b in (8, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 192, 256, 384)
+            if b < max_seq_length]
+
+
+def _padded_shapes(length):
+    return {"input_ids": [length], "input_mask": [length], "segment_ids": [length],
+            "label_ids": [], "example_index": [], "is_real_example": []}
+
+
+def make_input_fn(record_path, max_seq_length, is_training, bucket_by_length,
+                  drop_remainder, num_examples=None, pad_to_batch=False,
+                  shuffle_buffer=10000, seed=None):
+    """An Estimator input_fn over a feature cache.
+
+    Every batch is a dict of int32 tensors: input_ids, input_mask, segment_ids [B, S];
+    label_ids, example_index, is_real_example [B]. S is ``max_seq_length`` unless
+    ``bucket_by_length``, where S is the longest example of the batch (CPU only: the
+    shape then changes from batch to batch).
+
+    Args:
+      record_path: TFRecord from ``build_feature_cache``.
+      max_seq_length: fixed length S of padded batches.
+      is_training: repeat and shuffle forever; with ``bucket_by_length`` batches are
+        drawn from length buckets.
+      bucket_by_length: pad each batch only to its longest example.
+      drop_remainder: drop a last partial batch (TPU needs fixed shapes).
+      num_examples: records in the file (for ``pad_to_batch``).
+      pad_to_batch: append fake examples (is_real_example = 0) so that the number of
+        examples is a multiple of the batch size (TPU evaluation and prediction).
+      shuffle_buffer: training shuffle buffer, in examples.
+      seed: shuffle seed (tests).
+    """
+
+    def input_fn(params):
+        batch_size = params["batch_size"]
+        dataset = tf.data.TFRecordDataset(record_path)
+        if is_training:
+            dataset = dataset.repeat().shuffle(buffer_size=shuffle_buffer, seed=seed)
+        dataset = dataset.map(decode_features, num_parallel_calls=2)
+        if pad_to_batch and num_examples is not None and num_examples % batch_size:
+            dataset = dataset.concatenate(_fake_examples(-num_examples % batch_size))
+        if is_training and bucket_by_length:
+            boundaries = bucket_boundaries(max_seq_length)
+            dataset = dataset.apply(tf.data.experimental.bucket_by_sequence_length(
+                element_length_func=lambda f: tf.shape(f["input_ids"])[0],
+                bucket_boundaries=[b + 1 for b in boundaries],
+                bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+                drop_remainder=True))
+        else:
+            length = None if bucket_by_length else max_seq_length
+            dataset = dataset.padded_batch(batch_size, padded_shapes=_padded_shapes(length),
+                                           drop_remainder=drop_remainder)
+        return dataset.prefetch(2)
+
+    return input_fn
+
+
+def collect_predictions(results, num_examples):
+    """Class probabilities in input order from per-example prediction dicts.
+
+    Args:
+      results: iterable of dicts with probabilities float [C], example_index and
+        is_real_example, in any order; fake (padding) examples are skipped.
+      num_examples: examples in the split.
+
+    Returns:
+      float [num_examples, C]; RuntimeError when an example is missing or repeated.
+    """
+    probabilities = None
+    seen = np.zeros(num_examples, dtype=np.int64)
+    for result in results:
+        if not result["is_real_example"]:
+            continue
+        index = int(result["example_index"])
+        if probabilities is None:
+            probabilities = np.zeros((num_examples, len(result["probabilities"])))
+        probabilities[index] = result["probabilities"]
+        seen[index] += 1
+    if probabilities is None or (seen != 1).any():
+        raise RuntimeError("predictions missing for %d and repeated for %d of %d examples"
+                           % (int((seen == 0).sum()), int((seen > 1).sum()), num_examples))
+    return probabilities

@@ -1,0 +1,397 @@
+"""Fine-tunes (KR-)BERT on a sentence classification task: NSMC or HATE.
+
+The original BERT ``run_classifier.py`` flags, on a Cloud TPU (``--use_tpu=true``) or the
+CPU. KR-BERT-MEDIUM's model card settings:
+
+    python3 run_classifier.py --task_name=NSMC --do_train=true --do_eval=true \
+        --do_predict=true --do_lower_case=False --max_seq_length=128 \
+        --train_batch_size=128 --learning_rate=5e-05 --num_train_epochs=5.0 \
+        --data_dir=data/nsmc --vocab_file=... --bert_config_file=... \
+        --init_checkpoint=... --output_dir=runs/nsmc
+
+Splits: training reads ``train``, --do_eval reads --eval_split (dev by default),
+--do_predict reads --predict_split (test by default). Outputs in --output_dir:
+
+- ``eval_results.txt``: accuracy, loss, macro-F1, per-class precision/recall/F1 and the
+  confusion matrix of --eval_split (macro-F1 is HATE's headline, accuracy NSMC's);
+- ``test_results.tsv``: class probabilities, one line per predicted example;
+- ``predictions.tsv``: id (or row number), text, predicted label (and gold label);
+- ``<split>_eval_results.txt``: as eval_results.txt when the predicted split has labels
+  (NSMC test: the model card's test accuracy);
+- ``submission.csv`` (HATE, --hate_label=hate): the Kaggle korean-hate-speech-detection
+  file, header ``comments,label`` and one row per comment, label 0 none, 1 offensive,
+  2 hate.
+
+Token ids are cached as TFRecords in --cache_dir (default --output_dir), keyed by the
+vocabulary, tokenizer settings, max_seq_length, task and data file, so a second run skips
+tokenization. On the CPU, --bucket_by_length (default) pads each batch only to its
+longest example instead of max_seq_length; predictions come out in the input order.
+
+Shapes in docstrings: B batch size, S sequence length, H hidden size, C classes.
+"""
+
+import csv
+import os
+
+import numpy as np
+from absl import flags
+from tqdm import tqdm
+
+import classifier_data
+import cli
+import estimator_utils
+import metrics
+import modeling
+import optimization
+import tokenization
+from tf_compat import tf, tpu_estimator
+
+log = tf.compat.v1.logging
+
+flags.DEFINE_string("data_dir", None,
+                    "Folder with the task's .tsv files (or a folder holding nsmc/, hate/).")
+flags.DEFINE_string("bert_config_file", None,
+                    "The config json file of the pre-trained BERT model.")
+flags.DEFINE_string("task_name", None, "The task to train: NSMC or HATE (any case).")
+flags.DEFINE_string("vocab_file", None, "The vocabulary file the BERT model was trained on.")
+flags.DEFINE_string("output_dir", None,
+                    "Where checkpoints, results and predictions are written (local or gs://).")
+flags.DEFINE_string("init_checkpoint", None,
+                    "Initial checkpoint, usually from a pre-trained BERT model.")
+flags.DEFINE_bool("do_lower_case", True,
+                  "Lower-case the input; False for KR-BERT (cased, Hangul syllables).")
+flags.DEFINE_integer("max_seq_length", 128,
+                     "Maximum tokens per example after WordPiece; longer ones are cut.")
+flags.DEFINE_bool("do_train", False, "Whether to run training.")
+flags.DEFINE_bool("do_eval", False, "Whether to evaluate on --eval_split.")
+flags.DEFINE_bool("do_predict", False, "Whether to predict --predict_split.")
+flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training.")
+flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.")
+flags.DEFINE_integer("predict_batch_size", 8, "Total batch size for predict.")
+flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate for Adam.")
+flags.DEFINE_float("num_train_epochs", 3.0, "Total number of training epochs to perform.")
+flags.DEFINE_float("warmup_proportion", 0.1,
+                   "Proportion of training to perform linear learning rate warmup for.")
+flags.DEFINE_enum("hate_label", "hate", ["hate", "bias", "gender"],
+                  "HATE only: the label to predict: hate (none/offensive/hate), bias "
+                  "(none/gender/others) or gender (contain_gender_bias False/True).")
+flags.DEFINE_string("eval_split", "dev",
+                    "Split scored by --do_eval: dev, or test for the model card's figure.")
+flags.DEFINE_string("predict_split", "test", "Split predicted by --do_predict.")
+flags.DEFINE_string("cache_dir", None,
+                    "Where the tokenized features are cached (default --output_dir).")
+flags.DEFINE_bool("bucket_by_length", True,
+                  "CPU only: batch examples of similar length, padded to the batch's longest "
+                  "example instead of --max_seq_length. Ignored with --use_tpu.")
+flags.DEFINE_integer("log_every_n_steps", 100, "Training loss is logged this often.")
+estimator_utils.define_tpu_flags(flags)
+tokenization.define_tokenizer_flags(flags)
+
+
+# ---------------------------------------------------------------------------------------
+# Model
+
+
+def create_model(bert_config, is_training, features, num_labels, use_one_hot_embeddings):
+    """BERT, then dropout and a dense softmax layer on the pooled [CLS] output.
+
+    Args:
+      features: dict with int32 input_ids, input_mask, segment_ids [B, S] and
+        label_ids [B].
+
+    Returns:
+      (loss scalar, per_example_loss [B], logits [B, C], probabilities [B, C]).
+    """
+    model = modeling.BertModel(config=bert_config, is_training=is_training,
+                               input_ids=features["input_ids"],
+                               input_mask=features["input_mask"],
+                               token_type_ids=features["segment_ids"],
+                               use_one_hot_embeddings=use_one_hot_embeddings)
+    pooled = model.get_pooled_output()
+    output_weights = tf.get_variable(
+        "output_weights", [num_labels, bert_config.hidden_size],
+        initializer=tf.truncated_normal_initializer(stddev=0.02))
+    output_bias = tf.get_variable("output_bias", [num_labels],
+                                  initializer=tf.zeros_initializer())
+    with tf.variable_scope("loss"):
+        if is_training:
+            pooled = tf.nn.dropout(pooled, rate=0.1)
+        logits = tf.nn.bias_add(tf.matmul(pooled, output_weights, transpose_b=True),
+                                output_bias)
+        log_probs = tf.nn.log_softmax(logits, axis=-1)
+        one_hot = tf.one_hot(features["label_ids"], depth=num_labels, dtype=tf.float32)
+        per_example_loss = -tf.reduce_sum(one_hot * log_probs, axis=-1)
+        loss = tf.reduce_mean(per_example_loss)
+    return loss, per_example_loss, logits, tf.nn.softmax(logits, axis=-1)
+
+
+def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
+                     num_train_steps, num_warmup_steps, use_tpu, log_every_n_steps=100):
+    """The TPUEstimator model_fn: training, or prediction of class probabilities."""
+
+    def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
+        is_training = mode == tf.estimator.ModeKeys.TRAIN
+        loss, _, _, probabilities = create_model(bert_config, is_training, features,
+                                                 num_labels, use_one_hot_embeddings=use_tpu)
+        scaffold_fn = estimator_utils.warm_start(init_checkpoint, use_tpu)
+        if is_training:
+            train_op = optimization.create_optimizer(loss, learning_rate, num_train_steps,
+                                                     num_warmup_steps, use_tpu)
+            hooks = []
+            if not use_tpu:
+                hooks.append(tf.train.LoggingTensorHook(
+                    {"step": tf.train.get_or_create_global_step(), "loss": loss},
+                    every_n_iter=log_every_n_steps))
+            return tpu_estimator.TPUEstimatorSpec(mode=mode, loss=loss, train_op=train_op,
+                                                  training_hooks=hooks,
+                                                  scaffold_fn=scaffold_fn)
+        if mode == tf.estimator.ModeKeys.PREDICT:
+            return tpu_estimator.TPUEstimatorSpec(
+                mode=mode, scaffold_fn=scaffold_fn,
+                predictions={"probabilities": probabilities,
+                             "example_index": features["example_index"],
+                             "is_real_example": features["is_real_example"]})
+        raise ValueError("Only TRAIN and PREDICT modes are supported: %s" % mode)
+
+    return model_fn
+
+
+# ---------------------------------------------------------------------------------------
+# Data
+
+
+def load_bert_config(path, max_seq_length):
+    """The BertConfig at ``path``; InputError when missing or too short for the data."""
+    if not path or not tf.io.gfile.exists(path):
+        raise cli.InputError("--bert_config_file=%s not found; pass the model's "
+                             "bert_config.json" % path)
+    config = modeling.BertConfig.from_json_file(path)
+    if max_seq_length > config.max_position_embeddings:
+        raise cli.InputError(
+            "--max_seq_length=%d exceeds max_position_embeddings=%d of %s; use a shorter "
+            "--max_seq_length" % (max_seq_length, config.max_position_embeddings, path))
+    return config
+
+
+def tokenizer_signature(vocab_file, do_lower_case, tokenizer_mode, subchar):
+    """Everything the token ids depend on besides the text (part of the cache key)."""
+    return {"vocab_sha1": classifier_data.file_sha1(vocab_file),
+            "tokenizer": tokenizer_mode, "subchar": bool(subchar),
+            "do_lower_case": bool(do_lower_case)}
+
+
+class FeatureSource(object):
+    """Reads splits and caches their features with one tokenizer and settings."""
+
+    def __init__(self, processor, data_dir, tokenizer, signature, max_seq_length, cache_dir):
+        self.processor = processor
+        self.data_dir = data_dir
+        self.tokenizer = tokenizer
+        self.signature = signature
+        self.max_seq_length = max_seq_length
+        self.cache_dir = cache_dir
+
+    def load(self, split_name, need_labels, for_training=False):
+        """(Split, record_path, meta); eval and predict records are sorted by length."""
+        split = self.processor.read_split(self.data_dir, split_name, need_labels)
+        if not split.examples:
+            raise cli.InputError("%s holds no examples; check the file" % split.path)
+        classifier_data.log_split(self.processor, split)
+        record_path, meta = classifier_data.build_feature_cache(
+            self.processor, split, self.tokenizer, self.signature, self.max_seq_length,
+            self.cache_dir, sort_by_length=not for_training)
+        return split, record_path, meta
+
+
+def predict_probabilities(estimator, record_path, num_examples, max_seq_length,
+                          bucket_by_length, use_tpu, desc="predicting"):
+    """float [N, C] class probabilities of the cached examples, in their input order."""
+    input_fn = classifier_data.make_input_fn(
+        record_path, max_seq_length, is_training=False, bucket_by_length=bucket_by_length,
+        drop_remainder=use_tpu, num_examples=num_examples, pad_to_batch=use_tpu)
+    results = estimator.predict(input_fn=input_fn, yield_single_examples=True)
+    return classifier_data.collect_predictions(
+        tqdm(results, total=num_examples, desc=desc, unit=" ex", mininterval=2.0),
+        num_examples)
+
+
+# ---------------------------------------------------------------------------------------
+# Outputs
+
+
+def write_eval_results(path, report, label_names, split_name, global_step):
+    """``key = value`` lines (original names eval_accuracy, eval_loss, global_step),
+    then the confusion matrix (rows gold, columns predicted)."""
+    values = [("eval_accuracy", report["accuracy"]), ("eval_loss", report["loss"]),
+              ("eval_macro_f1", report["macro_f1"]), ("global_step", global_step),
+              ("num_examples", report["num_examples"]), ("split", split_name)]
+    for name in label_names:
+        for metric in ("precision", "recall", "f1"):
+            values.append(("%s_%s" % (metric, name), report[metric][name]))
+        values.append(("support_%s" % name, report["support"][name]))
+    with tf.io.gfile.GFile(path, "w") as writer:
+        for key, value in values:
+            text = "%.6f" % value if isinstance(value, float) else str(value)
+            writer.write("%s = %s\n" % (key, text))
+            log.info("  %s = %s", key, text)
+        writer.write("confusion_matrix (rows: gold, columns: predicted)\n")
+        for line in metrics.format_confusion_matrix(report["confusion_matrix"], label_names):
+            writer.write("  %s\n" % line)
+            log.info("  %s", line)
+
+
+def evaluate(split, probabilities, processor, path, global_step):
+    """Scores ``probabilities`` against the split's labels and writes ``path``."""
+    label_ids = [processor.labels.index(e.label) for e in split.examples]
+    report = metrics.classification_report(label_ids, probabilities, processor.labels)
+    log.info("***** Eval results (%s %s) *****", processor.tag, split.name)
+    write_eval_results(path, report, processor.labels, split.name, global_step)
+    log.info("%s %s %s = %.4f (written to %s)", processor.tag, split.name,
+             processor.headline_metric, report[processor.headline_metric], path)
+    return report
+
+
+def _clean(text):
+    return text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
+
+
+def write_predictions(output_dir, split, probabilities, processor):
+    """test_results.tsv, predictions.tsv and, for HATE's hate labels, submission.csv."""
+    predicted = np.argmax(probabilities, axis=1)
+    with tf.io.gfile.GFile(os.path.join(output_dir, "test_results.tsv"), "w") as writer:
+        for row in probabilities:
+            writer.write("\t".join(str(float(p)) for p in row) + "\n")
+    with tf.io.gfile.GFile(os.path.join(output_dir, "predictions.tsv"), "w") as writer:
+        writer.write("id\ttext\tprediction%s\n" % ("\tlabel" if split.has_labels else ""))
+        for example, label_id in zip(split.examples, predicted):
+            gold = "\t%s" % example.label if split.has_labels else ""
+            writer.write("%s\t%s\t%s%s\n" % (example.guid, _clean(example.text),
+                                             processor.labels[label_id], gold))
+    written = ["test_results.tsv", "predictions.tsv"]
+    if getattr(processor, "label_kind", None) == "hate":
+        with tf.io.gfile.GFile(os.path.join(output_dir, "submission.csv"), "w") as writer:
+            out = csv.writer(writer, lineterminator="\n")
+            out.writerow(["comments", "label"])
+            for example, label_id in zip(split.examples, predicted):
+                out.writerow([example.text, int(label_id)])
+        written.append("submission.csv (label 0 none, 1 offensive, 2 hate)")
+    log.info("Wrote %d predictions of %s %s to %s: %s", len(predicted), processor.tag,
+             split.name, output_dir, ", ".join(written))
+
+
+def latest_global_step(output_dir):
+    checkpoint = tf.train.latest_checkpoint(output_dir)
+    return int(tf.train.load_variable(checkpoint, "global_step")) if checkpoint else 0
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def check_flags(FLAGS):
+    if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
+        raise cli.InputError("nothing to do: pass --do_train, --do_eval and/or --do_predict")
+    for name in ("task_name", "data_dir", "vocab_file", "bert_config_file", "output_dir"):
+        if not getattr(FLAGS, name):
+            raise cli.InputError("--%s is required" % name)
+    if not tf.io.gfile.exists(FLAGS.vocab_file):
+        raise cli.InputError("--vocab_file=%s not found; pass the model's vocabulary"
+                             % FLAGS.vocab_file)
+    for name in ("train_batch_size", "eval_batch_size", "predict_batch_size", "max_seq_length"):
+        if getattr(FLAGS, name) <= 0:
+            raise cli.InputError("--%s must be positive" % name)
+    if FLAGS.max_seq_length < 3:
+        raise cli.InputError("--max_seq_length must hold [CLS], a token and [SEP] (>= 3)")
+
+
+def estimator_factory(FLAGS, model_fn):
+    """A function giving the TPUEstimator with a given predict batch size (evaluation
+    runs as a prediction, with --eval_batch_size)."""
+    run_config = estimator_utils.make_run_config(
+        FLAGS.output_dir, FLAGS.use_tpu, tpu_name=FLAGS.tpu_name, tpu_zone=FLAGS.tpu_zone,
+        gcp_project=FLAGS.gcp_project, master=FLAGS.master,
+        num_tpu_cores=FLAGS.num_tpu_cores, iterations_per_loop=FLAGS.iterations_per_loop,
+        save_checkpoints_steps=FLAGS.save_checkpoints_steps,
+        config_proto=None if FLAGS.use_tpu else estimator_utils.session_config(),
+        # On the CPU TPUEstimator counts steps in units of iterations_per_loop.
+        log_step_count_steps=FLAGS.log_every_n_steps * (
+            1 if FLAGS.use_tpu else FLAGS.iterations_per_loop))
+
+    def estimator_for(predict_batch_size):
+        return estimator_utils.make_estimator(
+            model_fn, run_config, FLAGS.use_tpu, FLAGS.train_batch_size,
+            FLAGS.eval_batch_size, predict_batch_size)
+
+    return estimator_for
+
+
+def main(_):
+    FLAGS = flags.FLAGS
+    log.set_verbosity(log.INFO)
+    check_flags(FLAGS)
+    processor = classifier_data.get_processor(FLAGS.task_name, FLAGS.hate_label)
+    tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
+    bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
+    tokenization.check_vocab_matches_config(FLAGS.vocab_file, bert_config.vocab_size,
+                                            FLAGS.bert_config_file)
+    estimator_utils.ensure_output_dir(FLAGS.output_dir)
+    tokenizer = tokenization.FullTokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
+                                           tokenizer=FLAGS.tokenizer, subchar=FLAGS.subchar)
+    source = FeatureSource(
+        processor, FLAGS.data_dir, tokenizer,
+        tokenizer_signature(FLAGS.vocab_file, FLAGS.do_lower_case, FLAGS.tokenizer,
+                            FLAGS.subchar),
+        FLAGS.max_seq_length, FLAGS.cache_dir or FLAGS.output_dir)
+    bucket = FLAGS.bucket_by_length and not FLAGS.use_tpu
+    log.info("Batches padded to %s", "their longest example (CPU, --bucket_by_length)"
+             if bucket else "--max_seq_length=%d" % FLAGS.max_seq_length)
+
+    num_train_steps, num_warmup_steps, train = 0, 0, None
+    if FLAGS.do_train:
+        train = source.load("train", need_labels=True, for_training=True)
+        num_train_steps = max(1, int(len(train[0].examples) / FLAGS.train_batch_size *
+                                     FLAGS.num_train_epochs))
+        num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
+
+    model_fn = model_fn_builder(bert_config, len(processor.labels), FLAGS.init_checkpoint,
+                                FLAGS.learning_rate, num_train_steps, num_warmup_steps,
+                                FLAGS.use_tpu, FLAGS.log_every_n_steps)
+    estimator_for = estimator_factory(FLAGS, model_fn)
+
+    if train is not None:
+        log.info("***** Running training: %d examples, batch size %d, %d steps "
+                 "(%d warmup) *****", len(train[0].examples), FLAGS.train_batch_size,
+                 num_train_steps, num_warmup_steps)
+        estimator_for(FLAGS.predict_batch_size).train(
+            input_fn=classifier_data.make_input_fn(
+                train[1], FLAGS.max_seq_length, is_training=True, bucket_by_length=bucket,
+                drop_remainder=True),
+            max_steps=num_train_steps)
+
+    computed = {}
+
+    def probabilities_of(split, record_path, batch_size):
+        if split.name not in computed:
+            computed[split.name] = predict_probabilities(
+                estimator_for(batch_size), record_path, len(split.examples),
+                FLAGS.max_seq_length, bucket, FLAGS.use_tpu,
+                desc="predicting %s" % split.name)
+        return computed[split.name]
+
+    if FLAGS.do_eval:
+        split, record_path, _ = source.load(FLAGS.eval_split, need_labels=True)
+        evaluate(split, probabilities_of(split, record_path, FLAGS.eval_batch_size),
+                 processor, os.path.join(FLAGS.output_dir, "eval_results.txt"),
+                 latest_global_step(FLAGS.output_dir))
+
+    if FLAGS.do_predict:
+        split, record_path, _ = source.load(FLAGS.predict_split, need_labels=False)
+        probabilities = probabilities_of(split, record_path, FLAGS.predict_batch_size)
+        write_predictions(FLAGS.output_dir, split, probabilities, processor)
+        if split.has_labels:
+            evaluate(split, probabilities, processor,
+                     os.path.join(FLAGS.output_dir, "%s_eval_results.txt" % split.name),
+                     latest_global_step(FLAGS.output_dir))
+
+
+if __name__ == "__main__":
+    cli.run(main)
