@@ -1,0 +1,95 @@
+"""Tokenizer speed: the 50,000 reviews of NSMC's test split, one process, documents/s.
+
+Three settings: BERT WordPiece with the KR-BERT-MEDIUM vocabulary (goal 100,000 docs/s,
+10x the ~10,000/s of the original per-character code), KR-BERT's BidirectionalWordPiece with
+the character vocabulary, and the same on sub-characters (goal 50,000 docs/s each), all with
+do_lower_case=False. Before timing, every setting's output is checked against the plain
+per-character reference path on all documents (the benchmark stops if one differs).
+
+Two rows per setting, each the best of 3 wall-clock passes over all documents:
+"repeat pass" runs the tokenizer whose word cache the check has filled (a second epoch, or
+any corpus whose words have been seen), "first pass" builds a new tokenizer (empty cache)
+before every pass. A last row times the reference path on 2,000 documents.
+
+    DATA_DIR=../shared/data python benchmarks/bench_tokenizer.py
+    BENCH_DOCS=5000 ...   only the first 5,000 documents (a quick look)
+"""
+
+import io
+import os
+import sys
+import time
+
+import common
+
+import tokenization  # noqa: E402  (common puts the project root on sys.path)
+
+SETTINGS = [
+    ("wordpiece, vocab_krmedium_20000", "vocab_krmedium_20000.txt", "wordpiece", False, 100000),
+    ("bidirectional, vocab_char_16424", "vocab_char_16424.txt", "bidirectional", False, 50000),
+    ("bidirectional + subchar, vocab_subchar_12367", "vocab_subchar_12367.txt",
+     "bidirectional", True, 50000),
+]
+REFERENCE_DOCS = 2000
+
+
+def read_documents(path):
+    """The `document` column; a field in double quotes is unquoted the csv way ("" -> ")."""
+    docs = []
+    with io.open(path, encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            doc = line.rstrip("\n").split("\t")[1]
+            if len(doc) >= 2 and doc[0] == doc[-1] == '"':
+                doc = doc[1:-1].replace('""', '"')
+            docs.append(doc)
+    return docs
+
+
+def best_of_3(make_tokenize, docs):
+    """Documents/s of the best of three passes; make_tokenize() is called before each."""
+    best = float("inf")
+    for _ in range(3):
+        tokenize = make_tokenize()
+        start = time.perf_counter()
+        for doc in docs:
+            tokenize(doc)
+        best = min(best, time.perf_counter() - start)
+    return len(docs) / best
+
+
+def check_against_reference(tokenizer, docs, name):
+    """Exits with a message unless the fast path equals the reference path on every doc."""
+    for i, doc in enumerate(docs):
+        if tokenizer.tokenize(doc) != tokenizer.reference_tokenize(doc):
+            sys.exit("error: %s: document %d is tokenized differently by the fast path (%r)"
+                     % (name, i + 1, doc))
+
+
+def main():
+    data = common.data_dir()
+    docs = read_documents(os.path.join(data, "nsmc", "test.tsv"))
+    docs = docs[:int(os.environ.get("BENCH_DOCS", len(docs)))]
+    for name, vocab_name, mode, subchar, goal in SETTINGS:
+        vocab = os.path.join(data, "krbert", vocab_name)
+
+        def new_tokenizer():
+            return tokenization.FullTokenizer(vocab, do_lower_case=False, tokenizer=mode,
+                                              subchar=subchar)
+
+        tokenizer = new_tokenizer()
+        check_against_reference(tokenizer, docs, name)
+        goal_text = ">= {:,} docs/s".format(goal)
+        common.row("tokenizer", "%s, repeat pass" % name,
+                   best_of_3(lambda: tokenizer.tokenize, docs), "docs/s", goal_text)
+        common.row("tokenizer", "%s, first pass" % name,
+                   best_of_3(lambda: new_tokenizer().tokenize, docs), "docs/s", goal_text)
+    reference = tokenization.FullTokenizer(os.path.join(data, "krbert", SETTINGS[0][1]),
+                                           do_lower_case=False)
+    common.row("tokenizer", "per-character reference path, vocab_krmedium_20000",
+               best_of_3(lambda: reference.reference_tokenize, docs[:REFERENCE_DOCS]),
+               "docs/s", "(for comparison)")
+
+
+if __name__ == "__main__":
+    main()
