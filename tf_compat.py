@@ -24,6 +24,14 @@ if IS_TF2:
 else:
     tf = _tensorflow
 
+# The TF 1.x names used on purpose here would each log a deprecation notice.
+try:
+    from tensorflow.python.util import deprecation as _deprecation
+
+    _deprecation._PRINT_DEPRECATION_WARNINGS = False
+except ImportError:  # pragma: no cover - the module moved
+    pass
+
 # TensorFlow's logger would also hand every record to absl's root handler: log once.
 tf.get_logger().propagate = False
 
