@@ -27,9 +27,11 @@ else:
 # The TF 1.x names used on purpose here would each log a deprecation notice.
 try:
     from tensorflow.python.util import deprecation as _deprecation
+    from tensorflow.python.util import module_wrapper as _module_wrapper
 
     _deprecation._PRINT_DEPRECATION_WARNINGS = False
-except ImportError:  # pragma: no cover - the module moved
+    _module_wrapper._PER_MODULE_WARNING_LIMIT = 0
+except ImportError:  # pragma: no cover - the modules moved
     pass
 
 # TensorFlow's logger would also hand every record to absl's root handler: log once.

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# The whole pipeline end to end on the CPU, at demo scale (about 10 minutes on 2 cores):
+#
+#   1. build_vocab.py               a WordPiece vocabulary from a sample of the corpus
+#   2. shard_corpus.py              cut a slice of the corpus into shards at document breaks
+#   3. create_pretraining_data.py   masked-LM + next-sentence TFRecords, one worker per shard
+#   4. run_pretraining.py           pretrain a tiny BERT (2 layers, hidden 128), then evaluate
+#   5. run_classifier.py            fine-tune it on an NSMC subset, evaluate, predict
+#
+# and a summary table (also written to $WORK/summary.md).
+#
+#   scripts/demo.sh                 TensorFlow 1.15 (Python 3.7, .venv)
+#   TF=2 scripts/demo.sh            TensorFlow 2.15 (Python 3.11, .venv-tf2)
+#
+# DATA_DIR (default data/) must hold corpus/ and nsmc/ (scripts/download_data.sh fills it).
+# WORK (default runs/demo) receives everything; it is started afresh on every run.
+# Every stage prints the command it runs, so it can be copied and scaled up.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DATA_DIR=${DATA_DIR:-data}
+WORK=${WORK:-runs/demo}
+VOCAB_SIZE=${VOCAB_SIZE:-8000}
+CORPUS_LINES=${CORPUS_LINES:-60000}
+PRETRAIN_STEPS=${PRETRAIN_STEPS:-400}
+NSMC_TRAIN=${NSMC_TRAIN:-20000}
+NSMC_DEV=${NSMC_DEV:-1000}
+NSMC_TEST=${NSMC_TEST:-2000}
+
+for need in corpus/nsmc_reviews.txt nsmc/train.tsv nsmc/test.tsv; do
+  if [ ! -s "$DATA_DIR/$need" ]; then
+    echo "error: $DATA_DIR/$need not found. Run scripts/download_data.sh (needs internet) or" \
+         "set DATA_DIR to a folder with corpus/ and nsmc/ (see data/README.md)." >&2
+    exit 1
+  fi
+done
+
+VENV=$(scripts/setup.sh | tail -n 1)
+PY="$VENV/bin/python"
+rm -rf "$WORK"
+mkdir -p "$WORK"
+TIMES="$WORK/stage_seconds.tsv"
+: > "$TIMES"
+
+run_stage() {  # name command...
+  local name=$1 start
+  shift
+  echo
+  echo "=== $name"
+  printf '%q ' "$@"
+  echo
+  start=$(date +%s)
+  "$@"
+  echo -e "$name\t$(( $(date +%s) - start ))" >> "$TIMES"
+}
+
+# The NSMC subset the classifier sees: the first rows of train, the next ones as dev,
+# and the first rows of test (header kept).
+mkdir -p "$WORK/nsmc"
+head -n $(( NSMC_TRAIN + 1 )) "$DATA_DIR/nsmc/train.tsv" > "$WORK/nsmc/train.tsv"
+{ head -n 1 "$DATA_DIR/nsmc/train.tsv"
+  sed -n "$(( NSMC_TRAIN + 2 )),$(( NSMC_TRAIN + NSMC_DEV + 1 ))p" "$DATA_DIR/nsmc/train.tsv"; } \
+  > "$WORK/nsmc/dev.tsv"
+head -n $(( NSMC_TEST + 1 )) "$DATA_DIR/nsmc/test.tsv" > "$WORK/nsmc/test.tsv"
+
+run_stage vocabulary "$PY" build_vocab.py \
+  --input_file="$DATA_DIR/corpus/*.txt" \
+  --output_file="$WORK/vocab.txt" \
+  --vocab_size="$VOCAB_SIZE" \
+  --input_sentence_size=200000 \
+  --eval_file="$WORK/nsmc/test.tsv" --eval_column=document
+
+# A tiny model sized to this vocabulary.
+"$PY" - "$WORK/vocab.txt" vocab/bert_config_tiny.json "$WORK/bert_config.json" <<'PYEOF'
+import json, sys
+vocab, base, out = sys.argv[1:]
+config = json.load(open(base))
+config["vocab_size"] = sum(1 for _ in open(vocab, encoding="utf-8"))
+json.dump(config, open(out, "w"), indent=2, sort_keys=True)
+PYEOF
+
+head -n "$CORPUS_LINES" "$DATA_DIR/corpus/nsmc_reviews.txt" > "$WORK/corpus_sample.txt"
+run_stage shards "$PY" shard_corpus.py \
+  --input_file="$WORK/corpus_sample.txt" \
+  --output_prefix="$WORK/shards/corpus" \
+  --num_shards=2
+
+run_stage tfrecords "$PY" create_pretraining_data.py \
+  --input_file="$WORK/shards/corpus*.txt" \
+  --output_file="$WORK/tfrecords/" \
+  --vocab_file="$WORK/vocab.txt" \
+  --do_lower_case=False \
+  --max_seq_length=128 \
+  --max_predictions_per_seq=20 \
+  --masked_lm_prob=0.15 \
+  --dupe_factor=2 \
+  --num_workers=2
+
+run_stage pretraining "$PY" run_pretraining.py \
+  --bert_config_file="$WORK/bert_config.json" \
+  --input_file="$WORK/tfrecords/*.tfrecord" \
+  --output_dir="$WORK/pretrain" \
+  --do_train=true --do_eval=true \
+  --max_seq_length=128 --max_predictions_per_seq=20 \
+  --train_batch_size=32 --eval_batch_size=32 \
+  --learning_rate=3e-4 \
+  --num_train_steps="$PRETRAIN_STEPS" --num_warmup_steps=$(( PRETRAIN_STEPS / 10 )) \
+  --save_checkpoints_steps="$PRETRAIN_STEPS" --iterations_per_loop=100 \
+  --save_summary_steps=20 --log_every_n_steps=50 \
+  --max_eval_steps=20 \
+  --use_tpu=false
+
+run_stage finetuning "$PY" run_classifier.py \
+  --task_name=NSMC \
+  --do_train=true --do_eval=true --do_predict=true \
+  --data_dir="$WORK/nsmc" \
+  --vocab_file="$WORK/vocab.txt" \
+  --bert_config_file="$WORK/bert_config.json" \
+  --init_checkpoint="$WORK/pretrain/model.ckpt-$PRETRAIN_STEPS" \
+  --do_lower_case=False \
+  --max_seq_length=128 \
+  --train_batch_size=32 \
+  --learning_rate=2e-4 \
+  --num_train_epochs=1.0 \
+  --output_dir="$WORK/nsmc_out" \
+  --use_tpu=false
+
+"$PY" scripts/demo_summary.py "$WORK" | tee "$WORK/summary.md"
