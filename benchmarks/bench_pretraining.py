@@ -1,0 +1,196 @@
+"""Pretraining speed on the CPU: BERT-mini, batch 64, seq 128, 20 predictions.
+
+    python benchmarks/bench_pretraining.py                    every setting, 100 steps
+    python benchmarks/bench_pretraining.py --steps 40 --settings default,xla_jit
+
+Writes synthetic TFRecords (random ids, vocab 20,000) to a temporary folder and trains
+vocab/bert_config_mini.json through run_pretraining's model_fn and input_fn, one child
+process per setting (environment variables such as TF_ENABLE_ONEDNN_OPTS are read when
+TensorFlow is imported). Speed is examples/s over steps 20..70 (after the warm-up),
+for the TensorFlow version running this file. Every setting sees the same data and
+seed; the second row of a setting is the largest difference of its per-step loss from
+the default setting's over all steps (float noise is ~1e-5; bfloat16 differs more).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import common
+
+SEQ, PREDS, BATCH, VOCAB, SEED = 128, 20, 64, 20000, 12345
+WINDOW = (20, 70)
+CONFIG = os.path.join(common.ROOT, "vocab", "bert_config_mini.json")
+
+# name -> (environment, options of one run). "original pipeline" parses one record at
+# a time (map_and_batch over parse_single_example, no prefetch) like the original code.
+SETTINGS = [
+    ("default", {}, {}),
+    ("original pipeline", {}, {"pipeline": "original"}),
+    ("oneDNN off", {"TF_ENABLE_ONEDNN_OPTS": "0"}, {}),
+    ("oneDNN on", {"TF_ENABLE_ONEDNN_OPTS": "1"}, {}),
+    ("xla_jit", {}, {"xla_jit": True}),
+    ("one-hot embeddings", {}, {"one_hot": True}),
+    ("threads intra 2 inter 1", {}, {"intra": 2, "inter": 1}),
+    ("bfloat16", {}, {"bfloat16": True}),
+    ("bfloat16 + xla_jit", {}, {"bfloat16": True, "xla_jit": True}),
+]
+KEYS = {name.replace(" ", "_").replace("+", "").replace("__", "_").lower(): name
+        for name, _, _ in SETTINGS}
+
+
+def write_data(path, num_records):
+    """Random pretraining records of the benchmark's shape (ids in [5, VOCAB))."""
+    import numpy as np
+    from tf_compat import tf
+
+    rng = np.random.RandomState(SEED)
+
+    def ints(values):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
+
+    with tf.io.TFRecordWriter(path) as writer:
+        for _ in range(num_records):
+            length = rng.randint(SEQ // 2, SEQ + 1)
+            ids = np.zeros(SEQ, np.int64)
+            ids[:length] = rng.randint(5, VOCAB, size=length)
+            positions = np.sort(rng.choice(np.arange(1, length), PREDS, replace=False))
+            mask = [1] * length + [0] * (SEQ - length)
+            segments = [0] * (length // 2) + [1] * (SEQ - length // 2)
+            features = {
+                "input_ids": ints(ids), "input_mask": ints(mask),
+                "segment_ids": ints(segments), "masked_lm_positions": ints(positions),
+                "masked_lm_ids": ints(ids[positions]),
+                "masked_lm_weights": tf.train.Feature(
+                    float_list=tf.train.FloatList(value=[1.0] * PREDS)),
+                "next_sentence_labels": ints([rng.randint(2)]),
+            }
+            example = tf.train.Example(features=tf.train.Features(feature=features))
+            writer.write(example.SerializeToString())
+
+
+def original_input_fn(path, spec):
+    """The original pipeline: map_and_batch of parse_single_example, no prefetch."""
+    import estimator_utils
+    from tf_compat import tf
+
+    def input_fn(params):
+        files = tf.data.Dataset.from_tensor_slices(tf.constant([path]))
+        files = files.repeat().shuffle(1, seed=SEED)
+        d = files.apply(tf.data.experimental.parallel_interleave(
+            tf.data.TFRecordDataset, cycle_length=1, sloppy=True))
+        d = d.shuffle(100, seed=SEED)
+        return d.apply(tf.data.experimental.map_and_batch(
+            lambda record: estimator_utils.decode_record(record, spec),
+            batch_size=params["batch_size"], num_parallel_batches=4, drop_remainder=True))
+
+    return input_fn
+
+
+def run_one(options, data, out, steps):
+    """Trains ``steps`` steps; returns examples/s over WINDOW and the per-step losses."""
+    import estimator_utils
+    import modeling
+    import run_pretraining
+    from tf_compat import tf
+
+    class Probe(tf.train.SessionRunHook):
+        """Records the loss of every step and the time at both ends of WINDOW."""
+
+        def __init__(self):
+            self.losses, self.times, self.step = [], {}, 0
+
+        def before_run(self, run_context):
+            return tf.train.SessionRunArgs("total_loss:0")
+
+        def after_run(self, run_context, run_values):
+            self.step += 1
+            self.losses.append(float(run_values.results))
+            if self.step in WINDOW:
+                self.times[self.step] = time.time()
+
+    tf.logging.set_verbosity(tf.logging.ERROR)
+    if options.get("xla_jit"):
+        run_pretraining.enable_cpu_xla()
+    config = modeling.BertConfig.from_json_file(CONFIG)
+    run_config = estimator_utils.make_run_config(
+        out, use_tpu=False, save_checkpoints_steps=10 ** 6, log_step_count_steps=10 ** 6,
+        config_proto=estimator_utils.session_config(
+            options.get("xla_jit", False), options.get("intra", 0), options.get("inter", 0)))
+    run_config = run_config.replace(tf_random_seed=SEED)
+    model_fn = run_pretraining.model_fn_builder(
+        config, None, 1e-4, num_train_steps=10000, num_warmup_steps=100, use_tpu=False,
+        use_one_hot_embeddings=options.get("one_hot", False),
+        compute_dtype=tf.bfloat16 if options.get("bfloat16") else tf.float32,
+        output_dir=out, log_every_n_steps=10 ** 6, train_batch_size=BATCH)
+    estimator = estimator_utils.make_estimator(model_fn, run_config, False, BATCH)
+    if options.get("pipeline") == "original":
+        input_fn = original_input_fn(data, run_pretraining.feature_spec(SEQ, PREDS))
+    else:
+        input_fn = run_pretraining.input_fn_builder([data], SEQ, PREDS, True, seed=SEED)
+    probe = Probe()
+    estimator.train(input_fn, hooks=[probe], max_steps=steps)
+    seconds = probe.times[WINDOW[1]] - probe.times[WINDOW[0]]
+    return {"examples_per_s": (WINDOW[1] - WINDOW[0]) * BATCH / seconds,
+            "losses": probe.losses}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=100, help="steps per setting (> 70)")
+    parser.add_argument("--settings", default=",".join(KEYS),
+                        help="comma-separated, of: " + ", ".join(KEYS))
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child = json.loads(args.child)
+        print("RESULT " + json.dumps(run_one(child["options"], child["data"], child["out"],
+                                             args.steps)))
+        return
+    if args.steps <= WINDOW[1]:
+        sys.exit("error: --steps must exceed %d" % WINDOW[1])
+    unknown = [k for k in args.settings.split(",") if k not in KEYS]
+    if unknown:
+        sys.exit("error: unknown setting %s; choose from %s" % (unknown, ", ".join(KEYS)))
+    chosen = [s for s in SETTINGS if s[0] in [KEYS[k] for k in args.settings.split(",")]]
+
+    from tf_compat import TF_VERSION
+    tmp = tempfile.mkdtemp(prefix="bench_pretraining_")
+    try:
+        data = os.path.join(tmp, "data.tfrecord")
+        write_data(data, 2048)
+        baseline = None
+        for name, env, options in chosen:
+            out = os.path.join(tmp, name.replace(" ", "_"))
+            child = json.dumps({"options": options, "data": data, "out": out})
+            proc = subprocess.run(
+                [sys.executable, os.path.abspath(__file__), "--steps", str(args.steps),
+                 "--child", child], env=dict(os.environ, **env),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+            lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+            setting = "TF %s, %s" % (TF_VERSION, name)
+            if proc.returncode or not lines:
+                common.row("pretraining bert-mini", setting, "failed: " +
+                           (proc.stderr.strip().splitlines() or ["?"])[-1], "")
+                continue
+            result = json.loads(lines[-1][len("RESULT "):])
+            common.row("pretraining bert-mini", setting + ", batch 64, seq 128",
+                       result["examples_per_s"], "examples/s", ">= 60")
+            if name == "default":
+                baseline = result["losses"]
+            elif baseline:
+                diff = max(abs(a - b) for a, b in zip(result["losses"], baseline))
+                common.row("pretraining bert-mini", "%s: max loss change vs default, steps "
+                           "1-%d" % (setting, len(baseline)), diff, "loss",
+                           "float noise" if "bfloat16" not in name else "")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,490 @@
+r"""Pretrains BERT with the masked language model and next sentence prediction losses.
+
+The same TPUEstimator job runs on a Cloud TPU (``--use_tpu=true``, the KR-BERT-MEDIUM
+run: scripts/pretrain_tpu.sh) and on the CPU (``--use_tpu=false``, scripts/pretrain_cpu.sh).
+Input: TFRecords written by create_pretraining_data.py with the same --max_seq_length
+and --max_predictions_per_seq. Rerunning the same command resumes from the last
+checkpoint in --output_dir and stops at --num_train_steps.
+
+    python run_pretraining.py --bert_config_file=vocab/bert_config_tiny.json \
+        --input_file='/tmp/pretrain/*.tfrecord' --output_dir=/tmp/pretrain_out \
+        --do_train --do_eval --num_train_steps=100 --num_warmup_steps=10
+
+Progress: every --log_every_n_steps the log shows the step, loss, masked-LM and
+next-sentence losses, learning rate and examples/s (CPU; on TPU the estimator logs loss
+and steps/s once per --iterations_per_loop). TensorBoard (--output_dir) gets loss,
+masked_lm_loss, next_sentence_loss and learning_rate: on CPU through tf.summary every
+--save_summary_steps, on TPU through a host_call (written by the host, same interval).
+
+Shapes in docstrings: B batch size, S max_seq_length, P max_predictions_per_seq,
+V vocab_size.
+"""
+
+import os
+import time
+
+from absl import flags
+from google.protobuf.message import DecodeError
+
+import cli
+import estimator_utils
+import heads
+import modeling
+import optimization
+from tf_compat import IS_TF2, tf, tpu_estimator
+
+flags.DEFINE_string(
+    "bert_config_file", None,
+    "The config json file of the BERT model to pretrain; it sets the architecture "
+    "(e.g. vocab/bert_config_medium.json).")
+flags.DEFINE_string(
+    "input_file", None,
+    "TFRecord files from create_pretraining_data.py: comma-separated globs "
+    "(local paths or gs://).")
+flags.DEFINE_string(
+    "output_dir", None,
+    "Where checkpoints, summaries and eval_results.txt are written (local or gs://).")
+flags.DEFINE_string(
+    "init_checkpoint", None,
+    "Initial checkpoint (e.g. a pretrained BERT) to warm-start the variables it holds.")
+flags.DEFINE_integer(
+    "max_seq_length", 128,
+    "Length of every input sequence; must equal the one the data was made with.")
+flags.DEFINE_integer(
+    "max_predictions_per_seq", 20,
+    "Masked LM predictions per sequence; must equal the one the data was made with.")
+flags.DEFINE_bool("do_train", False, "Whether to run training.")
+flags.DEFINE_bool("do_eval", False, "Whether to run evaluation (on --eval_input_file).")
+flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training.")
+flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.")
+flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate for Adam.")
+flags.DEFINE_integer("num_train_steps", 100000, "Number of training steps.")
+flags.DEFINE_integer("num_warmup_steps", 10000, "Number of warmup steps.")
+flags.DEFINE_integer("max_eval_steps", 100, "Maximum number of eval steps.")
+estimator_utils.define_tpu_flags(flags)
+flags.adopt_module_key_flags(estimator_utils)  # list the TPU flags in --help too
+
+# Beyond the original flags: CPU speed, progress and reproducibility.
+flags.DEFINE_string(
+    "eval_input_file", None,
+    "TFRecord globs to evaluate on; defaults to --input_file (as the original).")
+flags.DEFINE_bool(
+    "use_bfloat16", False,
+    "Compute the encoder in bfloat16 (variables stay float32). Fast on TPUs and on "
+    "CPUs with AVX512-BF16/AMX under TensorFlow 2; changes the numerics slightly.")
+flags.DEFINE_bool(
+    "xla_jit", False, "CPU/GPU: compile the graph with XLA JIT (auto-clustering).")
+flags.DEFINE_bool(
+    "use_one_hot_embeddings", None,
+    "Look up word embeddings with a one-hot matmul; defaults to --use_tpu (on the "
+    "CPU tf.gather is much faster).")
+flags.DEFINE_integer(
+    "num_cpu_threads", 4,
+    "Parallel file reads and record parsing in the input pipeline.")
+flags.DEFINE_integer(
+    "intra_op_threads", 0, "CPU: threads inside one op (0: TensorFlow picks).")
+flags.DEFINE_integer(
+    "inter_op_threads", 0, "CPU: ops run in parallel (0: TensorFlow picks).")
+flags.DEFINE_integer(
+    "shuffle_buffer", 100,
+    "Training examples shuffled together after the parallel file reads.")
+flags.DEFINE_integer(
+    "log_every_n_steps", 100,
+    "CPU: log step, losses, learning rate and examples/s every this many steps.")
+flags.DEFINE_integer(
+    "save_summary_steps", 100, "Write TensorBoard summaries every this many steps.")
+flags.DEFINE_integer("keep_checkpoint_max", 5, "How many recent checkpoints to keep.")
+flags.DEFINE_integer(
+    "seed", None, "Random seed of initialisation, dropout and shuffling (None: random).")
+flags.DEFINE_integer(
+    "check_records", 1000,
+    "Before building the graph, check that the ids of the first this many records "
+    "fit the vocabulary (0: skip).")
+
+FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions",
+                 "masked_lm_ids", "masked_lm_weights", "next_sentence_labels")
+
+
+# ----------------------------------------------------------------------------------
+# Checks on the inputs, before any graph is built.
+# ----------------------------------------------------------------------------------
+
+def load_bert_config(path, max_seq_length):
+    """Reads the BertConfig; InputError if it is missing or too short for the data."""
+    if not path or not tf.io.gfile.exists(path):
+        raise cli.InputError("--bert_config_file=%s not found; give a config such as "
+                             "vocab/bert_config_medium.json" % path)
+    try:
+        config = modeling.BertConfig.from_json_file(path)
+    except ValueError as e:
+        raise cli.InputError("%s: not a valid BERT config (%s)" % (path, e))
+    if max_seq_length > config.max_position_embeddings:
+        raise cli.InputError(
+            "--max_seq_length=%d exceeds max_position_embeddings=%d of %s; lower "
+            "--max_seq_length or use a config with more positions"
+            % (max_seq_length, config.max_position_embeddings, path))
+    return config
+
+
+def iterate_records(files, limit):
+    """Yields (path, index, tf.train.Example) for the first ``limit`` records of ``files``."""
+    count = 0
+    for path in files:
+        if count >= limit:
+            return
+        try:
+            for index, raw in enumerate(tf.io.tf_record_iterator(path)):
+                if count >= limit:
+                    return
+                example = tf.train.Example.FromString(raw)
+                yield path, index, example
+                count += 1
+        except (tf.errors.OpError, DecodeError) as e:
+            raise cli.InputError("%s: not a TFRecord file of tf.train.Example (%s); give the "
+                                 "files written by create_pretraining_data.py" %
+                                 (path, getattr(e, "message", e)))
+
+
+def check_records(files, max_seq_length, max_predictions_per_seq, vocab_size,
+                  type_vocab_size, limit=1000):
+    """Checks the data against the flags and the config; raises a one-line InputError.
+
+    The first record must hold every feature, with input_ids of length max_seq_length
+    and masked_lm_positions of length max_predictions_per_seq; in the first ``limit``
+    records every token id must be below vocab_size and every segment id below
+    type_vocab_size.
+    """
+    first = next(iterate_records(files, 1), None)
+    if first is None:
+        raise cli.InputError("%s%s: no records (empty or not TFRecord files); give the "
+                             "output of create_pretraining_data.py" %
+                             (files[0], " and %d more" % (len(files) - 1) if files[1:] else ""))
+    path, _, example = first
+    feature = example.features.feature
+    missing = [name for name in FEATURE_NAMES if name not in feature]
+    if missing:
+        raise cli.InputError("%s: records lack %s; write them with "
+                             "create_pretraining_data.py" % (path, ", ".join(missing)))
+    for name, flag, want in (("input_ids", "max_seq_length", max_seq_length),
+                             ("masked_lm_positions", "max_predictions_per_seq",
+                              max_predictions_per_seq)):
+        got = len(feature[name].int64_list.value)
+        if got != want:
+            raise cli.InputError(
+                "%s: %s has length %d but --%s=%d; pass --%s=%d or regenerate the data "
+                "with --%s=%d" % (path, name, got, flag, want, flag, got, flag, want))
+    for path, index, example in iterate_records(files, limit):
+        feature = example.features.feature
+        for name, size, what in (("input_ids", vocab_size, "vocab_size"),
+                                 ("masked_lm_ids", vocab_size, "vocab_size"),
+                                 ("segment_ids", type_vocab_size, "type_vocab_size")):
+            values = feature[name].int64_list.value
+            if values and (max(values) >= size or min(values) < 0):
+                bad = max(values) if max(values) >= size else min(values)
+                raise cli.InputError(
+                    "%s: record %d has %s %d, outside [0, %d) (%s of --bert_config_file); "
+                    "the data was made with another vocabulary" %
+                    (path, index, name, bad, size, what))
+
+
+# ----------------------------------------------------------------------------------
+# Input pipeline.
+# ----------------------------------------------------------------------------------
+
+def feature_spec(max_seq_length, max_predictions_per_seq):
+    """The tf.train.Example features: int64 [S] x3, [P] x2, float [P], int64 [1]."""
+    return {
+        "input_ids": tf.FixedLenFeature([max_seq_length], tf.int64),
+        "input_mask": tf.FixedLenFeature([max_seq_length], tf.int64),
+        "segment_ids": tf.FixedLenFeature([max_seq_length], tf.int64),
+        "masked_lm_positions": tf.FixedLenFeature([max_predictions_per_seq], tf.int64),
+        "masked_lm_ids": tf.FixedLenFeature([max_predictions_per_seq], tf.int64),
+        "masked_lm_weights": tf.FixedLenFeature([max_predictions_per_seq], tf.float32),
+        "next_sentence_labels": tf.FixedLenFeature([1], tf.int64),
+    }
+
+
+def parse_batch(records, spec):
+    """string [B] serialized examples -> dict of int32 / float32 [B, ...] tensors."""
+    features = tf.io.parse_example(records, spec)
+    return {name: tf.cast(t, tf.int32) if t.dtype == tf.int64 else t
+            for name, t in features.items()}
+
+
+def interleave_files(files, cycle_length):
+    """Reads ``cycle_length`` TFRecord files at once, in whatever order they are ready."""
+    if IS_TF2:
+        return files.interleave(tf.data.TFRecordDataset, cycle_length=cycle_length,
+                                num_parallel_calls=cycle_length, deterministic=False)
+    return files.apply(tf.data.experimental.parallel_interleave(
+        tf.data.TFRecordDataset, cycle_length=cycle_length, sloppy=True))
+
+
+def input_fn_builder(input_files, max_seq_length, max_predictions_per_seq, is_training,
+                     num_cpu_threads=4, shuffle_buffer=100, seed=None):
+    """The TPUEstimator input_fn: fixed-shape batches of ``params["batch_size"]``.
+
+    Training reads the files in parallel, shuffles and repeats forever; eval reads
+    them in order (repeated, since it runs a fixed number of steps). Records are
+    batched first and parsed a batch at a time (one vectorized op per batch).
+    """
+    spec = feature_spec(max_seq_length, max_predictions_per_seq)
+
+    def input_fn(params):
+        batch_size = params["batch_size"]
+        if is_training:
+            files = tf.data.Dataset.from_tensor_slices(tf.constant(input_files))
+            files = files.repeat().shuffle(len(input_files), seed=seed)
+            d = interleave_files(files, min(num_cpu_threads, len(input_files)))
+            d = d.shuffle(shuffle_buffer, seed=seed)
+        else:
+            d = tf.data.TFRecordDataset(input_files).repeat()
+        d = d.batch(batch_size, drop_remainder=True)
+        d = d.map(lambda records: parse_batch(records, spec),
+                  num_parallel_calls=num_cpu_threads)
+        return d.prefetch(2)
+
+    return input_fn
+
+
+# ----------------------------------------------------------------------------------
+# Model.
+# ----------------------------------------------------------------------------------
+
+def metric_fn(masked_lm_example_loss, masked_lm_log_probs, masked_lm_ids,
+              masked_lm_weights, next_sentence_example_loss, next_sentence_log_probs,
+              next_sentence_labels):
+    """Eval metrics from [B*P] / [B*P, V] / [B, P] masked-LM and [B] / [B, 2] / [B, 1] NSP tensors."""
+    masked_lm_predictions = tf.argmax(masked_lm_log_probs, axis=-1, output_type=tf.int32)
+    masked_lm_ids = tf.reshape(masked_lm_ids, [-1])
+    masked_lm_weights = tf.reshape(masked_lm_weights, [-1])
+    next_sentence_predictions = tf.argmax(next_sentence_log_probs, axis=-1,
+                                          output_type=tf.int32)
+    return {
+        "masked_lm_accuracy": tf.metrics.accuracy(
+            labels=masked_lm_ids, predictions=masked_lm_predictions,
+            weights=masked_lm_weights),
+        "masked_lm_loss": tf.metrics.mean(
+            values=tf.reshape(masked_lm_example_loss, [-1]), weights=masked_lm_weights),
+        "next_sentence_accuracy": tf.metrics.accuracy(
+            labels=tf.reshape(next_sentence_labels, [-1]),
+            predictions=next_sentence_predictions),
+        "next_sentence_loss": tf.metrics.mean(values=next_sentence_example_loss),
+    }
+
+
+def summary_host_call(output_dir, iterations_per_loop, scalars, every_n_steps=100):
+    """TPU summaries: a host_call writing each float32 scalar of ``scalars``.
+
+    The scalars travel from the TPU as [1] tensors with the global step, every step;
+    the host writes them every ``every_n_steps`` steps with the v2 summary API
+    (flushed once per loop).
+    """
+    names = sorted(scalars)
+    tensors = [tf.reshape(tf.train.get_or_create_global_step(), [1])]
+    tensors += [tf.reshape(tf.cast(scalars[name], tf.float32), [1]) for name in names]
+
+    def host_call_fn(global_step, *values):
+        summary = tf.compat.v2.summary
+        step = global_step[0]
+        with summary.create_file_writer(output_dir, max_queue=iterations_per_loop).as_default():
+            with summary.record_if(tf.equal(step % every_n_steps, 0)):
+                for name, value in zip(names, values):
+                    summary.scalar(name, value[0], step=step)
+                return tf.summary.all_v2_summary_ops()
+
+    return host_call_fn, tensors
+
+
+def progress_hook(tensors, every_n_steps, batch_size):
+    """CPU: logs 'step N: loss = ..., ..., examples/s = ...' every ``every_n_steps``."""
+    state = {"time": None, "step": None}
+
+    def formatter(values):
+        now, step = time.time(), int(values["step"])
+        speed = ""
+        if state["time"] is not None and step > state["step"]:
+            speed = ", examples/s = %.1f" % (
+                (step - state["step"]) * batch_size / (now - state["time"]))
+        state["time"], state["step"] = now, step
+        parts = ["%s = %.4g" % (name, values[name]) for name in sorted(values)
+                 if name != "step"]
+        return "step %d: %s%s" % (step, ", ".join(parts), speed)
+
+    return tf.train.LoggingTensorHook(tensors, every_n_iter=every_n_steps,
+                                      formatter=formatter)
+
+
+def model_fn_builder(bert_config, init_checkpoint, learning_rate, num_train_steps,
+                     num_warmup_steps, use_tpu, use_one_hot_embeddings,
+                     compute_dtype=tf.float32, output_dir=None, iterations_per_loop=1000,
+                     log_every_n_steps=100, train_batch_size=None, save_summary_steps=100):
+    """The TPUEstimator model_fn: BERT, the masked-LM and NSP heads, Adam with warm-up."""
+
+    def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
+        for name in sorted(features):
+            tf.logging.info("  feature %s: %s", name, features[name].shape)
+        is_training = mode == tf.estimator.ModeKeys.TRAIN
+        model = modeling.BertModel(
+            config=bert_config, is_training=is_training,
+            input_ids=features["input_ids"], input_mask=features["input_mask"],
+            token_type_ids=features["segment_ids"],
+            use_one_hot_embeddings=use_one_hot_embeddings, compute_dtype=compute_dtype)
+        (masked_lm_loss, masked_lm_example_loss,
+         masked_lm_log_probs) = heads.get_masked_lm_output(
+             bert_config, model.get_sequence_output(), model.get_embedding_table(),
+             features["masked_lm_positions"], features["masked_lm_ids"],
+             features["masked_lm_weights"], compute_dtype=compute_dtype)
+        (next_sentence_loss, next_sentence_example_loss,
+         next_sentence_log_probs) = heads.get_next_sentence_output(
+             bert_config, model.get_pooled_output(), features["next_sentence_labels"])
+        total_loss = tf.identity(masked_lm_loss + next_sentence_loss, name="total_loss")
+        scaffold_fn = estimator_utils.warm_start(init_checkpoint, use_tpu)
+
+        if mode == tf.estimator.ModeKeys.TRAIN:
+            train_op = optimization.create_optimizer(
+                total_loss, learning_rate, num_train_steps, num_warmup_steps, use_tpu)
+            scalars = {
+                "masked_lm_loss": masked_lm_loss,
+                "next_sentence_loss": next_sentence_loss,
+                "learning_rate": optimization.learning_rate_schedule(
+                    learning_rate, num_train_steps, num_warmup_steps),
+            }
+            host_call, hooks = None, []
+            if use_tpu:
+                host_call = summary_host_call(output_dir, iterations_per_loop,
+                                              dict(scalars, loss=total_loss),
+                                              save_summary_steps)
+            else:
+                for name, value in sorted(scalars.items()):
+                    # ScalarSummary keeps the tag exact (tf.summary.scalar would make it
+                    # 'learning_rate_1', the schedule's op already being 'learning_rate').
+                    tf.add_to_collection(tf.GraphKeys.SUMMARIES,
+                                         tf.raw_ops.ScalarSummary(tags=name, values=value))
+                logged = dict(scalars, loss=total_loss,
+                              step=tf.train.get_or_create_global_step() + 1)
+                hooks.append(progress_hook(logged, log_every_n_steps, train_batch_size))
+            return tpu_estimator.TPUEstimatorSpec(
+                mode=mode, loss=total_loss, train_op=train_op, host_call=host_call,
+                training_hooks=hooks, scaffold_fn=scaffold_fn)
+        if mode == tf.estimator.ModeKeys.EVAL:
+            eval_metrics = (metric_fn, [
+                masked_lm_example_loss, masked_lm_log_probs, features["masked_lm_ids"],
+                features["masked_lm_weights"], next_sentence_example_loss,
+                next_sentence_log_probs, features["next_sentence_labels"]])
+            return tpu_estimator.TPUEstimatorSpec(
+                mode=mode, loss=total_loss, eval_metrics=eval_metrics,
+                scaffold_fn=scaffold_fn)
+        raise ValueError("Only TRAIN and EVAL modes are supported: %s" % mode)
+
+    return model_fn
+
+
+# ----------------------------------------------------------------------------------
+# Main.
+# ----------------------------------------------------------------------------------
+
+def enable_cpu_xla():
+    """Lets the session's global_jit_level apply to the CPU too (by default it only
+    applies to GPUs). TensorFlow reads TF_XLA_FLAGS when the first session starts."""
+    flags_now = os.environ.get("TF_XLA_FLAGS", "")
+    if "--tf_xla_cpu_global_jit" not in flags_now:
+        os.environ["TF_XLA_FLAGS"] = (flags_now + " --tf_xla_cpu_global_jit").strip()
+
+
+def write_eval_results(result, output_dir):
+    """Writes 'key = value' lines (sorted) to output_dir/eval_results.txt; returns the path."""
+    path = os.path.join(output_dir, "eval_results.txt")
+    with tf.io.gfile.GFile(path, "w") as writer:
+        tf.logging.info("***** Eval results *****")
+        for key in sorted(result):
+            tf.logging.info("  %s = %s", key, result[key])
+            writer.write("%s = %s\n" % (key, result[key]))
+    return path
+
+
+def main(_):
+    FLAGS = flags.FLAGS  # pylint: disable=invalid-name
+    tf.logging.set_verbosity(tf.logging.INFO)
+    tf.get_logger().propagate = False  # absl would print every line a second time
+    if not FLAGS.do_train and not FLAGS.do_eval:
+        raise cli.InputError("nothing to do; pass --do_train and/or --do_eval")
+    for name in ("max_seq_length", "max_predictions_per_seq", "train_batch_size",
+                 "eval_batch_size", "num_train_steps", "save_checkpoints_steps",
+                 "iterations_per_loop", "log_every_n_steps"):
+        if getattr(FLAGS, name) <= 0:
+            raise cli.InputError("--%s must be positive (got %d)" % (name, getattr(FLAGS, name)))
+
+    bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
+    train_files = estimator_utils.glob_input_files(FLAGS.input_file)
+    eval_files = train_files
+    if FLAGS.eval_input_file:
+        eval_files = estimator_utils.glob_input_files(FLAGS.eval_input_file,
+                                                      what="--eval_input_file")
+    for files in ([train_files] if eval_files is train_files else [train_files, eval_files]):
+        check_records(files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
+                      bert_config.vocab_size, bert_config.type_vocab_size,
+                      limit=FLAGS.check_records)
+    estimator_utils.ensure_output_dir(FLAGS.output_dir)
+    if FLAGS.xla_jit and not FLAGS.use_tpu:
+        enable_cpu_xla()
+    if FLAGS.use_bfloat16 and not FLAGS.use_tpu and not IS_TF2:
+        tf.logging.warning("--use_bfloat16 on the CPU under TensorFlow 1.15 is emulated and "
+                           "several times slower; it pays off on TPUs and under TensorFlow 2")
+    tf.logging.info("*** Input files: %d (%s ...)", len(train_files), train_files[0])
+
+    run_config = estimator_utils.make_run_config(
+        FLAGS.output_dir, FLAGS.use_tpu, tpu_name=FLAGS.tpu_name, tpu_zone=FLAGS.tpu_zone,
+        gcp_project=FLAGS.gcp_project, master=FLAGS.master,
+        num_tpu_cores=FLAGS.num_tpu_cores, iterations_per_loop=FLAGS.iterations_per_loop,
+        save_checkpoints_steps=FLAGS.save_checkpoints_steps,
+        keep_checkpoint_max=FLAGS.keep_checkpoint_max,
+        config_proto=estimator_utils.session_config(
+            FLAGS.xla_jit, FLAGS.intra_op_threads, FLAGS.inter_op_threads),
+        # TPUEstimator logs steps/s every ceil(log_step_count_steps / iterations_per_loop)
+        # session runs: one run is one step on the CPU, iterations_per_loop on the TPU.
+        log_step_count_steps=FLAGS.log_every_n_steps * (
+            1 if FLAGS.use_tpu else FLAGS.iterations_per_loop))
+    run_config = run_config.replace(tf_random_seed=FLAGS.seed,
+                                    save_summary_steps=FLAGS.save_summary_steps)
+    use_one_hot = FLAGS.use_one_hot_embeddings
+    model_fn = model_fn_builder(
+        bert_config=bert_config,
+        init_checkpoint=FLAGS.init_checkpoint,
+        learning_rate=FLAGS.learning_rate,
+        num_train_steps=FLAGS.num_train_steps,
+        num_warmup_steps=FLAGS.num_warmup_steps,
+        use_tpu=FLAGS.use_tpu,
+        use_one_hot_embeddings=FLAGS.use_tpu if use_one_hot is None else use_one_hot,
+        compute_dtype=tf.bfloat16 if FLAGS.use_bfloat16 else tf.float32,
+        output_dir=FLAGS.output_dir,
+        iterations_per_loop=FLAGS.iterations_per_loop,
+        log_every_n_steps=FLAGS.log_every_n_steps,
+        train_batch_size=FLAGS.train_batch_size,
+        save_summary_steps=FLAGS.save_summary_steps)
+    estimator = estimator_utils.make_estimator(
+        model_fn, run_config, FLAGS.use_tpu, FLAGS.train_batch_size, FLAGS.eval_batch_size)
+
+    def input_fn(files, is_training):
+        return input_fn_builder(files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
+                                is_training, num_cpu_threads=FLAGS.num_cpu_threads,
+                                shuffle_buffer=FLAGS.shuffle_buffer, seed=FLAGS.seed)
+
+    if FLAGS.do_train:
+        tf.logging.info("***** Running training: batch %d, %d steps *****",
+                        FLAGS.train_batch_size, FLAGS.num_train_steps)
+        estimator.train(input_fn=input_fn(train_files, True),
+                        max_steps=FLAGS.num_train_steps)
+    if FLAGS.do_eval:
+        tf.logging.info("***** Running evaluation: batch %d, %d steps *****",
+                        FLAGS.eval_batch_size, FLAGS.max_eval_steps)
+        result = estimator.evaluate(input_fn=input_fn(eval_files, False),
+                                    steps=FLAGS.max_eval_steps)
+        write_eval_results(result, FLAGS.output_dir)
+
+
+if __name__ == "__main__":
+    flags.mark_flag_as_required("bert_config_file")
+    flags.mark_flag_as_required("input_file")
+    flags.mark_flag_as_required("output_dir")
+    cli.run(main)

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The KR-BERT-MEDIUM pretraining job at smoke-test scale on the CPU: the same flags as
+# scripts/pretrain_tpu.sh (seq 128, 20 predictions, lr 1e-4) with the tiny config
+# (2 layers, hidden 128) and a few steps, then an evaluation.
+#
+#   INPUT='/tmp/pretrain/*.tfrecord' scripts/pretrain_cpu.sh
+#   INPUT=... STEPS=500 BATCH=32 OUTPUT_DIR=runs/tiny TF=2 scripts/pretrain_cpu.sh
+#   INPUT=... scripts/pretrain_cpu.sh --xla_jit=true     extra flags go to run_pretraining.py
+#
+# INPUT (required): TFRecord globs from create_pretraining_data.py, written with
+# --max_seq_length=$MAX_SEQ --max_predictions_per_seq=$MAX_PRED (defaults 128 and 20).
+# OUTPUT_DIR (default runs/pretrain_cpu), STEPS (default 100), BATCH (default 64),
+# BERT_CONFIG (default vocab/bert_config_tiny.json), TF=2 for TensorFlow 2.15.
+# Rerunning with the same OUTPUT_DIR resumes from its last checkpoint.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fail() { echo "error: $*" >&2; exit 1; }
+
+[ -n "${INPUT:-}" ] || fail "INPUT is not set; give the TFRecords from create_pretraining_data.py, e.g. INPUT='/tmp/pretrain/*.tfrecord' $0"
+OUTPUT_DIR=${OUTPUT_DIR:-runs/pretrain_cpu}
+STEPS=${STEPS:-100}
+BATCH=${BATCH:-64}
+MAX_SEQ=${MAX_SEQ:-128}
+MAX_PRED=${MAX_PRED:-20}
+BERT_CONFIG=${BERT_CONFIG:-vocab/bert_config_tiny.json}
+WARMUP=$(( STEPS / 10 ))
+SAVE=$(( STEPS / 4 > 0 ? STEPS / 4 : 1 ))
+
+VENV=$(scripts/setup.sh | tail -n1)
+# shellcheck disable=SC1091
+source "$VENV/bin/activate"
+
+cmd=(python run_pretraining.py
+  --bert_config_file="$BERT_CONFIG"
+  --input_file="$INPUT"
+  --output_dir="$OUTPUT_DIR"
+  --do_train=true
+  --do_eval=true
+  --max_seq_length="$MAX_SEQ"
+  --max_predictions_per_seq="$MAX_PRED"
+  --train_batch_size="$BATCH"
+  --eval_batch_size=8
+  --learning_rate=1e-4
+  --num_train_steps="$STEPS"
+  --num_warmup_steps="$WARMUP"
+  --save_checkpoints_steps="$SAVE"
+  --iterations_per_loop="$SAVE"
+  --max_eval_steps=20
+  --log_every_n_steps=10
+  --use_tpu=false)
+cmd+=("$@")
+
+printf '%q ' "${cmd[@]}"
+echo
+exec "${cmd[@]}"

@@ -1,0 +1,268 @@
+"""run_pretraining.py on the CPU with a tiny model, and the TPU/CPU launch scripts.
+
+The data are small random TFRecords written here, in the layout of
+create_pretraining_data.py. Training runs as a subprocess, as a user runs it.
+"""
+
+import glob
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import run_pretraining
+from tf_compat import tf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SEQ, PREDS, VOCAB = 16, 3, 100
+TINY = {"attention_probs_dropout_prob": 0.1, "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1, "hidden_size": 32, "initializer_range": 0.02,
+        "intermediate_size": 64, "max_position_embeddings": 32, "num_attention_heads": 2,
+        "num_hidden_layers": 2, "type_vocab_size": 2, "vocab_size": VOCAB}
+
+
+def write_records(path, num, seq=SEQ, preds=PREDS, max_id=VOCAB, seed=0):
+    """``num`` random examples: ids in [5, max_id), the masked ids as labels."""
+    rng = np.random.RandomState(seed)
+
+    def ints(values):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
+
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for _ in range(num):
+            ids = rng.randint(5, max_id, size=seq)
+            positions = np.sort(rng.choice(np.arange(1, seq), preds, replace=False))
+            features = {
+                "input_ids": ints(ids), "input_mask": ints([1] * seq),
+                "segment_ids": ints([0] * (seq // 2) + [1] * (seq - seq // 2)),
+                "masked_lm_positions": ints(positions), "masked_lm_ids": ints(ids[positions]),
+                "masked_lm_weights": tf.train.Feature(
+                    float_list=tf.train.FloatList(value=[1.0] * preds)),
+                "next_sentence_labels": ints([rng.randint(2)]),
+            }
+            example = tf.train.Example(features=tf.train.Features(feature=features))
+            writer.write(example.SerializeToString())
+    return str(path)
+
+
+def tiny_config(tmp_path, **changes):
+    path = tmp_path / "bert_config.json"
+    path.write_text(json.dumps(dict(TINY, **changes)))
+    return str(path)
+
+
+def run(args, timeout=240):
+    """Runs run_pretraining.py; returns (returncode, combined log)."""
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "run_pretraining.py")] + args,
+                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=timeout)
+    return proc.returncode, proc.stdout
+
+
+def flags_for(config, data, out, steps, **extra):
+    args = {"bert_config_file": config, "input_file": data, "output_dir": out,
+            "max_seq_length": SEQ, "max_predictions_per_seq": PREDS,
+            "train_batch_size": 8, "eval_batch_size": 8, "num_train_steps": steps,
+            "num_warmup_steps": 2, "learning_rate": 2e-3, "save_checkpoints_steps": 10,
+            "save_summary_steps": 10, "log_every_n_steps": 10, "max_eval_steps": 5,
+            "seed": 1}
+    args.update(extra)
+    return ["--%s=%s" % item for item in sorted(args.items())]
+
+
+def progress(log):
+    """{step: {name: value}} from the 'step N: name = value, ...' progress lines."""
+    steps = {}
+    for match in re.finditer(r"step (\d+): (learning_rate = .*)", log):
+        steps[int(match.group(1))] = {k: float(v) for k, v in
+                                      re.findall(r"(\w+) = ([-+.\deE]+|nan|inf)", match.group(2))}
+    return steps
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """80 steps on 32 repeated records, then an evaluation: (output dir, log)."""
+    tmp = tmp_path_factory.mktemp("pretrain")
+    data = write_records(tmp / "train.tfrecord", 32)
+    out = str(tmp / "out")
+    code, log = run(flags_for(tiny_config(tmp), data, out, 80, do_train=True, do_eval=True))
+    assert code == 0, log[-3000:]
+    return out, log
+
+
+def test_training_logs_finite_losses_and_learning_rate(trained):
+    _, log = trained
+    steps = progress(log)
+    assert sorted(steps)[:3] == [1, 11, 21], sorted(steps)
+    for values in steps.values():
+        for name in ("loss", "masked_lm_loss", "next_sentence_loss", "learning_rate"):
+            assert np.isfinite(values[name]), values
+    assert steps[1]["learning_rate"] == pytest.approx(0.0, abs=1e-9)  # warm-up from 0
+    assert steps[11]["learning_rate"] > 0
+
+
+def test_masked_lm_loss_falls_on_a_repeated_small_dataset(trained):
+    steps = progress(trained[1])
+    first, last = steps[min(steps)], steps[max(steps)]
+    assert first["masked_lm_loss"] > 4.0  # about ln(100) at random initialisation
+    assert last["masked_lm_loss"] < 0.7 * first["masked_lm_loss"], (first, last)
+
+
+def test_eval_writes_all_results(trained):
+    out, _ = trained
+    with open(os.path.join(out, "eval_results.txt")) as f:
+        results = dict(line.strip().split(" = ") for line in f if line.strip())
+    assert set(results) == {"masked_lm_accuracy", "masked_lm_loss", "next_sentence_accuracy",
+                            "next_sentence_loss", "loss", "global_step"}
+    assert int(results["global_step"]) == 80
+    assert 0.0 <= float(results["masked_lm_accuracy"]) <= 1.0
+    assert np.isfinite(float(results["loss"]))
+
+
+def test_tensorboard_gets_loss_and_learning_rate(trained):
+    out, _ = trained
+    tags = set()
+    for path in glob.glob(os.path.join(out, "events.out.tfevents.*")):
+        for event in tf.train.summary_iterator(path):
+            tags.update(value.tag for value in event.summary.value)
+    assert {"loss", "learning_rate", "masked_lm_loss", "next_sentence_loss"} <= tags, tags
+
+
+def test_tpu_host_call_writes_the_summaries(tmp_path):
+    with tf.Graph().as_default():
+        global_step = tf.train.get_or_create_global_step()
+        loss = 2.5 + tf.cast(global_step, tf.float32)
+        host_call_fn, tensors = run_pretraining.summary_host_call(
+            str(tmp_path), 10, {"loss": loss, "learning_rate": tf.constant(1e-4)},
+            every_n_steps=2)
+        summary_ops = host_call_fn(*tensors)
+        increment = global_step.assign_add(1)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            sess.run(tf.get_collection("_SUMMARY_WRITER_V2"))  # what TPUEstimator runs
+            for _ in range(5):
+                sess.run(summary_ops)
+                sess.run(increment)
+            sess.run(tf.compat.v2.summary.flush())
+    values = {}
+    for path in glob.glob(str(tmp_path / "events.out.tfevents.*")):
+        for event in tf.train.summary_iterator(path):
+            for value in event.summary.value:
+                values[(value.tag, event.step)] = float(tf.make_ndarray(value.tensor))
+    assert values == {("loss", 0): 2.5, ("loss", 2): 4.5, ("loss", 4): 6.5,
+                      ("learning_rate", 0): pytest.approx(1e-4),
+                      ("learning_rate", 2): pytest.approx(1e-4),
+                      ("learning_rate", 4): pytest.approx(1e-4)}
+
+
+@pytest.mark.parametrize("case, message", [
+    ("seq", "input_ids has length 16 but --max_seq_length=24"),
+    ("preds", "masked_lm_positions has length 3 but --max_predictions_per_seq=5"),
+    ("glob", "matches no file"),
+    ("vocab", "outside [0, 100) (vocab_size"),
+    ("positions", "--max_seq_length=64 exceeds max_position_embeddings=32"),
+])
+def test_bad_input_fails_in_one_line_before_building_the_graph(tmp_path, case, message):
+    config = tiny_config(tmp_path)
+    data = write_records(tmp_path / "d.tfrecord", 20)
+    extra = {"do_train": True}
+    if case == "seq":
+        extra["max_seq_length"] = 24
+    elif case == "preds":
+        extra["max_predictions_per_seq"] = 5
+    elif case == "glob":
+        data = "%s,%s" % (data, tmp_path / "missing-*.tfrecord")
+    elif case == "vocab":
+        write_records(tmp_path / "d.tfrecord", 20, max_id=150)
+    elif case == "positions":
+        extra["max_seq_length"] = 64
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "run_pretraining.py")] +
+        flags_for(config, data, str(out), 10, **extra),
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+        timeout=120)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], proc.stderr[-2000:]
+    assert not out.exists()  # failed before anything was written
+
+
+def latest_step(out):
+    path = tf.train.latest_checkpoint(out)
+    return int(path.rsplit("-", 1)[1]) if path else None
+
+
+def test_resumes_after_sigkill_and_stops_at_num_train_steps(tmp_path):
+    data = write_records(tmp_path / "d.tfrecord", 32)
+    out = str(tmp_path / "out")
+    args = [sys.executable, os.path.join(ROOT, "run_pretraining.py")] + flags_for(
+        tiny_config(tmp_path), data, out, 300, do_train=True)
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 180
+        while (latest_step(out) or 0) < 10 and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the first run ended before it was killed"
+    killed_at = latest_step(out)
+    assert 10 <= killed_at < 300
+
+    code, log = run(args[2:])
+    assert code == 0, log[-3000:]
+    assert "Restoring parameters from %s/model.ckpt-%d" % (out, killed_at) in log
+    assert min(progress(log)) == killed_at + 1  # the rerun's first step
+    assert latest_step(out) == 300
+    assert tf.train.load_variable(out, "global_step") == 300
+
+
+def run_script(name, env):
+    return subprocess.run(["bash", os.path.join(ROOT, "scripts", name)], cwd=ROOT,
+                          env=dict(os.environ, **env), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+
+
+TPU_ENV = {"BUCKET": "gs://krbert-bucket", "TPU_NAME": "krbert-tpu",
+           "TPU_ZONE": "europe-west4-a", "GCP_PROJECT": "krbert-project", "DRY_RUN": "1"}
+
+
+def test_tpu_script_dry_run_prints_the_published_run():
+    proc = run_script("pretrain_tpu.sh", TPU_ENV)
+    assert proc.returncode == 0, proc.stderr
+    command = proc.stdout.strip().splitlines()[-1]
+    for flag in ("--num_train_steps=2000000", "--train_batch_size=64",
+                 "--learning_rate=1e-4", "--max_seq_length=128", "--num_tpu_cores=8",
+                 "--num_warmup_steps=10000", "--max_predictions_per_seq=20",
+                 "--use_tpu=true", "--tpu_name=krbert-tpu", "--tpu_zone=europe-west4-a",
+                 "--gcp_project=krbert-project", "--do_train=true",
+                 "--bert_config_file=vocab/bert_config_medium.json"):
+        assert flag in command.split(), (flag, command)
+    assert re.search(r"--input_file=gs://krbert-bucket/\S+", command)
+    assert "--output_dir=gs://krbert-bucket/" in command
+    assert "run_pretraining.py" in command
+
+
+@pytest.mark.parametrize("missing", ["BUCKET", "TPU_NAME"])
+def test_tpu_script_fails_clearly_without_its_settings(missing):
+    env = dict(TPU_ENV)
+    env[missing] = ""
+    proc = run_script("pretrain_tpu.sh", env)
+    assert proc.returncode != 0
+    assert proc.stderr.startswith("error: %s is not set" % missing), proc.stderr
+    assert "run_pretraining.py" not in proc.stdout
+
+
+def test_cpu_script_needs_input():
+    proc = run_script("pretrain_cpu.sh", {"INPUT": ""})
+    assert proc.returncode != 0
+    assert proc.stderr.startswith("error: INPUT is not set"), proc.stderr
