@@ -16,13 +16,13 @@ A last row times the reference path on 2,000 documents.
     BENCH_DOCS=5000 ...   only the first 5,000 documents (a quick look)
 """
 
-import io
 import os
 import sys
 import time
 
 import common
 
+import classifier_data  # noqa: E402
 import tokenization  # noqa: E402  (common puts the project root on sys.path)
 
 SETTINGS = [
@@ -34,17 +34,11 @@ SETTINGS = [
 REFERENCE_DOCS = 2000
 
 
-def read_documents(path):
-    """The `document` column; a field in double quotes is unquoted the csv way ("" -> ")."""
-    docs = []
-    with io.open(path, encoding="utf-8") as f:
-        next(f)
-        for line in f:
-            doc = line.rstrip("\n").split("\t")[1]
-            if len(doc) >= 2 and doc[0] == doc[-1] == '"':
-                doc = doc[1:-1].replace('""', '"')
-            docs.append(doc)
-    return docs
+def read_documents(data_dir):
+    """The reviews of NSMC's test split, read as run_classifier.py reads them."""
+    split = classifier_data.get_processor("nsmc").read_split(
+        os.path.join(data_dir, "nsmc"), "test")
+    return [example.text for example in split.examples]
 
 
 def best_of_3(make_tokenize, docs):
@@ -69,7 +63,7 @@ def check_against_reference(tokenizer, docs, name):
 
 def main():
     data = common.data_dir()
-    docs = read_documents(os.path.join(data, "nsmc", "test.tsv"))
+    docs = read_documents(data)
     docs = docs[:int(os.environ.get("BENCH_DOCS", len(docs)))]
     for name, vocab_name, mode, subchar, goal in SETTINGS:
         vocab = os.path.join(data, "krbert", vocab_name)

@@ -15,6 +15,7 @@ import types
 import pytest
 from absl import flags as absl_flags
 
+import classifier_data
 import tokenization
 from cli import InputError
 from krbert_tokenization import BidirectionalWordpieceTokenizer, to_subchar
@@ -29,19 +30,11 @@ def write_vocab(tmp_path, tokens, name="vocab.txt"):
     return path
 
 
-def nsmc_documents(data_dir, limit=None):
-    """The `document` column of NSMC's test split, unquoted the way csv does it once."""
-    docs = []
-    with io.open(os.path.join(data_dir, "nsmc", "test.tsv"), encoding="utf-8") as f:
-        next(f)
-        for line in f:
-            doc = line.rstrip("\n").split("\t")[1]
-            if len(doc) >= 2 and doc[0] == doc[-1] == '"':
-                doc = doc[1:-1].replace('""', '"')
-            docs.append(doc)
-            if limit and len(docs) == limit:
-                break
-    return docs
+def nsmc_documents(data_dir):
+    """The reviews of NSMC's test split, read as run_classifier.py reads them."""
+    split = classifier_data.get_processor("nsmc").read_split(
+        os.path.join(data_dir, "nsmc"), "test")
+    return [example.text for example in split.examples]
 
 
 @pytest.fixture(params=["fast", "reference"])
