@@ -183,7 +183,7 @@ def check_records(files, max_seq_length, max_predictions_per_seq, vocab_size,
                 bad = max(values) if max(values) >= size else min(values)
                 raise cli.InputError(
                     "%s: record %d has %s %d, outside [0, %d) (%s of --bert_config_file); "
-                    "the data was made with another vocabulary" %
+                    "the data was made with another vocabulary or config" %
                     (path, index, name, bad, size, what))
 
 
@@ -254,7 +254,12 @@ def input_fn_builder(input_files, max_seq_length, max_predictions_per_seq, is_tr
 def metric_fn(masked_lm_example_loss, masked_lm_log_probs, masked_lm_ids,
               masked_lm_weights, next_sentence_example_loss, next_sentence_log_probs,
               next_sentence_labels):
-    """Eval metrics from [B*P] / [B*P, V] / [B, P] masked-LM and [B] / [B, 2] / [B, 1] NSP tensors."""
+    """Masked-LM accuracy and mean loss, NSP accuracy and mean loss (tf.metrics pairs).
+
+    Shapes: masked_lm_example_loss [B*P], masked_lm_log_probs [B*P, V], masked_lm_ids
+    and masked_lm_weights [B, P]; next_sentence_example_loss [B],
+    next_sentence_log_probs [B, 2], next_sentence_labels [B, 1].
+    """
     masked_lm_predictions = tf.argmax(masked_lm_log_probs, axis=-1, output_type=tf.int32)
     masked_lm_ids = tf.reshape(masked_lm_ids, [-1])
     masked_lm_weights = tf.reshape(masked_lm_weights, [-1])
