@@ -91,9 +91,6 @@ if [ -n "$INIT_CHECKPOINT" ]; then
 fi
 cmd+=("$@")
 
-printf '%q ' "${cmd[@]}"
-echo
-if [ "${DRY_RUN:-0}" = 1 ]; then
-  exit 0
-fi
-exec "${cmd[@]}"
+# shellcheck source=scripts/common.sh
+source scripts/common.sh
+run_or_print "${cmd[@]}"
