@@ -278,6 +278,17 @@ def metric_fn(masked_lm_example_loss, masked_lm_log_probs, masked_lm_ids,
     }
 
 
+def batch_masked_lm_accuracy(masked_lm_log_probs, masked_lm_ids, masked_lm_weights):
+    """Masked-LM accuracy on one training batch (a scalar; the training curve).
+
+    Shapes: masked_lm_log_probs [B*P, V]; masked_lm_ids and masked_lm_weights [B, P].
+    """
+    predictions = tf.argmax(masked_lm_log_probs, axis=-1, output_type=tf.int32)
+    correct = tf.cast(tf.equal(predictions, tf.reshape(masked_lm_ids, [-1])), tf.float32)
+    weights = tf.reshape(masked_lm_weights, [-1])
+    return tf.reduce_sum(correct * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)
+
+
 def summary_host_call(output_dir, iterations_per_loop, scalars, every_n_steps=100):
     """TPU summaries: a host_call writing each float32 scalar of ``scalars``.
 
@@ -350,6 +361,9 @@ def model_fn_builder(bert_config, init_checkpoint, learning_rate, num_train_step
             train_op = optimization.create_optimizer(
                 total_loss, learning_rate, num_train_steps, num_warmup_steps, use_tpu)
             scalars = {
+                "masked_lm_accuracy": batch_masked_lm_accuracy(
+                    masked_lm_log_probs, features["masked_lm_ids"],
+                    features["masked_lm_weights"]),
                 "masked_lm_loss": masked_lm_loss,
                 "next_sentence_loss": next_sentence_loss,
                 "learning_rate": optimization.learning_rate_schedule(

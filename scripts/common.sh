@@ -10,3 +10,17 @@ run_or_print() {
   fi
   exec "$@"
 }
+
+# require_data DATA_DIR FILE...: stops with a one-line error naming the first FILE (a path
+# inside DATA_DIR) that is missing or empty, and how to get the data.
+require_data() {
+  local dir=$1 need
+  shift
+  for need in "$@"; do
+    if [ ! -s "$dir/$need" ]; then
+      echo "error: $dir/$need not found. Run scripts/download_data.sh (needs internet) or" \
+           "set DATA_DIR to a folder laid out as data/README.md describes." >&2
+      exit 1
+    fi
+  done
+}

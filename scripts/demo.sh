@@ -27,13 +27,9 @@ NSMC_TRAIN=${NSMC_TRAIN:-20000}
 NSMC_DEV=${NSMC_DEV:-1000}
 NSMC_TEST=${NSMC_TEST:-2000}
 
-for need in corpus/nsmc_reviews.txt nsmc/train.tsv nsmc/test.tsv; do
-  if [ ! -s "$DATA_DIR/$need" ]; then
-    echo "error: $DATA_DIR/$need not found. Run scripts/download_data.sh (needs internet) or" \
-         "set DATA_DIR to a folder with corpus/ and nsmc/ (see data/README.md)." >&2
-    exit 1
-  fi
-done
+# shellcheck source=scripts/common.sh
+source scripts/common.sh
+require_data "$DATA_DIR" corpus/nsmc_reviews.txt nsmc/train.tsv nsmc/test.tsv
 
 VENV=$(scripts/setup.sh | tail -n 1)
 PY="$VENV/bin/python"

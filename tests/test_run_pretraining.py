@@ -114,6 +114,25 @@ def test_masked_lm_loss_falls_on_a_repeated_small_dataset(trained):
     assert last["masked_lm_loss"] < 0.7 * first["masked_lm_loss"], (first, last)
 
 
+def test_training_masked_lm_accuracy_is_logged_and_rises(trained):
+    steps = progress(trained[1])
+    first, last = steps[min(steps)], steps[max(steps)]
+    assert 0.0 <= first["masked_lm_accuracy"] < 0.1, first  # 100 ids at random init
+    assert last["masked_lm_accuracy"] > first["masked_lm_accuracy"] + 0.2, (first, last)
+
+
+def test_batch_masked_lm_accuracy_counts_only_weighted_predictions():
+    # 2 examples x 2 predictions over a vocab of 3; the last prediction is padding.
+    log_probs = np.log([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.3, 0.5], [0.9, 0.05, 0.05]])
+    ids = [[0, 2], [2, 1]]
+    weights = [[1.0, 1.0], [1.0, 0.0]]
+    with tf.Graph().as_default(), tf.Session() as sess:
+        accuracy = sess.run(run_pretraining.batch_masked_lm_accuracy(
+            tf.constant(log_probs, tf.float32), tf.constant(ids, tf.int32),
+            tf.constant(weights, tf.float32)))
+    assert accuracy == pytest.approx(2.0 / 3.0)  # right, wrong, right; the padded one ignored
+
+
 def test_eval_writes_all_results(trained):
     out, _ = trained
     with open(os.path.join(out, "eval_results.txt")) as f:
@@ -131,7 +150,8 @@ def test_tensorboard_gets_loss_and_learning_rate(trained):
     for path in glob.glob(os.path.join(out, "events.out.tfevents.*")):
         for event in tf.train.summary_iterator(path):
             tags.update(value.tag for value in event.summary.value)
-    assert {"loss", "learning_rate", "masked_lm_loss", "next_sentence_loss"} <= tags, tags
+    assert {"loss", "learning_rate", "masked_lm_loss", "masked_lm_accuracy",
+            "next_sentence_loss"} <= tags, tags
 
 
 def test_tpu_host_call_writes_the_summaries(tmp_path):

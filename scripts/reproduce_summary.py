@@ -1,0 +1,80 @@
+"""Prints the results table of a scripts/reproduce_small.sh run and writes its MLM curve.
+
+    python scripts/reproduce_summary.py runs/reproduce_small
+
+Reads the files the stages wrote: pretrain/ (event files, eval_results.txt),
+finetune/<run>/eval_results.txt and stage_seconds.tsv. Writes mlm_curve.tsv (step,
+training-batch masked-LM accuracy and loss, one row per logged step) into the folder.
+"""
+
+import os
+import sys
+
+from demo_summary import read_key_values, scalar_series, stage_seconds
+
+RUNS = [  # (run folder, what it is, metric key, metric name)
+    ("nsmc_10", "NSMC, 10% of train (13,000 rows), 3 epochs", "eval_accuracy",
+     "test accuracy (50,000)"),
+    ("nsmc_100", "NSMC, 100% of train (150,000 rows), 1 epoch", "eval_accuracy",
+     "test accuracy (50,000)"),
+    ("hate", "HATE, train (7,896 rows), 3 epochs", "eval_macro_f1", "dev macro-F1 (471)"),
+]
+
+
+def write_mlm_curve(work):
+    """mlm_curve.tsv from the pretraining event files; returns its rows."""
+    accuracy = dict(scalar_series(os.path.join(work, "pretrain"), "masked_lm_accuracy"))
+    loss = dict(scalar_series(os.path.join(work, "pretrain"), "masked_lm_loss"))
+    rows = [(step, accuracy[step], loss.get(step, float("nan"))) for step in sorted(accuracy)]
+    with open(os.path.join(work, "mlm_curve.tsv"), "w", encoding="utf-8") as f:
+        f.write("step\tmasked_lm_accuracy\tmasked_lm_loss\n")
+        for step, acc, value in rows:
+            f.write("%d\t%.4f\t%.4f\n" % (step, acc, value))
+    return rows
+
+
+def curve_points(rows, every):
+    """The curve's rows at multiples of ``every`` steps (and its last row)."""
+    picked = [row for row in rows if row[0] % every == 0 or row is rows[-1]]
+    return ", ".join("%d: %.3f" % (step, acc) for step, acc, _ in picked)
+
+
+def metric(work, run, key):
+    path = os.path.join(work, "finetune", run, "eval_results.txt")
+    if not os.path.exists(path):
+        return None
+    return 100.0 * float(read_key_values(path)[key])
+
+
+def main(work):
+    seconds = dict(stage_seconds(work))
+    pretrain = read_key_values(os.path.join(work, "pretrain", "eval_results.txt"))
+    curve = write_mlm_curve(work)
+    print("| pretraining (BERT-mini, seq 64, batch 64) | value |\n|---|---|")
+    print("| steps | %s |" % pretrain["global_step"])
+    print("| wall time | %.0f min |" % (float(seconds.get("pretraining", "nan")) / 60))
+    print("| masked-LM accuracy, eval after training | %.4f |"
+          % float(pretrain["masked_lm_accuracy"]))
+    print("| next-sentence accuracy, eval after training | %.4f |"
+          % float(pretrain["next_sentence_accuracy"]))
+    print("| training masked-LM accuracy by step | %s |" % curve_points(curve, 1000))
+    print()
+    print("| fine-tuning | metric | pretrained | from scratch | difference | "
+          "wall time (pretrained / scratch) |")
+    print("|---|---|---|---|---|---|")
+    for run, what, key, name in RUNS:
+        pretrained, scratch = (metric(work, "%s_%s" % (run, init), key)
+                               for init in ("pretrained", "scratch"))
+        show = lambda value: "n/a" if value is None else "%.2f" % value  # noqa: E731
+        difference = ("n/a" if pretrained is None or scratch is None
+                      else "%+.2f" % (pretrained - scratch))
+        times = " / ".join("%s s" % seconds.get("%s_%s" % (run, init), "n/a")
+                           for init in ("pretrained", "scratch"))
+        print("| %s | %s | %s | %s | %s | %s |" % (what, name, show(pretrained), show(scratch),
+                                                  difference, times))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python scripts/reproduce_summary.py WORK_DIR")
+    main(sys.argv[1])

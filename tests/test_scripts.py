@@ -1,0 +1,69 @@
+"""The job scripts' checks that run before any TensorFlow work, and the results summary."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tf_compat import tf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+
+import reproduce_summary  # noqa: E402
+
+
+def run_script(name, *args, **env):
+    proc = subprocess.run([os.path.join(ROOT, "scripts", name)] + list(args), cwd=ROOT,
+                          env=dict(os.environ, **env), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.mark.parametrize("script", ["demo.sh", "reproduce_small.sh"])
+def test_script_without_data_says_how_to_get_it(tmp_path, script):
+    code, out, err = run_script(script, DATA_DIR=str(tmp_path))
+    assert code == 1
+    assert err.count("\n") == 1, err
+    assert "corpus/nsmc_reviews.txt not found" in err and "download_data.sh" in err
+
+
+def test_reproduce_rejects_an_unknown_stage():
+    code, _, err = run_script("reproduce_small.sh", "pretrian")
+    assert code == 1
+    assert "unknown stage 'pretrian'" in err
+
+
+def write_scalars(folder, series):
+    """One event file holding {tag: [(step, value), ...]}."""
+    writer = tf.summary.FileWriter(str(folder))
+    for tag, values in sorted(series.items()):
+        for step, value in values:
+            summary = tf.Summary(value=[tf.Summary.Value(tag=tag, simple_value=value)])
+            writer.add_summary(summary, step)
+    writer.close()
+
+
+def test_reproduce_summary_reports_both_initialisations(tmp_path, capsys):
+    pretrain = tmp_path / "pretrain"
+    pretrain.mkdir()
+    write_scalars(pretrain, {"masked_lm_accuracy": [(1, 0.0), (1000, 0.25), (2000, 0.375)],
+                             "masked_lm_loss": [(1, 9.5), (1000, 5.0), (2000, 4.0)]})
+    (pretrain / "eval_results.txt").write_text(
+        "global_step = 2000\nmasked_lm_accuracy = 0.4\nnext_sentence_accuracy = 0.8\n")
+    for run, value in [("nsmc_10_pretrained", "0.85"), ("nsmc_10_scratch", "0.8")]:
+        (tmp_path / "finetune" / run).mkdir(parents=True)
+        (tmp_path / "finetune" / run / "eval_results.txt").write_text(
+            "eval_accuracy = %s\neval_loss = 0.4\n" % value)
+    (tmp_path / "stage_seconds.tsv").write_text(
+        "pretraining\t600\nnsmc_10_pretrained\t61\nnsmc_10_scratch\t59\n")
+    reproduce_summary.main(str(tmp_path))
+    out = capsys.readouterr().out
+    assert "| steps | 2000 |" in out and "| wall time | 10 min |" in out
+    assert "1000: 0.250, 2000: 0.375" in out
+    assert "| 85.00 | 80.00 | +5.00 | 61 s / 59 s |" in out
+    assert "n/a" in out  # the runs not made yet
+    curve = (tmp_path / "mlm_curve.tsv").read_text().splitlines()
+    assert curve == ["step\tmasked_lm_accuracy\tmasked_lm_loss", "1\t0.0000\t9.5000",
+                     "1000\t0.2500\t5.0000", "2000\t0.3750\t4.0000"]
