@@ -17,10 +17,12 @@ Two KR-BERT modes (see ``krbert_tokenization``): ``tokenizer="bidirectional"`` p
 the forward or backward greedy split made of more frequent pieces, and ``subchar=True``
 NFKD-decomposes the text into jamo before tokenizing.
 
-Speed: the per-character rules are compiled once into regular expressions built from this
-Python's ``unicodedata`` (so they follow the same Unicode version as the per-character code),
-and WordPiece results are cached per word in a bounded dictionary. ``reference_tokenize``
-keeps the plain per-character algorithm; the tests check that both give the same tokens.
+Speed: with ``do_lower_case=False`` a C extension tokenizes whole documents when it is built
+(``fast_tokenization``; ``python setup.py build_ext --inplace``). Otherwise the per-character
+rules are compiled into regular expressions built from this Python's ``unicodedata`` (the
+same Unicode version as the per-character code), and WordPiece results are cached per word
+in a bounded dictionary. ``reference_tokenize`` keeps the plain per-character algorithm; the
+tests check that every path gives the same tokens.
 """
 
 import collections
@@ -313,10 +315,16 @@ class BasicTokenizer(object):
     def __init__(self, do_lower_case=True):
         """Args: do_lower_case: lower-case and strip accents (uncased models)."""
         self.do_lower_case = do_lower_case
+
+    def __getattr__(self, name):
+        """Fetches the compiled patterns on first use (FullTokenizer's C path needs none)."""
+        if name not in ("_patterns", "_unusual", "_drop_marks", "_words"):
+            raise AttributeError(name)
         self._patterns = _fast_classes()
         self._unusual = self._patterns["unusual"]
         self._drop_marks = self._patterns["marks_bmp"]
         self._words = self._patterns["words_bmp"]
+        return getattr(self, name)
 
     def tokenize(self, text):
         """Returns the words of `text` (fast path; same output as reference_tokenize)."""
@@ -489,7 +497,10 @@ class _WordCache(dict):
 # End to end.
 
 class FullTokenizer(object):
-    """Basic tokenization then WordPiece (or KR-BERT's bidirectional WordPiece)."""
+    """Basic tokenization then WordPiece (or KR-BERT's bidirectional WordPiece).
+
+    ``implementation`` names the path ``tokenize`` runs: C or pure Python (fast_tokenization).
+    """
 
     def __init__(self, vocab_file, do_lower_case=True, tokenizer="wordpiece", subchar=False,
                  check_case=True, cache_size=WORD_CACHE_SIZE):
@@ -500,7 +511,7 @@ class FullTokenizer(object):
           tokenizer: "wordpiece" (BERT) or "bidirectional" (KR-BERT's BidirectionalWordPiece,
             for vocabularies listed by frequency).
           subchar: NFKD-decompose the text into jamo first (KR-BERT sub-character models).
-          cache_size: words whose pieces are remembered.
+          cache_size: words whose pieces are remembered (pure-Python path).
         """
         if tokenizer not in TOKENIZERS:
             raise TokenizerError("--tokenizer=%s is unknown; use one of: %s"
@@ -519,6 +530,9 @@ class FullTokenizer(object):
             self.wordpiece_tokenizer = WordpieceTokenizer(vocab=self.vocab)
         self._words = self.basic_tokenizer.tokenize
         self._pieces = _WordCache(self.wordpiece_tokenizer, cache_size).__getitem__
+        import fast_tokenization  # not at the top: it imports this module
+        self._fast, self.implementation = fast_tokenization.choose_implementation(
+            self.wordpiece_tokenizer, do_lower_case, tokenizer == "bidirectional")
 
     def tokenize(self, text):
         """The WordPiece tokens of `text` (str or UTF-8 bytes)."""
@@ -526,6 +540,8 @@ class FullTokenizer(object):
             text = convert_to_unicode(text)
         if self.subchar and not text.isascii():
             text = unicodedata.normalize("NFKD", text)
+        if self._fast is not None:
+            return self._fast(text)
         return list(_CHAIN(map(self._pieces, self._words(text))))
 
     def reference_tokenize(self, text):

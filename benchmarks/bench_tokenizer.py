@@ -6,14 +6,18 @@ the character vocabulary, and the same on sub-characters (goal 50,000 docs/s eac
 do_lower_case=False. Before timing, every setting's output is checked against the plain
 per-character reference path on all documents (the benchmark stops if one differs).
 
-Two rows per setting, each the best of 3 wall-clock passes over all documents. The first,
-the figure the goal is for, is "first pass": a new tokenizer (empty word cache) is built
-before every pass and only the tokenizing is timed. "repeat pass" runs the tokenizer whose
-word cache the check has filled (a second epoch, or any corpus whose words have been seen).
-A last row times the reference path on 2,000 documents.
+Each setting's first row names the implementation that ran: the C extension (built by
+scripts/setup.sh, see fast_tokenization.py), or pure Python when the extension is missing or
+KRBERT_PURE_PYTHON=1 asks for it. Two timed rows follow, each the best of 3 wall-clock
+passes over all documents. The first, the figure the goal is for, is "first pass": a new
+tokenizer (empty word cache) is built before every pass and only the tokenizing is timed.
+"repeat pass" runs the tokenizer whose word cache the check has filled (a second epoch, or
+any corpus whose words have been seen); the C path keeps no word cache, so its two passes
+do the same work. A last row times the reference path on 2,000 documents.
 
     DATA_DIR=../shared/data python benchmarks/bench_tokenizer.py
-    BENCH_DOCS=5000 ...   only the first 5,000 documents (a quick look)
+    BENCH_DOCS=5000 ...           only the first 5,000 documents (a quick look)
+    KRBERT_PURE_PYTHON=1 ...      time the pure-Python path
 """
 
 import os
@@ -73,6 +77,8 @@ def main():
                                               subchar=subchar)
 
         tokenizer = new_tokenizer()
+        common.row("tokenizer", "%s, implementation" % name, tokenizer.implementation, "",
+                   "(KRBERT_PURE_PYTHON=1 forces pure Python)")
         check_against_reference(tokenizer, docs, name)
         goal_text = ">= {:,} docs/s".format(goal)
         common.row("tokenizer", "%s, first pass (new tokenizer, empty cache)" % name,

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Creates the virtual environment if it is missing and installs the requirements.
+# Creates the virtual environment if it is missing, installs the requirements and builds
+# the C tokenizer (_fast_tokenizer, from csrc/) in place for the environment's Python.
 #
 #   scripts/setup.sh          Python 3.7 + TensorFlow 1.15 in .venv
 #   TF=2 scripts/setup.sh     Python 3.11 + TensorFlow 2.15 in .venv-tf2
 #
-# Idempotent: when the requirement files have not changed since the last successful
-# install, it returns at once. Prints the environment's path on its last line.
+# Idempotent: the requirements are installed again only when the requirement files have
+# changed since the last successful install; the C tokenizer is rebuilt only when csrc/ or
+# setup.py have changed, or its module file is missing or was rebuilt by hand since. A
+# failed build is reported but does not stop the setup: tokenization then runs in pure
+# Python (same tokens, slower). Prints the environment's path on its last line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -29,28 +33,53 @@ find_python() {
   return 1
 }
 
-stamp="$VENV/.requirements.sha"
-want_sha=$(cat requirements.txt requirements-dev.txt | sha1sum | cut -d' ' -f1)
-if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_sha" ]; then
-  echo "$VENV"
-  exit 0
-fi
-
-if [ ! -x "$VENV/bin/python" ]; then
-  PY=$(find_python "$PY_WANT") || {
-    echo "setup.sh: python$PY_WANT not found; install it (e.g. 'pyenv install $PY_WANT') and retry" >&2
+install_requirements() {
+  local stamp="$VENV/.requirements.sha" want_sha log PY
+  want_sha=$(cat requirements.txt requirements-dev.txt | sha1sum | cut -d' ' -f1)
+  if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_sha" ]; then
+    return 0
+  fi
+  if [ ! -x "$VENV/bin/python" ]; then
+    PY=$(find_python "$PY_WANT") || {
+      echo "setup.sh: python$PY_WANT not found; install it (e.g. 'pyenv install $PY_WANT') and retry" >&2
+      exit 1
+    }
+    echo "setup.sh: creating $VENV with $PY" >&2
+    "$PY" -m venv "$VENV"
+  fi
+  log="$VENV/pip-install.log"
+  echo "setup.sh: installing requirements into $VENV (log: $log)" >&2
+  if ! { "$VENV/bin/python" -m pip install --upgrade "pip<24.1" &&
+         "$VENV/bin/python" -m pip install -r requirements-dev.txt; } >"$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    echo "setup.sh: pip install failed; see $log" >&2
     exit 1
-  }
-  echo "setup.sh: creating $VENV with $PY" >&2
-  "$PY" -m venv "$VENV"
-fi
-log="$VENV/pip-install.log"
-echo "setup.sh: installing requirements into $VENV (log: $log)" >&2
-if ! { "$VENV/bin/python" -m pip install --upgrade "pip<24.1" &&
-       "$VENV/bin/python" -m pip install -r requirements-dev.txt; } >"$log" 2>&1; then
-  tail -n 20 "$log" >&2
-  echo "setup.sh: pip install failed; see $log" >&2
-  exit 1
-fi
-echo "$want_sha" > "$stamp"
+  fi
+  echo "$want_sha" > "$stamp"
+}
+
+build_c_tokenizer() {
+  local stamp="$VENV/.c-tokenizer.sha" want_sha module log
+  want_sha=$(cat setup.py csrc/* | sha1sum | cut -d' ' -f1)
+  module=_fast_tokenizer$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+  # A module newer than the stamp was built by hand, maybe from other sources: rebuild it.
+  if [ -f "$module" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_sha" ] &&
+     ! [ "$module" -nt "$stamp" ]; then
+    return 0
+  fi
+  log="$VENV/c-tokenizer-build.log"
+  echo "setup.sh: building the C tokenizer $module (log: $log)" >&2
+  rm -f "$stamp" "$module"  # a failed build leaves no module from other sources behind
+  if "$VENV/bin/python" setup.py build_ext --inplace --force --build-temp "$VENV/c-tokenizer-build" \
+       --build-lib "$VENV/c-tokenizer-build" >"$log" 2>&1 && [ -f "$module" ]; then
+    echo "$want_sha" > "$stamp"
+  else
+    tail -n 20 "$log" >&2
+    echo "setup.sh: building the C tokenizer failed (see $log); tokenization falls back to" \
+         "pure Python (same tokens, slower)" >&2
+  fi
+}
+
+install_requirements
+build_c_tokenizer
 echo "$VENV"

@@ -2,8 +2,10 @@
 """Tests for tokenization.py and krbert_tokenization.py.
 
 Expected outputs are worked out by hand from the rules of the original BERT tokenizer and
-of KR-BERT's BidirectionalWordPiece; the equivalence tests compare the fast path with the
-plain per-character implementation kept in the module, on random Unicode and NSMC reviews.
+of KR-BERT's BidirectionalWordPiece; the equivalence tests compare the pure-Python fast path
+with the plain per-character implementation kept in the module, on random Unicode and NSMC
+reviews (tests/test_fast_tokenizer.py does the same for the C path). Tests of FullTokenizer
+with cased text run on both paths (the `implementation` fixture).
 """
 
 import io
@@ -16,6 +18,7 @@ import pytest
 from absl import flags as absl_flags
 
 import classifier_data
+import fast_tokenization
 import tokenization
 from cli import InputError
 from krbert_tokenization import BidirectionalWordpieceTokenizer, to_subchar
@@ -46,6 +49,22 @@ def basic(request):
             return tokenizer.tokenize(text)
         return tokenizer.reference_tokenize(text)
     return run
+
+
+@pytest.fixture(params=["default", "pure Python"])
+def implementation(request, monkeypatch):
+    """Runs a test on FullTokenizer's default path (C for cased text) and on pure Python."""
+    if request.param == "pure Python":
+        monkeypatch.setenv(fast_tokenization.PURE_PYTHON_ENV, "1")
+    else:
+        monkeypatch.delenv(fast_tokenization.PURE_PYTHON_ENV, raising=False)
+    return request.param
+
+
+@pytest.fixture
+def pure_python(monkeypatch):
+    """FullTokenizers built in the test run the pure-Python path."""
+    monkeypatch.setenv(fast_tokenization.PURE_PYTHON_ENV, "1")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,10 +177,12 @@ def test_wordpiece_longest_match_first(wordpiece, method):
     assert run(u"a" * 201) == ["[UNK]"]  # longer than 200 characters
 
 
-def test_full_tokenizer_korean(tmp_path):
+def test_full_tokenizer_korean(tmp_path, implementation):
     vocab = write_vocab(tmp_path, SPECIALS + [u"영화", u"##가", u"재밌", u"##다", "!", u"ㅋㅋ",
                                               u"##ㅋ", u"굿"])
     tokenizer = tokenization.FullTokenizer(vocab, do_lower_case=False)
+    pure = tokenizer.implementation == fast_tokenization.PYTHON_IMPLEMENTATION
+    assert pure == (implementation == "pure Python")
     text = u"영화가 재밌다!! ㅋㅋㅋ 굿굿 😀"
     expected = [u"영화", u"##가", u"재밌", u"##다", "!", "!", u"ㅋㅋ", u"##ㅋ", "[UNK]", "[UNK]"]
     assert tokenizer.tokenize(text) == expected
@@ -265,7 +286,7 @@ def bidirectional(tmp_path, tokens, **kwargs):
 
 
 @pytest.mark.parametrize("method", ["tokenize", "reference_tokenize"])
-def test_bidirectional_more_frequent_pieces_win(tmp_path, method):
+def test_bidirectional_more_frequent_pieces_win(tmp_path, method, implementation):
     # "abc": forward takes the longest start "ab" then "##c"; backward takes the longest
     # ending "##bc" then "a". Ids are ranks: the split whose sorted ids compare smaller wins.
     frequent_forward = bidirectional(tmp_path, ["ab", "##c", "a", "##bc"])
@@ -281,7 +302,7 @@ def test_bidirectional_more_frequent_pieces_win(tmp_path, method):
 
 
 @pytest.mark.parametrize("method", ["tokenize", "reference_tokenize"])
-def test_bidirectional_unknown_words(tmp_path, method):
+def test_bidirectional_unknown_words(tmp_path, method, implementation):
     # Forward fails ("ab" then no "##c") while backward works ("a" + "##bc"): still [UNK].
     tokenizer = bidirectional(tmp_path, ["a", "ab", "##bc"])
     run = getattr(tokenizer, method)
@@ -294,7 +315,7 @@ def test_bidirectional_unknown_words(tmp_path, method):
     assert getattr(long_word, method)(u"a" * 201 + u" aa") == ["[UNK]", "a", "##a"]
 
 
-def test_bidirectional_on_the_char_vocabulary(krbert_dir):
+def test_bidirectional_on_the_char_vocabulary(krbert_dir, implementation):
     tokenizer = tokenization.FullTokenizer(os.path.join(krbert_dir, "vocab_char_16424.txt"),
                                            do_lower_case=False, tokenizer="bidirectional")
     vocab = tokenizer.vocab
@@ -313,7 +334,7 @@ def test_bidirectional_on_the_char_vocabulary(krbert_dir):
     assert tokenizer.tokenize(u"뻔했으니") == [u"뻔", u"##했으", u"##니"]
 
 
-def test_subchar_decomposes_before_tokenizing(tmp_path, krbert_dir):
+def test_subchar_decomposes_before_tokenizing(tmp_path, krbert_dir, implementation):
     assert to_subchar(u"한ﬁ①") == u"\u1112\u1161\u11abfi1"
     jamo = [u"\u1112\u1161\u11ab", u"fi", "1", u"##\u1100"]
     tokenizer = bidirectional(tmp_path, jamo, subchar=True)
@@ -331,7 +352,7 @@ def test_subchar_decomposes_before_tokenizing(tmp_path, krbert_dir):
 
 
 # ---------------------------------------------------------------------------------------------
-# The fast path against the plain per-character implementation.
+# The pure-Python fast path against the plain per-character implementation.
 
 def random_texts(count, seed):
     """Random strings over all of Unicode, weighted towards the characters the rules treat."""
@@ -368,16 +389,19 @@ def equivalence_texts(data_dir):
 
 
 @pytest.mark.parametrize("vocab,mode,subchar,lower", CONFIGS)
-def test_fast_path_equals_reference(krbert_dir, equivalence_texts, vocab, mode, subchar, lower):
+def test_fast_path_equals_reference(krbert_dir, equivalence_texts, vocab, mode, subchar, lower,
+                                    pure_python):
     tokenizer = tokenization.FullTokenizer(os.path.join(krbert_dir, vocab), do_lower_case=lower,
                                            tokenizer=mode, subchar=subchar, check_case=False)
+    assert tokenizer.implementation == fast_tokenization.PYTHON_IMPLEMENTATION
     mismatches = [text for text in equivalence_texts
                   if tokenizer.tokenize(text) != tokenizer.reference_tokenize(text)]
     assert not mismatches, [(t, tokenizer.tokenize(t), tokenizer.reference_tokenize(t))
                             for t in mismatches[:3]]
 
 
-def test_equivalence_check_catches_a_broken_fast_path(krbert_dir, equivalence_texts):
+def test_equivalence_check_catches_a_broken_fast_path(krbert_dir, equivalence_texts,
+                                                       pure_python):
     tokenizer = tokenization.FullTokenizer(os.path.join(krbert_dir, "vocab_krmedium_20000.txt"),
                                            do_lower_case=False)
     tokenizer._words = lambda text: text.split()  # forgets punctuation and control characters
