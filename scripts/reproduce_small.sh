@@ -60,7 +60,7 @@ mkdir -p "$WORK"
 TIMES="$WORK/stage_seconds.tsv"
 touch "$TIMES"
 
-run_timed() {  # name log command...: prints the command, runs it (output also to log)
+run_timed() {  # name log command...: prints the command, runs it (output appended to log)
   local name=$1 log=$2 start
   shift 2
   echo
@@ -69,7 +69,7 @@ run_timed() {  # name log command...: prints the command, runs it (output also t
   echo
   start=$(date +%s)
   mkdir -p "$(dirname "$log")"
-  "$@" 2>&1 | tee "$log"
+  "$@" 2>&1 | tee -a "$log"
   echo -e "$name\t$(( $(date +%s) - start ))" >> "$TIMES"
 }
 
