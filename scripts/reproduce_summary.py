@@ -34,8 +34,12 @@ def write_mlm_curve(work):
 
 
 def curve_points(rows, every):
-    """The curve's rows at multiples of ``every`` steps (and its last row)."""
-    picked = [row for row in rows if row[0] % every == 0 or row is rows[-1]]
+    """The curve's first row at or after each multiple of ``every`` steps, and its last row."""
+    picked, target = [], every
+    for row in rows:
+        if row[0] >= target or row is rows[-1]:
+            picked.append(row)
+            target = (row[0] // every + 1) * every
     return ", ".join("%d: %.3f" % (step, acc) for step, acc, _ in picked)
 
 
