@@ -11,6 +11,26 @@ run_or_print() {
   exec "$@"
 }
 
+# run_stage NAME LOG COMMAND...: prints the stage name and the command (shell-quoted), runs
+# it and appends "NAME<TAB>seconds" to $TIMES. With a LOG path (not ""), the command's
+# output is appended to that file too.
+run_stage() {
+  local name=$1 log=$2 start
+  shift 2
+  echo
+  echo "=== $name"
+  printf '%q ' "$@"
+  echo
+  start=$(date +%s)
+  if [ -n "$log" ]; then
+    mkdir -p "$(dirname "$log")"
+    "$@" 2>&1 | tee -a "$log"
+  else
+    "$@"
+  fi
+  echo -e "$name\t$(( $(date +%s) - start ))" >> "$TIMES"
+}
+
 # require_data DATA_DIR FILE...: stops with a one-line error naming the first FILE (a path
 # inside DATA_DIR) that is missing or empty, and how to get the data.
 require_data() {

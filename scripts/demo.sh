@@ -38,18 +38,6 @@ mkdir -p "$WORK"
 TIMES="$WORK/stage_seconds.tsv"
 : > "$TIMES"
 
-run_stage() {  # name command...
-  local name=$1 start
-  shift
-  echo
-  echo "=== $name"
-  printf '%q ' "$@"
-  echo
-  start=$(date +%s)
-  "$@"
-  echo -e "$name\t$(( $(date +%s) - start ))" >> "$TIMES"
-}
-
 # The NSMC subset the classifier sees: the first rows of train, the next ones as dev,
 # and the first rows of test (header kept).
 mkdir -p "$WORK/nsmc"
@@ -59,7 +47,7 @@ head -n $(( NSMC_TRAIN + 1 )) "$DATA_DIR/nsmc/train.tsv" > "$WORK/nsmc/train.tsv
   > "$WORK/nsmc/dev.tsv"
 head -n $(( NSMC_TEST + 1 )) "$DATA_DIR/nsmc/test.tsv" > "$WORK/nsmc/test.tsv"
 
-run_stage vocabulary "$PY" build_vocab.py \
+run_stage vocabulary "" "$PY" build_vocab.py \
   --input_file="$DATA_DIR/corpus/*.txt" \
   --output_file="$WORK/vocab.txt" \
   --vocab_size="$VOCAB_SIZE" \
@@ -76,12 +64,12 @@ json.dump(config, open(out, "w"), indent=2, sort_keys=True)
 PYEOF
 
 head -n "$CORPUS_LINES" "$DATA_DIR/corpus/nsmc_reviews.txt" > "$WORK/corpus_sample.txt"
-run_stage shards "$PY" shard_corpus.py \
+run_stage shards "" "$PY" shard_corpus.py \
   --input_file="$WORK/corpus_sample.txt" \
   --output_prefix="$WORK/shards/corpus" \
   --num_shards=2
 
-run_stage tfrecords "$PY" create_pretraining_data.py \
+run_stage tfrecords "" "$PY" create_pretraining_data.py \
   --input_file="$WORK/shards/corpus*.txt" \
   --output_file="$WORK/tfrecords/" \
   --vocab_file="$WORK/vocab.txt" \
@@ -92,7 +80,7 @@ run_stage tfrecords "$PY" create_pretraining_data.py \
   --dupe_factor=2 \
   --num_workers=2
 
-run_stage pretraining "$PY" run_pretraining.py \
+run_stage pretraining "" "$PY" run_pretraining.py \
   --bert_config_file="$WORK/bert_config.json" \
   --input_file="$WORK/tfrecords/*.tfrecord" \
   --output_dir="$WORK/pretrain" \
@@ -106,7 +94,7 @@ run_stage pretraining "$PY" run_pretraining.py \
   --max_eval_steps=20 \
   --use_tpu=false
 
-run_stage finetuning "$PY" run_classifier.py \
+run_stage finetuning "" "$PY" run_classifier.py \
   --task_name=NSMC \
   --do_train=true --do_eval=true --do_predict=true \
   --data_dir="$WORK/nsmc" \

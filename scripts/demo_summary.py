@@ -24,18 +24,23 @@ def read_key_values(path):
     return values
 
 
-def scalar_series(event_dir, tag):
-    """(step, value) pairs of one scalar summary, in step order, from the event files."""
-    points = {}
+def scalar_series_by_tag(event_dir, tags):
+    """{tag: (step, value) pairs in step order} of scalar summaries, one pass over the files."""
+    points = {tag: {} for tag in tags}
     for path in glob.glob(os.path.join(event_dir, "events.out.tfevents.*")):
         for event in tf.train.summary_iterator(path):
             for value in event.summary.value:
-                if value.tag == tag:
+                if value.tag in points:
                     number = value.simple_value
                     if not number and value.HasField("tensor"):
                         number = float(tf.make_ndarray(value.tensor))
-                    points[event.step] = number
-    return sorted(points.items())
+                    points[value.tag][event.step] = number
+    return {tag: sorted(series.items()) for tag, series in points.items()}
+
+
+def scalar_series(event_dir, tag):
+    """(step, value) pairs of one scalar summary, in step order, from the event files."""
+    return scalar_series_by_tag(event_dir, [tag])[tag]
 
 
 def stage_seconds(work):

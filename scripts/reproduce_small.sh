@@ -60,26 +60,13 @@ mkdir -p "$WORK"
 TIMES="$WORK/stage_seconds.tsv"
 touch "$TIMES"
 
-run_timed() {  # name log command...: prints the command, runs it (output appended to log)
-  local name=$1 log=$2 start
-  shift 2
-  echo
-  echo "=== $name"
-  printf '%q ' "$@"
-  echo
-  start=$(date +%s)
-  mkdir -p "$(dirname "$log")"
-  "$@" 2>&1 | tee -a "$log"
-  echo -e "$name\t$(( $(date +%s) - start ))" >> "$TIMES"
-}
-
 stage_data() {
   rm -rf "$WORK/shards" "$WORK/tfrecords"
-  run_timed shards "$WORK/logs/shards.log" "$PY" shard_corpus.py \
+  run_stage shards "$WORK/logs/shards.log" "$PY" shard_corpus.py \
     --input_file="$DATA_DIR/corpus/nsmc_reviews.txt,$DATA_DIR/corpus/news_comments.txt" \
     --output_prefix="$WORK/shards/corpus" \
     --num_shards=8
-  run_timed tfrecords "$WORK/logs/tfrecords.log" "$PY" create_pretraining_data.py \
+  run_stage tfrecords "$WORK/logs/tfrecords.log" "$PY" create_pretraining_data.py \
     --input_file="$WORK/shards/corpus*.txt" \
     --output_file="$WORK/tfrecords/" \
     --vocab_file="$VOCAB" \
@@ -92,7 +79,7 @@ stage_data() {
 }
 
 stage_pretrain() {
-  run_timed pretraining "$WORK/pretrain/train.log" "$PY" run_pretraining.py \
+  run_stage pretraining "$WORK/pretrain/train.log" "$PY" run_pretraining.py \
     --bert_config_file="$CONFIG" \
     --input_file="$WORK/tfrecords/*.tfrecord" \
     --output_dir="$WORK/pretrain" \
@@ -126,7 +113,7 @@ finetune() {  # name task data epochs eval_split init(pretrained|scratch)
     ckpt=(--init_checkpoint="$WORK/pretrain/model.ckpt-$PRETRAIN_STEPS")
   fi
   rm -rf "$WORK/finetune/$name"
-  run_timed "$name" "$WORK/finetune/$name.log" "$PY" run_classifier.py \
+  run_stage "$name" "$WORK/finetune/$name.log" "$PY" run_classifier.py \
     --task_name="$task" \
     --do_train=true --do_eval=true --eval_split="$split" \
     --data_dir="$WORK/tasks/$data" \
@@ -151,21 +138,19 @@ stage_finetune() {
     exit 1
   fi
   make_task_dirs
-  for init in $INITS; do
-    finetune "nsmc_10_$init" NSMC nsmc_10 3 test "$init"
-  done
-  for init in $INITS; do
-    finetune "hate_$init" HATE hate 3 dev "$init"
-  done
-  for init in $INITS; do
-    finetune "nsmc_100_$init" NSMC nsmc_100 1 test "$init"
+  local data task epochs split init
+  for run in "nsmc_10 NSMC 3 test" "hate HATE 3 dev" "nsmc_100 NSMC 1 test"; do
+    read -r data task epochs split <<< "$run"
+    for init in $INITS; do
+      finetune "${data}_$init" "$task" "$data" "$epochs" "$split" "$init"
+    done
   done
 }
 
-for stage in "${stages[@]}"; do
-  if [ "$stage" != summary ]; then "stage_$stage"; fi
-done
-
-if [[ " ${stages[*]} " == *" summary "* ]]; then
+stage_summary() {
   "$PY" scripts/reproduce_summary.py "$WORK" | tee "$WORK/results.md"
-fi
+}
+
+for stage in "${stages[@]}"; do
+  "stage_$stage"
+done

@@ -10,7 +10,7 @@ training-batch masked-LM accuracy and loss, one row per logged step) into the fo
 import os
 import sys
 
-from demo_summary import read_key_values, scalar_series, stage_seconds
+from demo_summary import read_key_values, scalar_series_by_tag, stage_seconds
 
 RUNS = [  # (run folder, what it is, metric key, metric name)
     ("nsmc_10", "NSMC, 10% of train (13,000 rows), 3 epochs", "eval_accuracy",
@@ -23,8 +23,9 @@ RUNS = [  # (run folder, what it is, metric key, metric name)
 
 def write_mlm_curve(work):
     """mlm_curve.tsv from the pretraining event files; returns its rows."""
-    accuracy = dict(scalar_series(os.path.join(work, "pretrain"), "masked_lm_accuracy"))
-    loss = dict(scalar_series(os.path.join(work, "pretrain"), "masked_lm_loss"))
+    series = scalar_series_by_tag(os.path.join(work, "pretrain"),
+                                  ["masked_lm_accuracy", "masked_lm_loss"])
+    accuracy, loss = dict(series["masked_lm_accuracy"]), dict(series["masked_lm_loss"])
     rows = [(step, accuracy[step], loss.get(step, float("nan"))) for step in sorted(accuracy)]
     with open(os.path.join(work, "mlm_curve.tsv"), "w", encoding="utf-8") as f:
         f.write("step\tmasked_lm_accuracy\tmasked_lm_loss\n")
@@ -66,10 +67,12 @@ def main(work):
     print("| fine-tuning | metric | pretrained | from scratch | difference | "
           "wall time (pretrained / scratch) |")
     print("|---|---|---|---|---|---|")
+    def show(value):
+        return "n/a" if value is None else "%.2f" % value
+
     for run, what, key, name in RUNS:
         pretrained, scratch = (metric(work, "%s_%s" % (run, init), key)
                                for init in ("pretrained", "scratch"))
-        show = lambda value: "n/a" if value is None else "%.2f" % value  # noqa: E731
         difference = ("n/a" if pretrained is None or scratch is None
                       else "%+.2f" % (pretrained - scratch))
         times = " / ".join("%s s" % seconds.get("%s_%s" % (run, init), "n/a")
