@@ -12,12 +12,12 @@ import sys
 
 from demo_summary import read_key_values, scalar_series_by_tag, stage_seconds
 
-RUNS = [  # (run folder, what it is, metric key, metric name)
-    ("nsmc_10", "NSMC, 10% of train (13,000 rows), 3 epochs", "eval_accuracy",
-     "test accuracy (50,000)"),
-    ("nsmc_100", "NSMC, 100% of train (150,000 rows), 1 epoch", "eval_accuracy",
-     "test accuracy (50,000)"),
-    ("hate", "HATE, train (7,896 rows), 3 epochs", "eval_macro_f1", "dev macro-F1 (471)"),
+RUNS = [  # (task folder, what it is, eval split, metric key, metric name)
+    ("nsmc_10", "NSMC, first %s rows of train, 3 epochs", "test", "eval_accuracy",
+     "test accuracy (%s)"),
+    ("nsmc_100", "NSMC, all of train (%s rows), 1 epoch", "test", "eval_accuracy",
+     "test accuracy (%s)"),
+    ("hate", "HATE, train (%s rows), 3 epochs", "dev", "eval_macro_f1", "dev macro-F1 (%s)"),
 ]
 
 
@@ -44,6 +44,15 @@ def curve_points(rows, every):
     return ", ".join("%d: %.3f" % (step, acc) for step, acc, _ in picked)
 
 
+def data_rows(work, task, split):
+    """Rows (without the header) of tasks/<task>/<split>.tsv, as "13,000"; "?" if missing."""
+    path = os.path.join(work, "tasks", task, split + ".tsv")
+    if not os.path.exists(path):
+        return "?"
+    with open(path, encoding="utf-8") as f:
+        return "{:,}".format(sum(1 for _ in f) - 1)
+
+
 def metric(work, run, key):
     path = os.path.join(work, "finetune", run, "eval_results.txt")
     if not os.path.exists(path):
@@ -52,12 +61,15 @@ def metric(work, run, key):
 
 
 def main(work):
-    seconds = dict(stage_seconds(work))
+    stage_rows = stage_seconds(work)
+    seconds = dict(stage_rows)
     pretrain = read_key_values(os.path.join(work, "pretrain", "eval_results.txt"))
     curve = write_mlm_curve(work)
     print("| pretraining (BERT-mini, seq 64, batch 64) | value |\n|---|---|")
     print("| steps | %s |" % pretrain["global_step"])
-    print("| wall time | %.0f min |" % (float(seconds.get("pretraining", "nan")) / 60))
+    pretraining_seconds = sum(float(value) for name, value in stage_rows
+                              if name == "pretraining")
+    print("| wall time (all pretraining stages) | %.0f min |" % (pretraining_seconds / 60))
     print("| masked-LM accuracy, eval after training | %.4f |"
           % float(pretrain["masked_lm_accuracy"]))
     print("| next-sentence accuracy, eval after training | %.4f |"
@@ -70,7 +82,9 @@ def main(work):
     def show(value):
         return "n/a" if value is None else "%.2f" % value
 
-    for run, what, key, name in RUNS:
+    for run, what, split, key, name in RUNS:
+        what = what % data_rows(work, run, "train")
+        name = name % data_rows(work, run, split)
         pretrained, scratch = (metric(work, "%s_%s" % (run, init), key)
                                for init in ("pretrained", "scratch"))
         difference = ("n/a" if pretrained is None or scratch is None

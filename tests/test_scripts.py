@@ -56,11 +56,15 @@ def test_reproduce_summary_reports_both_initialisations(tmp_path, capsys):
         (tmp_path / "finetune" / run).mkdir(parents=True)
         (tmp_path / "finetune" / run / "eval_results.txt").write_text(
             "eval_accuracy = %s\neval_loss = 0.4\n" % value)
-    (tmp_path / "stage_seconds.tsv").write_text(
-        "pretraining\t600\nnsmc_10_pretrained\t61\nnsmc_10_scratch\t59\n")
+    (tmp_path / "stage_seconds.tsv").write_text(  # pretraining stopped once and resumed
+        "pretraining\t240\npretraining\t360\nnsmc_10_pretrained\t61\nnsmc_10_scratch\t59\n")
+    (tmp_path / "tasks" / "nsmc_10").mkdir(parents=True)
+    (tmp_path / "tasks" / "nsmc_10" / "train.tsv").write_text(
+        "id\tdocument\tlabel\n" + "1\tgood\t1\n" * 1200)
     reproduce_summary.main(str(tmp_path))
     out = capsys.readouterr().out
-    assert "| steps | 2000 |" in out and "| wall time | 10 min |" in out
+    assert "| steps | 2000 |" in out and "| wall time (all pretraining stages) | 10 min |" in out
+    assert "NSMC, first 1,200 rows of train, 3 epochs | test accuracy (?) |" in out
     assert "1000: 0.250, 2000: 0.375" in out
     assert "| 85.00 | 80.00 | +5.00 | 61 s / 59 s |" in out
     assert "n/a" in out  # the runs not made yet
