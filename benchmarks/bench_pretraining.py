@@ -14,6 +14,9 @@ Under TensorFlow 1.15 a graph-level seed gives each random op a seed from the nu
 ops created before it, so the "original pipeline" setting (a different number of input
 ops) draws other dropout masks there: its loss change is dropout noise, not arithmetic.
 TensorFlow 2 counts only the seeded ops, and the change is float noise.
+The "matmul ceiling" setting times the step's matrix products alone
+(benchmarks/matmul_ceiling.py): the examples/s the step would reach if everything
+else were free.
 On a busy machine compare the examples per CPU-second (all threads' user + system time)
 rather than the wall-clock rate; the row shows the 1-minute load average.
 """
@@ -45,6 +48,7 @@ SETTINGS = [
     ("threads intra 2 inter 1", {}, {"intra": 2, "inter": 1}),
     ("bfloat16", {}, {"bfloat16": True}),
     ("bfloat16 + xla_jit", {}, {"bfloat16": True, "xla_jit": True}),
+    ("matmul ceiling", {}, {"ceiling": True}),
 ]
 KEYS = {name.replace(" ", "_").replace("+", "").replace("__", "_").lower(): name
         for name, _, _ in SETTINGS}
@@ -148,6 +152,27 @@ def run_one(options, data, out, steps):
             "load": os.getloadavg()[0], "losses": probe.losses}
 
 
+def run_ceiling(options):
+    """The matmul-only step speed (see matmul_ceiling.py) for the benchmark's shapes."""
+    import estimator_utils
+    import matmul_ceiling
+    import modeling
+
+    config = modeling.BertConfig.from_json_file(CONFIG)
+    seconds, flops = matmul_ceiling.step_matmul_seconds(
+        config, BATCH, SEQ, PREDS, estimator_utils.session_config(
+            False, options.get("intra", 0), options.get("inter", 0)))
+    return {"examples_per_s": BATCH / seconds, "gflop_per_step": flops / 1e9,
+            "gflop_per_s": flops / 1e9 / seconds, "load": os.getloadavg()[0]}
+
+
+def print_ceiling(setting, result):
+    common.row("pretraining bert-mini", "%s: matrix products of one step alone, %.0f GFLOP "
+               "at %.0f GFLOP/s (load %.1f)" % (setting, result["gflop_per_step"],
+                                                result["gflop_per_s"], result["load"]),
+               result["examples_per_s"], "examples/s", "upper bound")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=100, help="steps per setting (> 70)")
@@ -157,8 +182,11 @@ def main():
     args = parser.parse_args()
     if args.child:
         child = json.loads(args.child)
-        print("RESULT " + json.dumps(run_one(child["options"], child["data"], child["out"],
-                                             args.steps)))
+        if child["options"].get("ceiling"):
+            result = run_ceiling(child["options"])
+        else:
+            result = run_one(child["options"], child["data"], child["out"], args.steps)
+        print("RESULT " + json.dumps(result))
         return
     if args.steps <= WINDOW[1]:
         sys.exit("error: --steps must exceed %d" % WINDOW[1])
@@ -187,6 +215,9 @@ def main():
                            (proc.stderr.strip().splitlines() or ["?"])[-1], "")
                 continue
             result = json.loads(lines[-1][len("RESULT "):])
+            if options.get("ceiling"):
+                print_ceiling(setting, result)
+                continue
             common.row("pretraining bert-mini", "%s, batch 64, seq 128 (load %.1f)" %
                        (setting, result["load"]), result["examples_per_s"], "examples/s",
                        ">= 60")
