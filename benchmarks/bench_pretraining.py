@@ -46,6 +46,7 @@ SETTINGS = [
     ("xla_jit", {}, {"xla_jit": True}),
     ("one-hot embeddings", {}, {"one_hot": True}),
     ("threads intra 2 inter 1", {}, {"intra": 2, "inter": 1}),
+    ("threads intra 1 inter 2", {}, {"intra": 1, "inter": 2}),
     ("bfloat16", {}, {"bfloat16": True}),
     ("bfloat16 + xla_jit", {}, {"bfloat16": True, "xla_jit": True}),
     ("matmul ceiling", {}, {"ceiling": True}),
