@@ -38,7 +38,7 @@ def forward_products(config, batch, seq, preds):
 def _product_ops(tf, count, m, k, n):
     """The forward product of [count, m, k] and [count, k, n] and its two gradients."""
     def variable(*shape):
-        shape = [s for s in ([count] if count > 1 else []) + list(shape)]
+        shape = ([count] if count > 1 else []) + list(shape)
         return tf.Variable(tf.random.uniform(shape, -1.0, 1.0), trainable=False)
 
     a, b, dc = variable(m, k), variable(k, n), variable(m, n)

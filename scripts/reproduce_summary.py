@@ -53,6 +53,11 @@ def data_rows(work, task, split):
         return "{:,}".format(sum(1 for _ in f) - 1)
 
 
+def show(value):
+    """A metric as "83.85", or "n/a" for a run not made yet."""
+    return "n/a" if value is None else "%.2f" % value
+
+
 def metric(work, run, key):
     path = os.path.join(work, "finetune", run, "eval_results.txt")
     if not os.path.exists(path):
@@ -79,9 +84,6 @@ def main(work):
     print("| fine-tuning | metric | pretrained | from scratch | difference | "
           "wall time (pretrained / scratch) |")
     print("|---|---|---|---|---|---|")
-    def show(value):
-        return "n/a" if value is None else "%.2f" % value
-
     for run, what, split, key, name in RUNS:
         what = what % data_rows(work, run, "train")
         name = name % data_rows(work, run, split)

@@ -31,7 +31,7 @@ def graph_forward_flops(batch, seq, preds):
         for op in graph.get_operations():
             if op.type not in ("MatMul", "BatchMatMul", "BatchMatMulV2"):
                 continue
-            a, b = (t.shape.as_list() for t in op.inputs)
+            a = op.inputs[0].shape.as_list()
             transpose_a = op.get_attr("transpose_a" if op.type == "MatMul" else "adj_x")
             k = a[-2] if transpose_a else a[-1]
             out = op.outputs[0].shape.as_list()
