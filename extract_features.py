@@ -81,6 +81,8 @@ flags.DEFINE_enum("pooling", "none", ["none", "cls", "mean"],
                   "concatenated, written to a .npy file.")
 estimator_utils.define_tpu_flags(flags)
 tokenization.define_tokenizer_flags(flags)
+flags.adopt_module_key_flags(estimator_utils)  # list the TPU and tokenizer flags in --help
+flags.adopt_module_key_flags(tokenization)
 
 SPECIAL_TOKENS = ("[CLS]", "[SEP]")
 SHOWN_LINES = 10
@@ -152,37 +154,49 @@ def read_features(path, tokenizer, max_seq_length):
         yield convert_example(example, tokenizer, max_seq_length)
 
 
+class LineNumbers(object):
+    """How many lines are of a kind, and the first SHOWN_LINES of their line numbers."""
+
+    def __init__(self):
+        self.count = 0
+        self.first = []
+
+    def add(self, number):
+        self.count += 1
+        if len(self.first) < SHOWN_LINES:
+            self.first.append(number)
+
+    def __str__(self):
+        more = ", ..." if self.count > len(self.first) else ""
+        return "line %s%s" % (", ".join(str(n) for n in self.first), more)
+
+
 class LineStats(object):
-    """Counts of the lines seen: pairs, lines with no tokens, truncated lines."""
+    """Counts of the lines seen: all, pairs, lines with no tokens, truncated lines."""
 
     def __init__(self):
         self.lines = 0
         self.pairs = 0
-        self.empty = []
-        self.truncated = []
+        self.empty = LineNumbers()
+        self.truncated = LineNumbers()
 
     def add(self, feature):
         self.lines += 1
         self.pairs += int(1 in feature.segment_ids)
         if len(feature.tokens) == 2:
-            self.empty.append(feature.index + 1)
+            self.empty.add(feature.index + 1)
         if feature.truncated:
-            self.truncated.append(feature.index + 1)
+            self.truncated.add(feature.index + 1)
 
     def summary(self, max_seq_length):
         """One sentence on the pairs and on the lines embedded other than as written."""
-
-        def lines(numbers):
-            shown = ", ".join(str(n) for n in numbers[:SHOWN_LINES])
-            return shown + (", ..." if len(numbers) > SHOWN_LINES else "")
-
         parts = ["%d line(s), %d pair(s)" % (self.lines, self.pairs)]
-        if self.empty:
-            parts.append("%d line(s) with no tokens embedded as [CLS] [SEP] (line %s)"
-                         % (len(self.empty), lines(self.empty)))
-        if self.truncated:
-            parts.append("%d line(s) cut to %d tokens (line %s)"
-                         % (len(self.truncated), max_seq_length, lines(self.truncated)))
+        if self.empty.count:
+            parts.append("%d line(s) with no tokens embedded as [CLS] [SEP] (%s)"
+                         % (self.empty.count, self.empty))
+        if self.truncated.count:
+            parts.append("%d line(s) cut to %d tokens (%s)"
+                         % (self.truncated.count, max_seq_length, self.truncated))
         return "; ".join(parts)
 
 
@@ -339,19 +353,27 @@ def json_line(feature, result, layer_indexes):
 
 
 def write_json_lines(writer, results, features, layer_indexes):
-    """Writes one JSON line per result; ``features`` are the same lines, in step."""
+    """Writes one JSON line per result; ``features`` are the same lines, in step.
+    Returns the number of lines written."""
+    written = 0
     for result, feature in zip(results, features):
         check_in_step(result, feature.index)
         writer.write(json_line(feature, result, layer_indexes) + "\n")
+        written += 1
+    return written
 
 
 def write_npy(writer, results, rows, width):
-    """Writes the pooled vectors as a float32 [rows, width] .npy, row after row."""
+    """Writes the pooled vectors as a float32 [rows, width] .npy, row after row.
+    Returns the number of rows written."""
     np.lib.format.write_array_header_1_0(
         writer, {"descr": "<f4", "fortran_order": False, "shape": (rows, width)})
-    for index, result in enumerate(results):
-        check_in_step(result, index)
+    written = 0
+    for result in results:
+        check_in_step(result, written)
         writer.write(np.asarray(result["pooled"], dtype="<f4").tobytes())
+        written += 1
+    return written
 
 
 def check_in_step(result, index):
@@ -440,12 +462,15 @@ def extract(FLAGS, bert_config, tokenizer, checkpoint, layer_indexes, temp_prefi
                    mininterval=2.0)
     if FLAGS.pooling == "none":
         with tf.io.gfile.GFile(temp_prefix, "w") as writer:
-            write_json_lines(writer, results, read_features(
+            written = write_json_lines(writer, results, read_features(
                 FLAGS.input_file, tokenizer, FLAGS.max_seq_length), layer_indexes)
     else:
         with tf.io.gfile.GFile(temp_prefix, "wb") as writer:
-            write_npy(writer, results, stats.lines,
-                      len(layer_indexes) * bert_config.hidden_size)
+            written = write_npy(writer, results, stats.lines,
+                                len(layer_indexes) * bert_config.hidden_size)
+    if written != stats.lines:
+        raise RuntimeError("%d results for the %d lines of %s"
+                           % (written, stats.lines, FLAGS.input_file))
     return stats
 
 

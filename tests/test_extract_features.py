@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import tokenization
+from test_run_classifier import run as run_script
 from tf_compat import IS_TF2, tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -158,19 +159,12 @@ def setup(tmp_path_factory, data_dir, krbert_dir):
              "--do_lower_case=False", "--max_seq_length=%d" % MAX_SEQ_LENGTH,
              "--batch_size=4", "--layers=-1,0"]
     return {"folder": folder, "flags": flags, "lines": lines, "expected": expected,
-            "weights": weights,
-            "input_file": input_file, "config": config_path, "vocab": vocab,
-            "checkpoint": checkpoint}
+            "weights": weights}
 
 
 def run(args, expect_ok=True):
     """Runs extract_features.py; returns (returncode, stderr)."""
-    done = subprocess.run([sys.executable, SCRIPT] + args, cwd=ROOT, timeout=600,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True)
-    if expect_ok and done.returncode != 0:
-        pytest.fail("extract_features.py failed:\n%s" % done.stderr[-4000:], pytrace=False)
-    return done.returncode, done.stderr
+    return run_script(args, expect_ok, script=SCRIPT)
 
 
 @pytest.fixture(scope="module")
