@@ -31,7 +31,8 @@ complete):
 Memory stays flat in the number of lines: a first pass tokenizes the input into a
 temporary TFRecord next to the output (its line count sizes the .npy header), the model
 streams over it, and the JSON writer tokenizes the lines again in step with the results.
-On the CPU a batch is padded only to its longest line, on a TPU to --max_seq_length.
+On the CPU a batch is padded only to its longest line, on a TPU to --max_seq_length (there
+--output_file must be on gs://, where the TPU reads the temporary TFRecord).
 
 Shapes in docstrings: B batch size, S sequence length, H hidden size, L len(--layers).
 """
