@@ -37,6 +37,24 @@ def define_tpu_flags(flags):
                          "How many steps to make in each estimator call.")
 
 
+def load_bert_config(path, max_seq_length):
+    """The BertConfig at ``path``; InputError when missing, invalid or too short for
+    ``max_seq_length``."""
+    if not path or not tf.io.gfile.exists(path):
+        raise cli.InputError("--bert_config_file=%s not found; pass the model's "
+                             "bert_config.json (e.g. vocab/bert_config_medium.json)" % path)
+    try:
+        config = modeling.BertConfig.from_json_file(path)
+    except ValueError as e:
+        raise cli.InputError("%s: not a valid BERT config (%s)" % (path, e))
+    if max_seq_length > config.max_position_embeddings:
+        raise cli.InputError(
+            "--max_seq_length=%d exceeds max_position_embeddings=%d of %s; lower "
+            "--max_seq_length or use a config with more positions"
+            % (max_seq_length, config.max_position_embeddings, path))
+    return config
+
+
 def glob_input_files(patterns, what="--input_file"):
     """Expands comma-separated globs (gs:// too) into a sorted file list.
 

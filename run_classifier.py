@@ -160,19 +160,6 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
 # Data
 
 
-def load_bert_config(path, max_seq_length):
-    """The BertConfig at ``path``; InputError when missing or too short for the data."""
-    if not path or not tf.io.gfile.exists(path):
-        raise cli.InputError("--bert_config_file=%s not found; pass the model's "
-                             "bert_config.json" % path)
-    config = modeling.BertConfig.from_json_file(path)
-    if max_seq_length > config.max_position_embeddings:
-        raise cli.InputError(
-            "--max_seq_length=%d exceeds max_position_embeddings=%d of %s; use a shorter "
-            "--max_seq_length" % (max_seq_length, config.max_position_embeddings, path))
-    return config
-
-
 def tokenizer_signature(vocab_file, do_lower_case, tokenizer_mode, subchar):
     """Everything the token ids depend on besides the text (part of the cache key)."""
     return {"vocab_sha1": classifier_data.file_sha1(vocab_file),
@@ -330,7 +317,7 @@ def main(_):
     check_flags(FLAGS)
     processor = classifier_data.get_processor(FLAGS.task_name, FLAGS.hate_label)
     tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
-    bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
+    bert_config = estimator_utils.load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     tokenization.check_vocab_matches_config(FLAGS.vocab_file, bert_config.vocab_size,
                                             FLAGS.bert_config_file)
     estimator_utils.ensure_output_dir(FLAGS.output_dir)

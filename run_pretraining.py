@@ -109,23 +109,6 @@ FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions"
 # Checks on the inputs, before any graph is built.
 # ----------------------------------------------------------------------------------
 
-def load_bert_config(path, max_seq_length):
-    """Reads the BertConfig; InputError if it is missing or too short for the data."""
-    if not path or not tf.io.gfile.exists(path):
-        raise cli.InputError("--bert_config_file=%s not found; give a config such as "
-                             "vocab/bert_config_medium.json" % path)
-    try:
-        config = modeling.BertConfig.from_json_file(path)
-    except ValueError as e:
-        raise cli.InputError("%s: not a valid BERT config (%s)" % (path, e))
-    if max_seq_length > config.max_position_embeddings:
-        raise cli.InputError(
-            "--max_seq_length=%d exceeds max_position_embeddings=%d of %s; lower "
-            "--max_seq_length or use a config with more positions"
-            % (max_seq_length, config.max_position_embeddings, path))
-    return config
-
-
 def iterate_records(files, limit):
     """Yields (path, index, tf.train.Example) for the first ``limit`` records of ``files``."""
     count = 0
@@ -434,7 +417,7 @@ def main(_):
         if getattr(FLAGS, name) <= 0:
             raise cli.InputError("--%s must be positive (got %d)" % (name, getattr(FLAGS, name)))
 
-    bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
+    bert_config = estimator_utils.load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     train_files = estimator_utils.glob_input_files(FLAGS.input_file)
     eval_files = train_files
     if FLAGS.eval_input_file:

@@ -25,13 +25,14 @@ TINY_CONFIG = {
 }
 
 
-def run(args, expect_ok=True):
-    """Runs run_classifier.py; returns (returncode, stderr)."""
-    done = subprocess.run([sys.executable, SCRIPT] + args, cwd=ROOT, timeout=600,
+def run(args, expect_ok=True, script=SCRIPT):
+    """Runs a script (run_classifier.py by default); returns (returncode, stderr)."""
+    done = subprocess.run([sys.executable, script] + args, cwd=ROOT, timeout=600,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True)
     if expect_ok and done.returncode != 0:
-        pytest.fail("run_classifier.py failed:\n%s" % done.stderr[-4000:], pytrace=False)
+        pytest.fail("%s failed:\n%s" % (os.path.basename(script), done.stderr[-4000:]),
+                    pytrace=False)
     return done.returncode, done.stderr
 
 
