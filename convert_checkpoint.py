@@ -200,8 +200,8 @@ def to_hf(init_checkpoint, bert_config_file, vocab_file, do_lower_case, output_d
     wanted = hf_convert.expected_shapes(config, heads, labels and len(labels))
     hf_convert.check_shapes(shapes, wanted, checkpoint, bert_config_file)
 
-    tensors = hf_convert.tf_to_hf_tensors(
-        {tf_name: reader.get_tensor(tf_name) for tf_name, _, _ in pairs}, pairs)
+    tensors = hf_convert.convert_tensors(
+        {tf_name: reader.get_tensor(tf_name) for tf_name, _, _ in pairs}, pairs, to_hf=True)
     hf_config = hf_convert.hf_config(config, architecture, vocab.get("[PAD]", 0), labels, task)
     tf.io.gfile.makedirs(output_dir)
     hf_convert.save_safetensors(tensors, os.path.join(output_dir, "model.safetensors"))
@@ -210,8 +210,10 @@ def to_hf(init_checkpoint, bert_config_file, vocab_file, do_lower_case, output_d
     hf_convert.tokenizer_files(output_dir, do_lower_case, config["max_position_embeddings"])
     hangul = sum(1 for token in vocab if tokenization._HANGUL_SYLLABLES.search(token))
     card = hf_convert.model_card(
-        hf_config, checkpoint, {"file": vocab_file, "size": len(vocab), "sha1": sha1,
-                                "hangul": hangul}, tokenizer_mode, subchar, do_lower_case)
+        os.path.basename(os.path.normpath(output_dir)), hf_config,
+        (checkpoint, bert_config_file), {"file": vocab_file, "size": len(vocab), "sha1": sha1,
+                                         "hangul": hangul}, tokenizer_mode, subchar,
+        do_lower_case)
     with open(os.path.join(output_dir, "README.md"), "w", encoding="utf-8") as handle:
         handle.write(card)
     for line in hf_convert.tokenizer_warnings(tokenizer_mode, subchar):
@@ -291,7 +293,7 @@ def to_tf(hf_dir, output_dir, tanh_gelu=False):
     architecture, heads, pooler = hf_convert.heads_of_hf(tensors, prefix)
     pairs = hf_convert.variable_pairs(config["num_hidden_layers"], heads, prefix, pooler)
     hf_convert.match_variables(tensors, pairs, where, key=1)
-    arrays = hf_convert.hf_to_tf_arrays(tensors, pairs)
+    arrays = hf_convert.convert_tensors(tensors, pairs, to_hf=False)
     num_labels = arrays["output_weights"].shape[0] if "classifier" in heads else None
     hf_convert.check_shapes({k: v.shape for k, v in arrays.items()},
                             hf_convert.expected_shapes(config, heads, num_labels, pooler),
@@ -313,6 +315,9 @@ def to_tf(hf_dir, output_dir, tanh_gelu=False):
                "classifier": "classifier output_weights/output_bias"}
     log.info("Wrote %d variables of %s (%s) to %s/bert_model.ckpt", len(arrays), architecture,
              ", ".join([carried[h] for h in heads]) or "encoder only", output_dir)
+    if num_labels is not None:
+        log.info("The classifier has %d labels (id2label %s); run_classifier.py loads it for a "
+                 "task with as many", num_labels, hf_config.get("id2label", "not given"))
     lower = _tokenizer_lower_case(hf_dir)
     if lower is not None:
         log.info("tokenizer_config.json: do_lower_case=%s; pass --do_lower_case=%s", lower, lower)

@@ -198,25 +198,18 @@ def check_shapes(shapes, wanted, where, config_file):
                                                    list(wanted[name])))
 
 
-def tf_to_hf_tensors(tf_arrays, pairs):
-    """{hf_name: array} from {tf_name: array}; every variable is written exactly once."""
+def convert_tensors(arrays, pairs, to_hf):
+    """{hf_name: array} from {tf_name: array} (``to_hf``), or the reverse.
+
+    Kernels are transposed; every variable is written exactly once.
+    """
     out = {}
     for tf_name, hf_name, transposed in pairs:
-        if hf_name in out:
-            raise ValueError("%s would be written twice" % hf_name)
-        value = tf_arrays[tf_name]
-        out[hf_name] = np.ascontiguousarray(value.T if transposed else value)
-    return out
-
-
-def hf_to_tf_arrays(hf_tensors, pairs):
-    """{tf_name: array} from {hf_name: array}; every variable is written exactly once."""
-    out = {}
-    for tf_name, hf_name, transposed in pairs:
-        if tf_name in out:
-            raise ValueError("%s would be written twice" % tf_name)
-        value = hf_tensors[hf_name]
-        out[tf_name] = np.ascontiguousarray(value.T if transposed else value)
+        source, target = (tf_name, hf_name) if to_hf else (hf_name, tf_name)
+        if target in out:
+            raise ValueError("%s would be written twice" % target)
+        value = arrays[source]
+        out[target] = np.ascontiguousarray(value.T if transposed else value)
     return out
 
 
@@ -388,12 +381,13 @@ _PIPELINES = {"BertForPreTraining": "fill-mask", "BertForMaskedLM": "fill-mask",
               "BertModel": "feature-extraction"}
 
 
-def model_card(config, source, vocab, tokenizer_mode, subchar, do_lower_case):
+def model_card(name, config, source, vocab, tokenizer_mode, subchar, do_lower_case):
     """README.md of an exported folder: config, vocabulary, tokenizer, origin, caveats.
 
     Args:
+      name: the model's name (the title).
       config: the transformers config dict written to config.json.
-      source: the checkpoint converted (a path).
+      source: (checkpoint, bert_config.json) converted (paths).
       vocab: dict with "file", "size", "sha1" and "hangul" (tokens holding Hangul).
       tokenizer_mode, subchar, do_lower_case: the tokenizer the model was trained with.
     """
@@ -403,10 +397,11 @@ def model_card(config, source, vocab, tokenizer_mode, subchar, do_lower_case):
              "tags: [bert]"]
     if vocab["hangul"] > vocab["size"] // 4:
         lines.append("language: [ko]")
-    lines += ["---", "", "# %s" % os.path.basename(os.path.normpath(source)), "",
-              "A BERT model (`%s`) converted from the TensorFlow checkpoint `%s` by this "
-              "KR-BERT-MEDIUM codebase's `convert_checkpoint.py --to=hf`; "
-              "`convert_checkpoint.py --to=tf` converts it back." % (architecture, source), "",
+    lines += ["---", "", "# %s" % name, "",
+              "A BERT model (`%s`) converted from the TensorFlow checkpoint `%s` (config "
+              "`%s`) by this KR-BERT-MEDIUM codebase's `convert_checkpoint.py --to=hf`; "
+              "`convert_checkpoint.py --to=tf` converts it back." % ((architecture,) + source),
+              "",
               "## Config", "",
               "| layers | hidden | heads | feed-forward | max positions | vocabulary | "
               "hidden_act |", "|---|---|---|---|---|---|---|",
