@@ -412,7 +412,7 @@ def model_card(name, config, source, vocab, tokenizer_mode, subchar, do_lower_ca
                   config["hidden_act"]), ""]
     if config["hidden_act"] == "gelu_new":
         lines += ["`gelu_new` is the tanh form of GELU the model was trained with; "
-                  "`gelu` (the erf form) would shift its outputs by up to about 5e-4.", ""]
+                  "`gelu` (the erf form) differs from it by up to 4.7e-4 per activation.", ""]
     lines += ["## Vocabulary", "",
               "`vocab.txt`: %d tokens, SHA-1 `%s`, byte for byte the vocabulary `%s` the "
               "model was trained with." % (vocab["size"], vocab["sha1"], vocab["file"]), "",

@@ -248,6 +248,7 @@ def test_pretraining_export_has_the_files_and_config_transformers_expects(pretra
 
 
 def test_pretraining_export_matches_transformers_on_a_padded_batch(pretrained, pretrained_hf):
+    hf_packages()
     config_file, checkpoint, _ = pretrained
     rng = np.random.RandomState(3)
     batch = padded([rng.randint(5, 100, size=n) for n in (16, 9, 3, 12)], 16)
