@@ -289,6 +289,7 @@ def to_tf(hf_dir, output_dir, tanh_gelu=False):
         raise cli.InputError("--hf_dir=%s has no vocab.txt; this codebase's tokenizer needs "
                              "the WordPiece vocabulary" % hf_dir)
     tensors, where = load_hf_weights(hf_dir)
+    log.info("Read %d tensors from %s", len(tensors), where)
     prefix = hf_convert.drop_tied_and_buffers(tensors, where)
     architecture, heads, pooler = hf_convert.heads_of_hf(tensors, prefix)
     pairs = hf_convert.variable_pairs(config["num_hidden_layers"], heads, prefix, pooler)

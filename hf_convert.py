@@ -427,18 +427,20 @@ def model_card(name, config, source, vocab, tokenizer_mode, subchar, do_lower_ca
               "`[UNK]`; the original BERT tokenizer splits words of up to 200. For the "
               "same ids set `tokenizer.backend_tokenizer.model.max_input_chars_per_word = "
               "200` after loading.",
-              "- `BertTokenizer` (`BertTokenizerFast`, the Rust tokenizers library) gives "
-              "the training ids. The pure-Python `BertTokenizerLegacy` NFC-normalises the "
-              "text first, which maps CJK compatibility ideographs to other characters and "
-              "recomposes jamo into syllables; do not use it for this model.", ""]
+              "- The Rust tokenizer (`AutoTokenizer`; `BertTokenizer` in transformers 5, "
+              "`BertTokenizerFast` before) gives the training ids. The pure-Python one "
+              "(`BertTokenizerLegacy` in transformers 5, `BertTokenizer` before) "
+              "NFC-normalises the text first, which maps CJK compatibility ideographs to "
+              "other characters and recomposes jamo into syllables.", ""]
     if "id2label" in config:
         lines += ["## Labels", "", "Fine-tuned on %s:" % config["finetuning_task"], "",
                   "| id | label |", "|---|---|"]
         lines += ["| %s | %s |" % item for item in sorted(config["id2label"].items())]
         lines.append("")
     lines += ["## Use", "", "```python",
-              "from transformers import BertTokenizer, %s" % architecture,
-              "tokenizer = BertTokenizer.from_pretrained(PATH)",
+              "from transformers import AutoTokenizer, %s" % architecture,
+              "tokenizer = AutoTokenizer.from_pretrained(PATH)",
+              "tokenizer.backend_tokenizer.model.max_input_chars_per_word = 200",
               "model = %s.from_pretrained(PATH)" % architecture, "```", ""]
     return "\n".join(lines)
 

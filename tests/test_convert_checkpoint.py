@@ -364,11 +364,16 @@ def test_classifier_round_trip_and_run_classifier_loads_it(nsmc_run, classifier_
 
 def test_tanh_gelu_flag_brings_back_a_tf_trained_model_whose_config_says_gelu(
         nsmc_run, classifier_hf, tmp_path):  # noqa: F811
-    """A model first trained here, published with hidden_act gelu (as snunlp/KR-Medium is):
-    --tanh_gelu restores the tanh GELU and the very checkpoint."""
+    """A model first trained here, published as pytorch_model.bin with hidden_act gelu (as
+    snunlp/KR-Medium is): --tanh_gelu restores the tanh GELU and the very checkpoint."""
     import shutil
+    from safetensors.numpy import load_file
+    _, torch = hf_packages()
     folder = str(tmp_path / "published")
     shutil.copytree(classifier_hf[0], folder)
+    tensors = load_file(folder + "/model.safetensors")
+    torch.save({k: torch.from_numpy(v) for k, v in tensors.items()}, folder + "/pytorch_model.bin")
+    os.remove(folder + "/model.safetensors")
     config = json.load(open(folder + "/config.json"))
     config["hidden_act"] = "gelu"
     hf_convert.write_json(folder + "/config.json", config)
@@ -376,6 +381,7 @@ def test_tanh_gelu_flag_brings_back_a_tf_trained_model_whose_config_says_gelu(
     _, log = convert(["--to=tf", "--hf_dir=%s" % folder, "--output_dir=%s" % out,
                       "--tanh_gelu"])
     assert "GELU: gelu (the erf form) kept as the tanh GELU (--tanh_gelu)" in log
+    assert "pytorch_model.bin" in log
     assert json.load(open(out + "/bert_config.json")) == json.load(
         open(classifier_hf[2]["bert_config_file"]))
     before = model_variables(os.path.join(nsmc_run["output"], "model.ckpt-7"))
