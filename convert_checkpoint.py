@@ -58,7 +58,7 @@ flags.DEFINE_bool("tanh_gelu", False,
                   "--to=tf: map the HF config's hidden_act=gelu to this codebase's tanh GELU "
                   "instead of the exact erf GELU (gelu_exact). For models first trained as "
                   "TensorFlow BERT checkpoints, such as snunlp/KR-Medium.")
-flags.DEFINE_string("output_dir", None, "Where the converted model is written (a folder).")
+flags.DEFINE_string("output_dir", None, "Where the converted model is written (a local folder).")
 tokenization.define_tokenizer_flags(flags)
 
 
