@@ -204,8 +204,14 @@ def _gelu_with_gradient(x):
     return x * cdf, grad
 
 
+def gelu_exact(x):
+    """Exact GELU x * Phi(x), Phi the normal CDF via erf (Hugging Face's "gelu"); any shape."""
+    return 0.5 * x * (1.0 + tf.math.erf(x * (1.0 / math.sqrt(2.0))))
+
+
 def get_activation(activation_string):
-    """Maps "gelu", "relu", "tanh" to a function and "linear", "" or None to None.
+    """Maps "gelu" (tanh), "gelu_exact" (erf), "relu", "tanh" to a function; "linear", "" or
+    None to None.
 
     A non-string argument is returned unchanged; an unknown name raises ValueError.
     """
@@ -214,9 +220,11 @@ def get_activation(activation_string):
     if not activation_string:
         return None
     act = activation_string.lower()
-    functions = {"linear": None, "relu": tf.nn.relu, "gelu": gelu, "tanh": tf.tanh}
+    functions = {"linear": None, "relu": tf.nn.relu, "gelu": gelu, "gelu_exact": gelu_exact,
+                 "tanh": tf.tanh}
     if act not in functions:
-        raise ValueError("unknown activation %r (use gelu, relu, tanh or linear)" % act)
+        raise ValueError("unknown activation %r (use gelu, gelu_exact, relu, tanh or linear)"
+                         % act)
     return functions[act]
 
 

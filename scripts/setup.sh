@@ -21,6 +21,10 @@ case "$TF" in
   *) echo "setup.sh: TF must be 1 or 2 (got '$TF')" >&2; exit 2 ;;
 esac
 
+# The TensorFlow 2.15 leg also installs the test-only packages (transformers, torch CPU, ...).
+REQUIREMENTS=(requirements.txt requirements-dev.txt)
+if [ "$TF" = 2 ]; then REQUIREMENTS+=(requirements-test.txt); fi
+
 find_python() {
   local want=$1 cand
   for cand in "python$want" "$(pyenv root 2>/dev/null)/versions/$want"*/bin/"python$want" \
@@ -34,8 +38,9 @@ find_python() {
 }
 
 install_requirements() {
-  local stamp="$VENV/.requirements.sha" want_sha log PY
-  want_sha=$(cat requirements.txt requirements-dev.txt | sha1sum | cut -d' ' -f1)
+  local stamp="$VENV/.requirements.sha" want_sha log PY file pip_args=()
+  for file in "${REQUIREMENTS[@]}"; do pip_args+=(-r "$file"); done
+  want_sha=$(cat "${REQUIREMENTS[@]}" | sha1sum | cut -d' ' -f1)
   if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_sha" ]; then
     return 0
   fi
@@ -50,7 +55,7 @@ install_requirements() {
   log="$VENV/pip-install.log"
   echo "setup.sh: installing requirements into $VENV (log: $log)" >&2
   if ! { "$VENV/bin/python" -m pip install --upgrade "pip<24.1" &&
-         "$VENV/bin/python" -m pip install -r requirements-dev.txt; } >"$log" 2>&1; then
+         "$VENV/bin/python" -m pip install "${pip_args[@]}"; } >"$log" 2>&1; then
     tail -n 20 "$log" >&2
     echo "setup.sh: pip install failed; see $log" >&2
     exit 1

@@ -1,0 +1,356 @@
+r"""Converts BERT models between this codebase and Hugging Face transformers, both ways.
+
+To transformers (a folder ``from_pretrained`` loads): a checkpoint of run_pretraining.py
+(BertForPreTraining: encoder, masked-LM and next-sentence heads), of run_classifier.py
+(BertForSequenceClassification, labels from the task registry) or a released
+``bert_model.ckpt`` (BertModel, or BertForPreTraining with its heads):
+
+    python convert_checkpoint.py --to=hf --init_checkpoint=runs/pretrain/model.ckpt-1000 \
+        --bert_config_file=vocab/bert_config_mini.json --vocab_file=vocab/vocab_20000.txt \
+        --do_lower_case=False --output_dir=runs/hf_model
+
+writes model.safetensors, config.json, vocab.txt (byte for byte), tokenizer_config.json,
+special_tokens_map.json and a model card, README.md.
+
+From transformers (a BERT folder with model.safetensors, or pytorch_model.bin when torch
+is installed):
+
+    python convert_checkpoint.py --to=tf --hf_dir=models/kr-medium \
+        --output_dir=models/kr-medium-tf --tanh_gelu
+
+writes bert_model.ckpt.{index,data-*}, bert_config.json and vocab.txt, which
+run_classifier.py and run_pretraining.py load through --init_checkpoint (with the heads
+when the HF model has them).
+
+Every model variable is written exactly once; optimizer slots and global_step are left
+out; anything left over or missing stops the conversion with a one-line error.
+"""
+
+import json
+import os
+
+from absl import flags
+
+import classifier_data
+import cli
+import hf_convert
+import modeling
+import tokenization
+from tf_compat import tf
+
+log = tf.compat.v1.logging
+
+flags.DEFINE_enum("to", None, ["hf", "tf"],
+                  "hf: a TensorFlow checkpoint to a transformers folder; tf: the reverse.")
+flags.DEFINE_string("init_checkpoint", None,
+                    "--to=hf: the checkpoint (prefix such as model.ckpt-1000, or its folder).")
+flags.DEFINE_string("bert_config_file", None, "--to=hf: the model's bert_config.json.")
+flags.DEFINE_string("vocab_file", None, "--to=hf: the vocabulary the model was trained with.")
+flags.DEFINE_bool("do_lower_case", True,
+                  "--to=hf: the model was trained on lower-cased text (False for KR-BERT).")
+flags.DEFINE_string("task_name", None,
+                    "--to=hf of a run_classifier.py checkpoint: its task (NSMC or HATE), for "
+                    "the labels; needed when the checkpoint's folder does not tell.")
+flags.DEFINE_enum("hate_label", "hate", ["hate", "bias", "gender"],
+                  "--task_name=HATE: the label set the classifier was trained on.")
+flags.DEFINE_string("hf_dir", None, "--to=tf: the transformers BERT folder.")
+flags.DEFINE_bool("tanh_gelu", False,
+                  "--to=tf: map the HF config's hidden_act=gelu to this codebase's tanh GELU "
+                  "instead of the exact erf GELU (gelu_exact). For models first trained as "
+                  "TensorFlow BERT checkpoints, such as snunlp/KR-Medium.")
+flags.DEFINE_string("output_dir", None, "Where the converted model is written (a local folder).")
+tokenization.define_tokenizer_flags(flags)
+
+
+# ---------------------------------------------------------------------------------------
+# The TensorFlow side.
+
+def resolve_checkpoint(path):
+    """The checkpoint prefix for a prefix or a folder; InputError when there is none."""
+    if path and tf.io.gfile.isdir(path):
+        latest = tf.train.latest_checkpoint(path)
+        if latest is None:
+            raise cli.InputError("--init_checkpoint=%s is a folder without a checkpoint; give "
+                                 "a prefix such as %s/model.ckpt-1000" % (path, path))
+        return latest
+    if not path or not tf.io.gfile.exists(path + ".index"):
+        raise cli.InputError("--init_checkpoint=%s not found (no %s.index); give the checkpoint "
+                             "prefix, e.g. dir/model.ckpt-1000 or dir/bert_model.ckpt"
+                             % (path, path))
+    return path
+
+
+def read_checkpoint(path):
+    """(reader, {name: shape}) over the model variables of a checkpoint (slots skipped)."""
+    try:
+        reader = tf.train.load_checkpoint(path)
+    except (tf.errors.OpError, ValueError) as e:
+        raise cli.InputError("%s: not a readable TensorFlow checkpoint (%s)"
+                             % (path, getattr(e, "message", e)))
+    shapes = reader.get_variable_to_shape_map()
+    skipped = sorted(name for name in shapes if not hf_convert.is_model_variable(name))
+    log.info("%s: %d variables; %d optimizer slots and counters left out", path, len(shapes),
+             len(skipped))
+    return reader, {name: shape for name, shape in shapes.items() if name not in skipped}
+
+
+def write_checkpoint(arrays, prefix):
+    """Saves {name: array} as the TensorFlow checkpoint ``prefix`` (.index and .data)."""
+    with tf.Graph().as_default():
+        feeds, variables = {}, []
+        for name in sorted(arrays):
+            value = arrays[name]
+            placeholder = tf.placeholder(tf.as_dtype(value.dtype), value.shape)
+            variable = tf.Variable(placeholder, name=name)
+            if variable.op.name != name:
+                raise ValueError("variable %s was named %s" % (name, variable.op.name))
+            feeds[placeholder] = value
+            variables.append(variable)
+        saver = tf.train.Saver(variables)
+        with tf.Session() as sess:
+            sess.run([v.initializer for v in variables], feed_dict=feeds)
+            saver.save(sess, prefix, write_meta_graph=False, write_state=False)
+
+
+# ---------------------------------------------------------------------------------------
+# --to=hf
+
+def _tag_to_task():
+    """{feature-cache tag: (task_name, hate_label)} of every registered task."""
+    tags = {}
+    for task in classifier_data.PROCESSORS:
+        for label in (("hate", "bias", "gender") if task == "hate" else ("hate",)):
+            tags[classifier_data.get_processor(task, label).tag] = (task, label)
+    return tags
+
+
+def classifier_processor(task_name, hate_label, num_labels, checkpoint):
+    """The task of a run_classifier.py checkpoint with ``num_labels`` outputs.
+
+    --task_name decides; without it, the feature caches run_classifier.py leaves in the
+    checkpoint's folder (``<task>_<split>_<key>.tf_record``) name the task.
+    """
+    if not task_name:
+        folder = os.path.dirname(checkpoint) or "."
+        tags = _tag_to_task()
+        found = set()
+        for name in tf.io.gfile.listdir(folder):
+            tag = name.split("_", 1)[0]
+            if name.endswith(".tf_record") and tag in tags:
+                processor = classifier_data.get_processor(*tags[tag])
+                if len(processor.labels) == num_labels:
+                    found.add(tags[tag])
+        if len(found) != 1:
+            raise cli.InputError(
+                "%s is a classifier with %d labels and its folder %s; pass --task_name "
+                "(NSMC or HATE, with --hate_label) for the labels"
+                % (checkpoint, num_labels, "names several tasks" if found else
+                   "does not name its task"))
+        task_name, hate_label = found.pop()
+        log.info("Task %s (labels %s) from the feature cache in %s", task_name.upper(),
+                 hate_label if task_name == "hate" else "", folder)
+    processor = classifier_data.get_processor(task_name, hate_label)
+    if len(processor.labels) != num_labels:
+        raise cli.InputError("%s has %d output classes but --task_name=%s has %d labels (%s); "
+                             "pass the task it was fine-tuned on" % (
+                                 checkpoint, num_labels, task_name, len(processor.labels),
+                                 ", ".join(processor.labels)))
+    return processor
+
+
+def load_config_dict(path):
+    """A bert_config.json as a dict; InputError when missing or malformed."""
+    if not path or not tf.io.gfile.exists(path):
+        raise cli.InputError("--bert_config_file=%s not found; pass the model's bert_config.json"
+                             % path)
+    try:
+        config = modeling.BertConfig.from_json_file(path).to_dict()
+    except ValueError as e:
+        raise cli.InputError("%s: not a valid BERT config (%s)" % (path, e))
+    missing = [k for k in ("vocab_size", "hidden_size", "num_hidden_layers",
+                           "num_attention_heads", "intermediate_size",
+                           "max_position_embeddings", "type_vocab_size") if k not in config]
+    if missing:
+        raise cli.InputError("%s lacks %s; pass the model's bert_config.json"
+                             % (path, ", ".join(missing)))
+    return config
+
+
+def to_hf(init_checkpoint, bert_config_file, vocab_file, do_lower_case, output_dir,
+          task_name=None, hate_label="hate", tokenizer_mode="wordpiece", subchar=False):
+    """Writes the transformers folder ``output_dir`` for a TensorFlow checkpoint."""
+    config = load_config_dict(bert_config_file)
+    if not vocab_file or not tf.io.gfile.exists(vocab_file):
+        raise cli.InputError("--vocab_file=%s not found; pass the model's vocabulary" % vocab_file)
+    vocab = tokenization.load_vocab(vocab_file)
+    tokenization.check_vocab_matches_config(vocab, config["vocab_size"], bert_config_file)
+    tokenization.check_case_matches_vocab(do_lower_case, vocab, vocab_file)
+    hf_convert.safetensors_numpy()  # fail before any work when it is missing
+    checkpoint = resolve_checkpoint(init_checkpoint)
+    reader, shapes = read_checkpoint(checkpoint)
+    architecture, heads = hf_convert.heads_of_checkpoint(shapes, checkpoint)
+    labels, task = None, None
+    if "classifier" in heads:
+        processor = classifier_processor(task_name, hate_label, shapes["output_weights"][0],
+                                         checkpoint)
+        labels, task = processor.labels, processor.tag
+    pairs = hf_convert.variable_pairs(config["num_hidden_layers"], heads,
+                                      prefix="bert." if heads else "")
+    hf_convert.match_variables(shapes, pairs, checkpoint, key=0)
+    wanted = hf_convert.expected_shapes(config, heads, labels and len(labels))
+    hf_convert.check_shapes(shapes, wanted, checkpoint, bert_config_file)
+
+    tensors = hf_convert.convert_tensors(
+        {tf_name: reader.get_tensor(tf_name) for tf_name, _, _ in pairs}, pairs, to_hf=True)
+    hf_config = hf_convert.hf_config(config, architecture, vocab.get("[PAD]", 0), labels, task)
+    tf.io.gfile.makedirs(output_dir)
+    hf_convert.save_safetensors(tensors, os.path.join(output_dir, "model.safetensors"))
+    hf_convert.write_json(os.path.join(output_dir, "config.json"), hf_config)
+    sha1 = hf_convert.copy_vocab(vocab_file, output_dir)
+    hf_convert.tokenizer_files(output_dir, do_lower_case, config["max_position_embeddings"])
+    hangul = sum(1 for token in vocab if tokenization._HANGUL_SYLLABLES.search(token))
+    card = hf_convert.model_card(
+        os.path.basename(os.path.normpath(output_dir)), hf_config,
+        (checkpoint, bert_config_file), {"file": vocab_file, "size": len(vocab), "sha1": sha1,
+                                         "hangul": hangul}, tokenizer_mode, subchar,
+        do_lower_case)
+    with open(os.path.join(output_dir, "README.md"), "w", encoding="utf-8") as handle:
+        handle.write(card)
+    for line in hf_convert.tokenizer_warnings(tokenizer_mode, subchar):
+        if line:
+            log.warning("%s (also written to %s/README.md)", line.replace("**", ""), output_dir)
+    log.info("Wrote %s (%d tensors from %d variables; hidden_act %s) to %s", architecture,
+             len(tensors), len(pairs), hf_config["hidden_act"], output_dir)
+
+
+# ---------------------------------------------------------------------------------------
+# --to=tf
+
+def load_hf_weights(hf_dir):
+    """({name: array}, path) of model.safetensors (sharded too) or pytorch_model.bin."""
+    single = os.path.join(hf_dir, "model.safetensors")
+    index = single + ".index.json"
+    binary = os.path.join(hf_dir, "pytorch_model.bin")
+    if os.path.isfile(single):
+        return hf_convert.load_safetensors(single), single
+    if os.path.isfile(index):
+        with open(index, encoding="utf-8") as handle:
+            shards = sorted(set(json.load(handle)["weight_map"].values()))
+        tensors = {}
+        for shard in shards:
+            tensors.update(hf_convert.load_safetensors(os.path.join(hf_dir, shard)))
+        return tensors, index
+    if os.path.isfile(binary):
+        return load_pytorch_bin(binary), binary
+    raise cli.InputError("--hf_dir=%s has no model.safetensors or pytorch_model.bin; give a "
+                         "transformers BERT folder" % hf_dir)
+
+
+def load_pytorch_bin(path):
+    """{name: array} of a PyTorch state dict, read with weights_only=True (no pickled code)."""
+    try:
+        import torch
+    except ImportError:
+        raise cli.InputError("%s: reading pytorch_model.bin needs torch (pip install torch), or "
+                             "save the model as model.safetensors where torch is installed"
+                             % path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pylint: disable=broad-except
+        raise cli.InputError("%s: not a PyTorch state dict of tensors (%s)"
+                             % (path, str(e).splitlines()[0]))
+    return {name: (value.float() if value.is_floating_point() else value).numpy()
+            for name, value in state.items()}
+
+
+def read_hf_config(hf_dir):
+    path = os.path.join(hf_dir or "", "config.json")
+    if not hf_dir or not os.path.isfile(path):
+        raise cli.InputError("--hf_dir=%s has no config.json; give a transformers BERT folder"
+                             % hf_dir)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle), path
+    except ValueError as e:
+        raise cli.InputError("%s: not valid JSON (%s)" % (path, e))
+
+
+def to_tf(hf_dir, output_dir, tanh_gelu=False):
+    """Writes bert_model.ckpt, bert_config.json and vocab.txt for a transformers folder."""
+    hf_config, config_path = read_hf_config(hf_dir)
+    config, note = hf_convert.tf_config(hf_config, config_path, tanh_gelu)
+    log.info("GELU: %s", note)
+    eps = hf_config.get("layer_norm_eps", hf_convert.LAYER_NORM_EPS)
+    if eps != hf_convert.LAYER_NORM_EPS:
+        log.warning("%s: layer_norm_eps=%g, but modeling.py normalises with %g; outputs will "
+                    "differ slightly", config_path, eps, hf_convert.LAYER_NORM_EPS)
+    vocab_file = os.path.join(hf_dir, "vocab.txt")
+    if not os.path.isfile(vocab_file):
+        raise cli.InputError("--hf_dir=%s has no vocab.txt; this codebase's tokenizer needs "
+                             "the WordPiece vocabulary" % hf_dir)
+    tensors, where = load_hf_weights(hf_dir)
+    log.info("Read %d tensors from %s", len(tensors), where)
+    prefix = hf_convert.drop_tied_and_buffers(tensors, where)
+    architecture, heads, pooler = hf_convert.heads_of_hf(tensors, prefix)
+    pairs = hf_convert.variable_pairs(config["num_hidden_layers"], heads, prefix, pooler)
+    hf_convert.match_variables(tensors, pairs, where, key=1)
+    arrays = hf_convert.convert_tensors(tensors, pairs, to_hf=False)
+    num_labels = arrays["output_weights"].shape[0] if "classifier" in heads else None
+    hf_convert.check_shapes({k: v.shape for k, v in arrays.items()},
+                            hf_convert.expected_shapes(config, heads, num_labels, pooler),
+                            where, config_path)
+
+    tf.io.gfile.makedirs(output_dir)
+    write_checkpoint(arrays, os.path.join(output_dir, "bert_model.ckpt"))
+    with open(os.path.join(output_dir, "bert_config.json"), "w") as handle:
+        handle.write(modeling.BertConfig.from_dict(config).to_json_string())
+    hf_convert.copy_vocab(vocab_file, output_dir)
+    size = len(tokenization.load_vocab(vocab_file))
+    if size != config["vocab_size"]:
+        log.warning("vocab.txt has %d tokens but vocab_size is %d; run_classifier.py refuses "
+                    "such a pair", size, config["vocab_size"])
+    if not pooler:
+        log.warning("%s has no pooler: bert/pooler/dense starts from random weights when "
+                    "fine-tuning", where)
+    carried = {"mlm": "masked-LM head", "nsp": "next-sentence head",
+               "classifier": "classifier output_weights/output_bias"}
+    log.info("Wrote %d variables of %s (%s) to %s/bert_model.ckpt", len(arrays), architecture,
+             ", ".join([carried[h] for h in heads]) or "encoder only", output_dir)
+    if num_labels is not None:
+        log.info("The classifier has %d labels (id2label %s); run_classifier.py loads it for a "
+                 "task with as many", num_labels, hf_config.get("id2label", "not given"))
+    lower = _tokenizer_lower_case(hf_dir)
+    if lower is not None:
+        log.info("tokenizer_config.json: do_lower_case=%s; pass --do_lower_case=%s", lower, lower)
+
+
+def _tokenizer_lower_case(hf_dir):
+    path = os.path.join(hf_dir, "tokenizer_config.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle).get("do_lower_case")
+
+
+def main(_):
+    FLAGS = flags.FLAGS
+    log.set_verbosity(log.INFO)
+    if not FLAGS.to:
+        raise cli.InputError("--to is required: hf (checkpoint to transformers) or tf")
+    if not FLAGS.output_dir:
+        raise cli.InputError("--output_dir is required")
+    if FLAGS.to == "hf":
+        for name in ("init_checkpoint", "bert_config_file", "vocab_file"):
+            if not getattr(FLAGS, name):
+                raise cli.InputError("--to=hf needs --%s" % name)
+        to_hf(FLAGS.init_checkpoint, FLAGS.bert_config_file, FLAGS.vocab_file,
+              FLAGS.do_lower_case, FLAGS.output_dir, FLAGS.task_name, FLAGS.hate_label,
+              FLAGS.tokenizer, FLAGS.subchar)
+    else:
+        if not FLAGS.hf_dir:
+            raise cli.InputError("--to=tf needs --hf_dir")
+        to_tf(FLAGS.hf_dir, FLAGS.output_dir, FLAGS.tanh_gelu)
+
+
+if __name__ == "__main__":
+    cli.run(main)
