@@ -1,0 +1,240 @@
+"""Inference speed on the CPU: NSMC test reviews, seq 128, batch 64, side by side.
+
+Two model shapes with random weights (the speed does not depend on them): BERT-mini
+(vocab/bert_config_mini.json) on the 50,000 test reviews and the KR-BERT-MEDIUM (BERT-base)
+shape (vocab/bert_config_medium.json) on the first 5,000, both with the KR-BERT-MEDIUM
+vocabulary. Each setting runs as its own process; its wall time runs from the process
+start to its exit (imports, graph building, tokenization and every prediction), and
+docs/s is reviews / wall time:
+
+- ``predict.py`` from the checkpoint and from the SavedModel of ``run_classifier.py
+  --do_export``;
+- ``run_classifier.py --do_predict`` (Estimator; first run, then with the features
+  cached for BERT-mini);
+- transformers (benchmarks/hf_classifier.py: PyTorch CPU, 2 threads, inference_mode,
+  BertTokenizerFast), batches in input order and sorted by length. It runs in the
+  environment that has torch: this one, or HF_PYTHON (default .venv-tf2/bin/python).
+
+Then: predict.py / transformers sorted (goal >= 1.5x), the share of reviews whose label
+predict.py and run_classifier.py agree on (goal >= 99.9%), and where predict.py's time goes
+(set-up, tokenizing, model, padding share from its last log line).
+
+    DATA_DIR=../shared/data python benchmarks/bench_inference.py
+    BENCH_MODELS=mini BENCH_DOCS=5000 ...   one shape, fewer reviews (a quick look)
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+import common
+
+import classifier_data  # noqa: E402  (common puts the project root on sys.path)
+import classifier_model  # noqa: E402
+import modeling  # noqa: E402
+from tf_compat import TF_VERSION, tf  # noqa: E402
+
+SEQ = 128
+BATCH = 64
+MODELS = {"mini": ("BERT-mini", "vocab/bert_config_mini.json", 50000),
+          "base": ("BERT-base shape", "vocab/bert_config_medium.json", 5000)}
+SUMMARY = re.compile(r"in ([\d.]+) s .* set-up ([\d.]+) s, tokenizing ([\d.]+) s, model "
+                     r"([\d.]+) s; padding ([\d.]+)% of")
+
+
+def hf_python():
+    """The interpreter with torch and transformers, or None."""
+    for python in (os.environ.get("HF_PYTHON"), sys.executable,
+                   os.path.join(common.ROOT, ".venv-tf2", "bin", "python")):
+        if python and subprocess.call([python, "-c", "import torch, transformers"],
+                                      stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL) == 0:
+            return python
+    return None
+
+
+def timed(command, what):
+    """Runs ``command``; returns (wall seconds, stdout, stderr); exits when it fails."""
+    started = time.time()
+    done = subprocess.run(command, cwd=common.ROOT, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True)
+    seconds = time.time() - started
+    if done.returncode != 0:
+        sys.exit("error: %s failed:\n%s" % (what, done.stderr[-3000:]))
+    return seconds, done.stdout, done.stderr
+
+
+def write_random_checkpoint(config_file, folder):
+    """A classifier checkpoint (2 classes) with random weights, as run_classifier lays it out."""
+    graph = tf.Graph()
+    with graph.as_default():
+        classifier_model.build_inference_graph(
+            modeling.BertConfig.from_json_file(config_file), num_labels=2)
+        with tf.Session() as session:
+            session.run(tf.global_variables_initializer())
+            return tf.train.Saver().save(session, os.path.join(folder, "model.ckpt"))
+
+
+def write_inputs(data, docs, folder):
+    """NSMC test's first ``docs`` rows as run_classifier data (test.tsv) and as predict.py
+    input (one review per line); returns the text file."""
+    with open(os.path.join(data, "nsmc", "test.tsv"), encoding="utf-8") as src, \
+            open(os.path.join(folder, "test.tsv"), "w", encoding="utf-8") as dst:
+        for number, line in enumerate(src):
+            if number > docs:
+                break
+            dst.write(line)
+    split = classifier_data.get_processor("nsmc").read_split(folder, "test")
+    texts = os.path.join(folder, "reviews.txt")
+    with open(texts, "w", encoding="utf-8") as handle:
+        handle.write("".join(e.text + "\n" for e in split.examples))
+    return texts, len(split.examples)
+
+
+def predicted_labels(tsv):
+    """The label column of predict.py's output."""
+    with open(tsv, encoding="utf-8") as handle:
+        return np.array([int(line.split("\t")[1]) for line in list(handle)[1:]])
+
+
+class ModelBench(object):
+    """The settings of one model shape: its folder, inputs, checkpoint and flags."""
+
+    def __init__(self, key, data, vocab, docs_limit, work):
+        name, config, docs = MODELS[key]
+        self.key = key
+        self.config = os.path.join(common.ROOT, config)
+        self.vocab = vocab
+        self.folder = os.path.join(work, key)
+        os.makedirs(self.folder)
+        self.texts, self.docs = write_inputs(data, min(docs, docs_limit), self.folder)
+        self.checkpoint = write_random_checkpoint(self.config, self.folder)
+        self.model_flags = ["--bert_config_file=%s" % self.config, "--vocab_file=%s" % vocab,
+                            "--do_lower_case=False", "--max_seq_length=%d" % SEQ]
+        self.setting = "%s, %s reviews, seq %d, batch %d" % (name, "{:,}".format(self.docs),
+                                                            SEQ, BATCH)
+
+    def path(self, name):
+        return os.path.join(self.folder, name)
+
+    def row(self, what, value, unit, goal=""):
+        common.row("inference", "%s: %s" % (self.setting, what), value, unit, goal)
+
+    def speed_row(self, what, seconds, goal=""):
+        """Prints docs/s and the wall time; returns docs/s."""
+        self.row(what, "%.0f (%.1f s)" % (self.docs / seconds, seconds), "docs/s (wall)", goal)
+        return self.docs / seconds
+
+    def predict_py(self):
+        """predict.py from the checkpoint and the SavedModel: (docs/s from the
+        checkpoint, its wall seconds, its summary log match)."""
+        subprocess.run([sys.executable, "run_classifier.py", "--task_name=NSMC", "--do_export",
+                        "--output_dir=%s" % self.path("export_run"),
+                        "--init_checkpoint=%s" % self.checkpoint,
+                        "--export_dir=%s" % self.path("export")] + self.model_flags,
+                       cwd=common.ROOT, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        found = {}
+        for source, flags in (
+                ("checkpoint", ["--init_checkpoint=%s" % self.checkpoint, "--task_name=NSMC"]
+                 + self.model_flags),
+                ("SavedModel", ["--saved_model=%s" % self.path("export")])):
+            seconds, _, log = timed(
+                [sys.executable, "predict.py", "--input_file=%s" % self.texts,
+                 "--output_file=%s" % self.path("predict_%s.tsv" % source),
+                 "--batch_size=%d" % BATCH] + flags, "predict.py")
+            found[source] = (self.speed_row("predict.py from the %s, TF %s"
+                                            % (source, TF_VERSION), seconds),
+                             seconds, SUMMARY.search(log))
+        return found["checkpoint"]
+
+    def run_classifier(self):
+        runs = ["first run"] + (["features cached"] if self.key == "mini" else [])
+        for run in runs:
+            seconds, _, _ = timed(
+                [sys.executable, "run_classifier.py", "--task_name=NSMC", "--do_predict",
+                 "--data_dir=%s" % self.folder, "--output_dir=%s" % self.path("estimator"),
+                 "--init_checkpoint=%s" % self.checkpoint,
+                 "--predict_batch_size=%d" % BATCH] + self.model_flags, "run_classifier.py")
+            self.speed_row("run_classifier.py --do_predict (%s), TF %s" % (run, TF_VERSION),
+                           seconds)
+
+    def transformers(self, python):
+        """Both batch orders; returns the docs/s of the sorted one (None without torch)."""
+        if python is None:
+            self.row("transformers", "n/a", "", "torch and transformers not found "
+                     "(set HF_PYTHON)")
+            return None
+        for order in ("input", "sorted"):
+            seconds, out, _ = timed(
+                [python, "benchmarks/hf_classifier.py", "--bert_config_file=%s" % self.config,
+                 "--vocab_file=%s" % self.vocab, "--input_file=%s" % self.texts,
+                 "--output_file=%s" % self.path("hf_%s.txt" % order), "--order=%s" % order,
+                 "--threads=2", "--batch_size=%d" % BATCH, "--max_seq_length=%d" % SEQ],
+                "hf_classifier.py")
+            timing = json.loads(out.strip().splitlines()[-1])
+            speed = self.speed_row("transformers %s, torch %s, %s order (padding %.1f%%)" % (
+                timing["transformers"], timing["torch"], order,
+                100 * timing["padding_share"]), seconds)
+        return speed
+
+    def agreement(self):
+        ours = predicted_labels(self.path("predict_checkpoint.tsv"))
+        saved = predicted_labels(self.path("predict_SavedModel.tsv"))
+        estimator = np.loadtxt(self.path("estimator/test_results.tsv"),
+                               delimiter="\t").argmax(axis=1)
+        self.row("same label, predict.py vs run_classifier.py (SavedModel vs checkpoint: "
+                 "%.2f%%)" % (100.0 * np.mean(saved == ours)),
+                 100.0 * np.mean(ours == estimator), "%", ">= 99.9")
+
+    def breakdown(self, wall_seconds, summary):
+        """Where predict.py's wall time goes, from its last log line."""
+        elapsed, setup, tokenizing, model, padding = [
+            float(summary.group(i)) for i in range(1, 6)]
+        self.row("predict.py from the checkpoint, where the wall time goes: imports / set-up "
+                 "(graph, restore) / tokenizing / model / reading and writing; padding share "
+                 "of the positions", "%.1f / %.1f / %.1f / %.1f / %.1f s; %.1f%%" % (
+                     wall_seconds - elapsed, setup, tokenizing, model,
+                     elapsed - setup - tokenizing - model, padding), "")
+
+
+def bench_model(bench, hf):
+    speed, seconds, summary = bench.predict_py()
+    bench.run_classifier()
+    peer = bench.transformers(hf)
+    if peer:
+        bench.row("predict.py from the checkpoint / transformers sorted", speed / peer, "x",
+                  ">= 1.5")
+    bench.agreement()
+    if summary:
+        bench.breakdown(seconds, summary)
+
+
+def main():
+    data = common.data_dir()
+    vocab = os.path.join(data, "krbert", "vocab_krmedium_20000.txt")
+    docs_limit = int(os.environ.get("BENCH_DOCS", "50000"))
+    keys = os.environ.get("BENCH_MODELS", "mini,base").split(",")
+    hf = hf_python()
+    work = tempfile.mkdtemp(prefix="bench_inference_")
+    try:
+        for key in keys:
+            load = os.getloadavg()[0]
+            bench_model(ModelBench(key, data, vocab, docs_limit, work), hf)
+            common.row("inference", "%s: load average (1 min) before / after, %d cores"
+                       % (MODELS[key][0], os.cpu_count()),
+                       "%.1f / %.1f" % (load, os.getloadavg()[0]), "")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.ERROR)
+    main()
