@@ -20,7 +20,8 @@ predict.py and run_classifier.py agree on (goal >= 99.9%), and where predict.py'
 (set-up, tokenizing, model, padding share from its last log line).
 
     DATA_DIR=../shared/data python benchmarks/bench_inference.py
-    BENCH_MODELS=mini BENCH_DOCS=5000 ...   one shape, fewer reviews (a quick look)
+    BENCH_MODELS=mini BENCH_DOCS=5000 ...   one shape, at most 5,000 reviews (a quick look)
+    BENCH_FRACTION=0.2 ...                  a fifth of the reviews of each shape
 """
 
 import json
@@ -107,14 +108,15 @@ def predicted_labels(tsv):
 class ModelBench(object):
     """The settings of one model shape: its folder, inputs, checkpoint and flags."""
 
-    def __init__(self, key, data, vocab, docs_limit, work):
+    def __init__(self, key, data, vocab, docs_limit, fraction, work):
         name, config, docs = MODELS[key]
         self.key = key
         self.config = os.path.join(common.ROOT, config)
         self.vocab = vocab
         self.folder = os.path.join(work, key)
         os.makedirs(self.folder)
-        self.texts, self.docs = write_inputs(data, min(docs, docs_limit), self.folder)
+        self.texts, self.docs = write_inputs(data, min(int(docs * fraction), docs_limit),
+                                             self.folder)
         self.checkpoint = write_random_checkpoint(self.config, self.folder)
         self.model_flags = ["--bert_config_file=%s" % self.config, "--vocab_file=%s" % vocab,
                             "--do_lower_case=False", "--max_seq_length=%d" % SEQ]
@@ -221,13 +223,14 @@ def main():
     data = common.data_dir()
     vocab = os.path.join(data, "krbert", "vocab_krmedium_20000.txt")
     docs_limit = int(os.environ.get("BENCH_DOCS", "50000"))
+    fraction = float(os.environ.get("BENCH_FRACTION", "1"))
     keys = os.environ.get("BENCH_MODELS", "mini,base").split(",")
     hf = hf_python()
     work = tempfile.mkdtemp(prefix="bench_inference_")
     try:
         for key in keys:
             load = os.getloadavg()[0]
-            bench_model(ModelBench(key, data, vocab, docs_limit, work), hf)
+            bench_model(ModelBench(key, data, vocab, docs_limit, fraction, work), hf)
             common.row("inference", "%s: load average (1 min) before / after, %d cores"
                        % (MODELS[key][0], os.cpu_count()),
                        "%.1f / %.1f" % (load, os.getloadavg()[0]), "")
