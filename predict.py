@@ -27,12 +27,11 @@ Speed: the graph is built once and one session runs every batch. The lines are r
 windows of SORT_WINDOW, sorted by length within a window and batched, each batch padded
 only to its longest text (--bucket_by_length); rows are written back in the input order.
 (Rounding the length up, to a multiple of 8 say, would only add work: the matrix products
-see B * S rows, a multiple of 64 already at the default batch size.) A progress bar is shown on stderr when it is a
-terminal and the input has more than PROGRESS_MIN_LINES lines.
+see B * S rows, a multiple of 64 already at the default batch size.) A progress bar is
+shown on stderr when it is a terminal and the input has more than PROGRESS_MIN_LINES lines.
 """
 
 import io
-import os
 import sys
 import time
 
@@ -227,16 +226,32 @@ def read_windows(handle, report, size=SORT_WINDOW):
 # Prediction
 
 
-class BatchStats(object):
-    """Time in the session, and real vs padded token positions of every batch."""
+class RunStats(object):
+    """Seconds spent tokenizing and in the session; real vs padded token positions."""
 
     def __init__(self):
-        self.seconds = 0.0
+        self.tokenize_seconds = 0.0
+        self.model_seconds = 0.0
         self.tokens = 0
         self.positions = 0
 
     def padding_share(self):
         return 1.0 - float(self.tokens) / max(1, self.positions)
+
+
+def tokenize_window(texts, first_line, model, report, stats):
+    """Token id lists ([CLS] ... [SEP], at most max_seq_length) of consecutive lines."""
+    began = time.time()
+    id_lists = []
+    for number, text in enumerate(texts, start=first_line):
+        ids, cut = classifier_data.example_to_ids(
+            classifier_data.InputExample(str(number), text, None, number), model.tokenizer,
+            model.max_seq_length)
+        if cut:
+            report.note("truncated", number)
+        id_lists.append(ids)
+    stats.tokenize_seconds += time.time() - began
+    return id_lists
 
 
 def predict_ids(predictor, id_lists, batch_size, max_seq_length, bucket, stats, bar):
@@ -256,7 +271,7 @@ def predict_ids(predictor, id_lists, batch_size, max_seq_length, bucket, stats, 
         arrays = classifier_model.pad_batch(batch, length)
         began = time.time()
         result = predictor.predict(*arrays)
-        stats.seconds += time.time() - began
+        stats.model_seconds += time.time() - began
         stats.tokens += sum(lengths)
         stats.positions += length * len(batch)
         if probabilities is None:
@@ -293,6 +308,15 @@ def check_flags(FLAGS):
         raise cli.InputError("--output_file=%s is a folder; name a file" % FLAGS.output_file)
 
 
+def predicted_rows(handle, model, FLAGS, report, stats, bar):
+    """Yields the TSV rows of each window of input lines, in the input order."""
+    for texts in read_windows(handle, report):
+        id_lists = tokenize_window(texts, report.lines - len(texts) + 1, model, report, stats)
+        probabilities = predict_ids(model.predictor, id_lists, FLAGS.batch_size,
+                                    model.max_seq_length, FLAGS.bucket_by_length, stats, bar)
+        yield format_rows(texts, probabilities, model.labels)
+
+
 def main(_):
     FLAGS = flags.FLAGS
     log.set_verbosity(log.INFO)
@@ -308,31 +332,17 @@ def main(_):
 
     source = FLAGS.input_file if FLAGS.input_file not in (None, "-") else "<stdin>"
     report = InputReport(source)
-    stats = BatchStats()
+    stats = RunStats()
     total = count_lines(FLAGS.input_file)
     show_bar = sys.stderr.isatty() and (total is None or total > PROGRESS_MIN_LINES)
-    stdout = None if FLAGS.output_file else io.TextIOWrapper(
-        sys.stdout.buffer, encoding="utf-8", newline="\n", line_buffering=False)
     rows = [header(model.labels)]
-    tokenize_seconds = 0.0
+    stdout = None if FLAGS.output_file else io.TextIOWrapper(
+        sys.stdout.buffer, encoding="utf-8", newline="\n")
     with tqdm(total=total, unit=" lines", disable=not show_bar, file=sys.stderr,
               mininterval=1.0) as bar:
-        for texts in read_windows(handle, report):
-            began = time.time()
-            id_lists = []
-            for number, text in enumerate(texts, start=report.lines - len(texts) + 1):
-                ids, cut = classifier_data.example_to_ids(
-                    classifier_data.InputExample(str(number), text, None, number),
-                    model.tokenizer, model.max_seq_length)
-                if cut:
-                    report.note("truncated", number)
-                id_lists.append(ids)
-            tokenize_seconds += time.time() - began
-            probabilities = predict_ids(model.predictor, id_lists, FLAGS.batch_size,
-                                        model.max_seq_length, FLAGS.bucket_by_length,
-                                        stats, bar)
-            rows.extend(format_rows(texts, probabilities, model.labels))
-            if stdout is not None:
+        for window in predicted_rows(handle, model, FLAGS, report, stats, bar):
+            rows.extend(window)
+            if stdout is not None:  # stream: each window as soon as it is predicted
                 stdout.writelines(rows)
                 stdout.flush()
                 rows = []
@@ -347,8 +357,8 @@ def main(_):
     log.info("Predicted %d lines of %s in %.1f s (%.0f lines/s) to %s; set-up %.1f s, "
              "tokenizing %.1f s, model %.1f s; padding %.1f%% of %d positions",
              report.lines, source, elapsed, report.lines / max(elapsed, 1e-9),
-             FLAGS.output_file or "<stdout>", setup_seconds, tokenize_seconds,
-             stats.seconds, 100.0 * stats.padding_share(), stats.positions)
+             FLAGS.output_file or "<stdout>", setup_seconds, stats.tokenize_seconds,
+             stats.model_seconds, 100.0 * stats.padding_share(), stats.positions)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,6 @@ import classifier_model
 import cli
 import estimator_utils
 import metrics
-import modeling
 import optimization
 import tokenization
 from tf_compat import tf, tpu_estimator

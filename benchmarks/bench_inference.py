@@ -86,12 +86,8 @@ def write_random_checkpoint(config_file, folder):
 def write_inputs(data, docs, folder):
     """NSMC test's first ``docs`` rows as run_classifier data (test.tsv) and as predict.py
     input (one review per line); returns the text file."""
-    with open(os.path.join(data, "nsmc", "test.tsv"), encoding="utf-8") as src, \
-            open(os.path.join(folder, "test.tsv"), "w", encoding="utf-8") as dst:
-        for number, line in enumerate(src):
-            if number > docs:
-                break
-            dst.write(line)
+    common.copy_head(os.path.join(data, "nsmc", "test.tsv"), os.path.join(folder, "test.tsv"),
+                     docs)
     split = classifier_data.get_processor("nsmc").read_split(folder, "test")
     texts = os.path.join(folder, "reviews.txt")
     with open(texts, "w", encoding="utf-8") as handle:

@@ -17,7 +17,7 @@ import classifier_data
 import classifier_model
 import modeling
 import tokenization
-from test_run_classifier import TINY_CONFIG, common, nsmc_run, read_tsv  # noqa: F401
+from test_run_classifier import TINY_CONFIG, common, nsmc_run  # noqa: F401
 from test_run_classifier import run as run_classifier
 from tf_compat import tf
 
