@@ -226,11 +226,17 @@ class Predictor(object):
 # SavedModel
 
 
+def versions(export_dir):
+    """The numbered version folders in ``export_dir``, as ints, highest first."""
+    if not tf.io.gfile.isdir(export_dir):
+        return []
+    names = [name.strip("/") for name in tf.io.gfile.listdir(export_dir)]
+    return sorted((int(name) for name in names if name.isdigit()), reverse=True)
+
+
 def next_version_dir(export_dir):
     """``export_dir/<n>``, n one more than the highest numbered folder there (from 1)."""
-    versions = [int(name) for name in tf.io.gfile.listdir(export_dir)
-                if name.strip("/").isdigit()] if tf.io.gfile.isdir(export_dir) else []
-    return os.path.join(export_dir, str(max(versions + [0]) + 1))
+    return os.path.join(export_dir, str((versions(export_dir) or [0])[0] + 1))
 
 
 def export_saved_model(export_dir, bert_config, checkpoint, task_labels, config_file,
@@ -279,9 +285,7 @@ def find_saved_model(path):
     highest version). InputError when there is none."""
     if tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
         return path
-    versions = [int(name.strip("/")) for name in tf.io.gfile.listdir(path)
-                if name.strip("/").isdigit()] if tf.io.gfile.isdir(path) else []
-    for version in sorted(versions, reverse=True):
+    for version in versions(path):
         folder = os.path.join(path, str(version))
         if tf.io.gfile.exists(os.path.join(folder, "saved_model.pb")):
             return folder
