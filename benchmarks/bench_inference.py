@@ -16,8 +16,9 @@ docs/s is reviews / wall time:
   environment that has torch: this one, or HF_PYTHON (default .venv-tf2/bin/python).
 
 Then: predict.py / transformers sorted (goal >= 1.5x), the share of reviews whose label
-predict.py and run_classifier.py agree on (goal >= 99.9%), and where predict.py's time goes
-(set-up, tokenizing, model, padding share from its last log line).
+predict.py and run_classifier.py agree on (goal >= 99.9%), where predict.py's time goes
+(set-up, tokenizing, model, padding share from its last log line) and the model's time
+per op class (matrix products, element-wise, ...) from a trace of a few batches.
 
     DATA_DIR=../shared/data python benchmarks/bench_inference.py
     BENCH_MODELS=mini BENCH_DOCS=5000 ...   one shape, at most 5,000 reviews (a quick look)
@@ -39,6 +40,7 @@ import common
 
 import classifier_data  # noqa: E402  (common puts the project root on sys.path)
 import classifier_model  # noqa: E402
+import estimator_utils  # noqa: E402
 import modeling  # noqa: E402
 from tf_compat import TF_VERSION, tf  # noqa: E402
 
@@ -47,7 +49,45 @@ BATCH = 64
 MODELS = {"mini": ("BERT-mini", "vocab/bert_config_mini.json", 50000),
           "base": ("BERT-base shape", "vocab/bert_config_medium.json", 5000)}
 SUMMARY = re.compile(r"in ([\d.]+) s .* set-up ([\d.]+) s, tokenizing ([\d.]+) s, model "
-                     r"([\d.]+) s; padding ([\d.]+)% of")
+                     r"([\d.]+) s; padding ([\d.]+)% of (\d+) positions")
+OP_CLASSES = (("matrix products", ("MatMul",)), ("softmax", ("Softmax",)),
+              ("reductions", ("Mean", "Sum")),
+              ("layout", ("Transpose", "Reshape", "Squeeze", "Slice", "Pack", "Concat")),
+              ("embedding lookup", ("Gather", "OneHot")),
+              ("bookkeeping", ("Const", "Variable", "Identity", "NoOp", "Shape", "_Arg",
+                               "_Retval", "Assert", "LessEqual")))
+"""Op types by class, matched by substring; the other ops count as element-wise."""
+PROFILED_BATCHES = 3
+
+
+def op_class_shares(config_file, seq_length):
+    """Shares of the traced op time per OP_CLASSES class for batches [BATCH, seq_length]."""
+    graph = tf.Graph()
+    with graph.as_default():
+        inputs, outputs = classifier_model.build_inference_graph(
+            modeling.BertConfig.from_json_file(config_file), num_labels=2)
+        init = tf.global_variables_initializer()
+    ids = np.random.RandomState(0).randint(5, 1000, size=(BATCH, seq_length)).astype(np.int32)
+    feed = {inputs["input_ids"]: ids, inputs["input_mask"]: np.ones_like(ids),
+            inputs["segment_ids"]: np.zeros_like(ids)}
+    micros = {}
+    with tf.Session(graph=graph, config=estimator_utils.session_config()) as session:
+        session.run(init)
+        session.run(outputs["probabilities"], feed)
+        for _ in range(PROFILED_BATCHES):
+            metadata = tf.RunMetadata()
+            session.run(outputs["probabilities"], feed, run_metadata=metadata,
+                        options=tf.RunOptions(trace_level=tf.RunOptions.FULL_TRACE))
+            for node in (n for d in metadata.step_stats.dev_stats for n in d.node_stats):
+                label = node.timeline_label
+                op = label.split(" = ")[1].split("(")[0] if " = " in label else node.node_name
+                kind = next((name for name, ops in OP_CLASSES if any(o in op for o in ops)),
+                            "element-wise")
+                micros[kind] = micros.get(kind, 0) + node.op_end_rel_micros - \
+                    node.op_start_rel_micros
+    total = float(sum(micros.values()))
+    return [(kind, micros[kind] / total) for kind in sorted(micros, key=micros.get,
+                                                            reverse=True)]
 
 
 def hf_python():
@@ -193,14 +233,20 @@ class ModelBench(object):
                  100.0 * np.mean(ours == estimator), "%", ">= 99.9")
 
     def breakdown(self, wall_seconds, summary):
-        """Where predict.py's wall time goes, from its last log line."""
-        elapsed, setup, tokenizing, model, padding = [
-            float(summary.group(i)) for i in range(1, 6)]
+        """Where predict.py's wall time goes, from its last log line, and the model's
+        time per op class at the mean padded length."""
+        elapsed, setup, tokenizing, model, padding, positions = [
+            float(summary.group(i)) for i in range(1, 7)]
         self.row("predict.py from the checkpoint, where the wall time goes: imports / set-up "
                  "(graph, restore) / tokenizing / model / reading and writing; padding share "
                  "of the positions", "%.1f / %.1f / %.1f / %.1f / %.1f s; %.1f%%" % (
                      wall_seconds - elapsed, setup, tokenizing, model,
                      elapsed - setup - tokenizing - model, padding), "")
+        length = int(round(positions / self.docs))
+        shares = op_class_shares(self.config, length)
+        self.row("model time per op class, batch [%d, %d] (the mean padded length), traced"
+                 % (BATCH, length), ", ".join("%s %.0f%%" % (kind, 100 * share)
+                                               for kind, share in shares), "")
 
 
 def bench_model(bench, hf):
