@@ -4,8 +4,9 @@ Two model shapes with random weights (the speed does not depend on them): BERT-m
 (vocab/bert_config_mini.json) on the 50,000 test reviews and the KR-BERT-MEDIUM (BERT-base)
 shape (vocab/bert_config_medium.json) on the first 5,000, both with the KR-BERT-MEDIUM
 vocabulary. Each setting runs as its own process; its wall time runs from the process
-start to its exit (imports, graph building, tokenization and every prediction), and
-docs/s is reviews / wall time:
+start to its exit (imports, graph building, tokenization and every prediction), docs/s
+is reviews / wall time, and reviews per CPU-second (the process's user + system time)
+say how much of the machine it used:
 
 - ``predict.py`` from the checkpoint and from the SavedModel of ``run_classifier.py
   --do_export``;
@@ -28,6 +29,7 @@ per op class (matrix products, element-wise, ...) from a trace of a few batches.
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -101,12 +103,18 @@ def hf_python():
     return None
 
 
+def children_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed(command, what):
-    """Runs ``command``; returns (wall seconds, stdout, stderr); exits when it fails."""
-    started = time.time()
+    """Runs ``command``; returns ((wall seconds, CPU seconds), stdout, stderr); exits when
+    it fails."""
+    started, cpu = time.time(), children_cpu_seconds()
     done = subprocess.run(command, cwd=common.ROOT, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, universal_newlines=True)
-    seconds = time.time() - started
+    seconds = (time.time() - started, children_cpu_seconds() - cpu)
     if done.returncode != 0:
         sys.exit("error: %s failed:\n%s" % (what, done.stderr[-3000:]))
     return seconds, done.stdout, done.stderr
@@ -166,9 +174,13 @@ class ModelBench(object):
         common.row("inference", "%s: %s" % (self.setting, what), value, unit, goal)
 
     def speed_row(self, what, seconds, goal=""):
-        """Prints docs/s and the wall time; returns docs/s."""
-        self.row(what, "%.0f (%.1f s)" % (self.docs / seconds, seconds), "docs/s (wall)", goal)
-        return self.docs / seconds
+        """Prints docs/s, the wall time and docs per CPU-second from (wall, CPU) seconds;
+        returns docs/s."""
+        wall, cpu = seconds
+        self.row(what, "%.0f (%.1f s; %.0f per CPU-s)" % (self.docs / wall, wall,
+                                                         self.docs / cpu),
+                 "docs/s (wall)", goal)
+        return self.docs / wall
 
     def predict_py(self):
         """predict.py from the checkpoint and the SavedModel: (docs/s from the
@@ -190,7 +202,7 @@ class ModelBench(object):
                  "--batch_size=%d" % BATCH] + flags, "predict.py")
             found[source] = (self.speed_row("predict.py from the %s, TF %s"
                                             % (source, TF_VERSION), seconds),
-                             seconds, SUMMARY.search(log))
+                             seconds[0], SUMMARY.search(log))
         return found["checkpoint"]
 
     def run_classifier(self):
