@@ -128,6 +128,11 @@ class Processor(object):
         """Names the task and label set (feature caches, logs)."""
         return self.name
 
+    @property
+    def flag_text(self):
+        """The flags that choose this task and label set (messages)."""
+        return "--task_name=%s" % self.name.upper()
+
     def find_file(self, data_dir, split):
         """Path of ``split`` in ``data_dir`` (or ``data_dir/<task>``); InputError if absent."""
         if split not in self.files:
@@ -212,6 +217,10 @@ class HateProcessor(Processor):
     def tag(self):
         return "hate-%s" % self.label_kind
 
+    @property
+    def flag_text(self):
+        return "--task_name=HATE --hate_label=%s" % self.label_kind
+
 
 PROCESSORS = {"nsmc": NsmcProcessor, "hate": HateProcessor}
 
@@ -225,6 +234,13 @@ def get_processor(task_name, hate_label="hate"):
     if key == "hate":
         return HateProcessor(hate_label)
     return PROCESSORS[key]()
+
+
+def define_hate_label_flag(flags):
+    """Defines --hate_label, which picks HATE's label set, on an absl ``flags`` module."""
+    flags.DEFINE_enum("hate_label", "hate", sorted(HateProcessor.LABEL_SETS),
+                      "HATE only: the label to predict: hate (none/offensive/hate), bias "
+                      "(none/gender/others) or gender (contain_gender_bias False/True).")
 
 
 def log_split(processor, split):

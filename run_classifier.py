@@ -38,10 +38,10 @@ from absl import flags
 from tqdm import tqdm
 
 import classifier_data
+import classifier_model
 import cli
 import estimator_utils
 import metrics
-import modeling
 import optimization
 import tokenization
 from tf_compat import tf, tpu_estimator
@@ -72,9 +72,6 @@ flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate for Adam.")
 flags.DEFINE_float("num_train_epochs", 3.0, "Total number of training epochs to perform.")
 flags.DEFINE_float("warmup_proportion", 0.1,
                    "Proportion of training to perform linear learning rate warmup for.")
-flags.DEFINE_enum("hate_label", "hate", ["hate", "bias", "gender"],
-                  "HATE only: the label to predict: hate (none/offensive/hate), bias "
-                  "(none/gender/others) or gender (contain_gender_bias False/True).")
 flags.DEFINE_string("eval_split", "dev",
                     "Split scored by --do_eval: dev, or test for the model card's figure.")
 flags.DEFINE_string("predict_split", "test", "Split predicted by --do_predict.")
@@ -84,6 +81,12 @@ flags.DEFINE_bool("bucket_by_length", True,
                   "CPU only: batch examples of similar length, padded to the batch's longest "
                   "example instead of --max_seq_length. Ignored with --use_tpu.")
 flags.DEFINE_integer("log_every_n_steps", 100, "Training loss is logged this often.")
+flags.DEFINE_bool("do_export", False,
+                  "Whether to write the model (the latest checkpoint in --output_dir, else "
+                  "--init_checkpoint) as a SavedModel for serving.")
+flags.DEFINE_string("export_dir", None,
+                    "Base folder of the SavedModel versions (default <output_dir>/export).")
+classifier_data.define_hate_label_flag(flags)
 estimator_utils.define_tpu_flags(flags)
 tokenization.define_tokenizer_flags(flags)
 
@@ -92,47 +95,14 @@ tokenization.define_tokenizer_flags(flags)
 # Model
 
 
-def create_model(bert_config, is_training, features, num_labels, use_one_hot_embeddings):
-    """BERT, then dropout and a dense softmax layer on the pooled [CLS] output.
-
-    Args:
-      features: dict with int32 input_ids, input_mask, segment_ids [B, S] and
-        label_ids [B].
-
-    Returns:
-      (loss scalar, per_example_loss [B], logits [B, C], probabilities [B, C]).
-    """
-    model = modeling.BertModel(config=bert_config, is_training=is_training,
-                               input_ids=features["input_ids"],
-                               input_mask=features["input_mask"],
-                               token_type_ids=features["segment_ids"],
-                               use_one_hot_embeddings=use_one_hot_embeddings)
-    pooled = model.get_pooled_output()
-    output_weights = tf.get_variable(
-        "output_weights", [num_labels, bert_config.hidden_size],
-        initializer=tf.truncated_normal_initializer(stddev=0.02))
-    output_bias = tf.get_variable("output_bias", [num_labels],
-                                  initializer=tf.zeros_initializer())
-    with tf.variable_scope("loss"):
-        if is_training:
-            pooled = tf.nn.dropout(pooled, rate=0.1)
-        logits = tf.nn.bias_add(tf.matmul(pooled, output_weights, transpose_b=True),
-                                output_bias)
-        log_probs = tf.nn.log_softmax(logits, axis=-1)
-        one_hot = tf.one_hot(features["label_ids"], depth=num_labels, dtype=tf.float32)
-        per_example_loss = -tf.reduce_sum(one_hot * log_probs, axis=-1)
-        loss = tf.reduce_mean(per_example_loss)
-    return loss, per_example_loss, logits, tf.nn.softmax(logits, axis=-1)
-
-
 def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
                      num_train_steps, num_warmup_steps, use_tpu, log_every_n_steps=100):
     """The TPUEstimator model_fn: training, or prediction of class probabilities."""
 
     def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
         is_training = mode == tf.estimator.ModeKeys.TRAIN
-        loss, _, _, probabilities = create_model(bert_config, is_training, features,
-                                                 num_labels, use_one_hot_embeddings=use_tpu)
+        loss, _, _, probabilities = classifier_model.create_model(
+            bert_config, is_training, features, num_labels, use_one_hot_embeddings=use_tpu)
         scaffold_fn = estimator_utils.warm_start(init_checkpoint, use_tpu)
         if is_training:
             train_op = optimization.create_optimizer(loss, learning_rate, num_train_steps,
@@ -275,10 +245,12 @@ def latest_global_step(output_dir):
 
 
 def check_flags(FLAGS):
-    if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
-        raise cli.InputError("nothing to do: pass --do_train, --do_eval and/or --do_predict")
+    if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict or FLAGS.do_export):
+        raise cli.InputError("nothing to do: pass --do_train, --do_eval, --do_predict "
+                             "and/or --do_export")
+    reads_data = FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict
     for name in ("task_name", "data_dir", "vocab_file", "bert_config_file", "output_dir"):
-        if not getattr(FLAGS, name):
+        if not getattr(FLAGS, name) and (reads_data or name != "data_dir"):
             raise cli.InputError("--%s is required" % name)
     if not tf.io.gfile.exists(FLAGS.vocab_file):
         raise cli.InputError("--vocab_file=%s not found; pass the model's vocabulary"
@@ -309,6 +281,23 @@ def estimator_factory(FLAGS, model_fn):
             FLAGS.eval_batch_size, predict_batch_size)
 
     return estimator_for
+
+
+def export(FLAGS, bert_config, processor):
+    """Writes the latest checkpoint of --output_dir (else --init_checkpoint) as a
+    SavedModel version in --export_dir."""
+    checkpoint = tf.train.latest_checkpoint(FLAGS.output_dir) or FLAGS.init_checkpoint
+    if not checkpoint:
+        raise cli.InputError("--do_export: no checkpoint in --output_dir=%s and no "
+                             "--init_checkpoint; train first (--do_train) or pass one"
+                             % FLAGS.output_dir)
+    settings = {"do_lower_case": FLAGS.do_lower_case, "tokenizer": FLAGS.tokenizer,
+                "subchar": FLAGS.subchar, "max_seq_length": FLAGS.max_seq_length}
+    path = classifier_model.export_saved_model(
+        FLAGS.export_dir or os.path.join(FLAGS.output_dir, "export"), bert_config,
+        classifier_model.find_checkpoint(checkpoint), (processor.flag_text, processor.labels),
+        FLAGS.bert_config_file, FLAGS.vocab_file, settings)
+    log.info("Exported %s as a SavedModel to %s", checkpoint, path)
 
 
 def main(_):
@@ -378,6 +367,9 @@ def main(_):
             evaluate(split, probabilities, processor,
                      os.path.join(FLAGS.output_dir, "%s_eval_results.txt" % split.name),
                      latest_global_step(FLAGS.output_dir))
+
+    if FLAGS.do_export:
+        export(FLAGS, bert_config, processor)
 
 
 if __name__ == "__main__":

@@ -75,12 +75,8 @@ def main():
     warmup = int(os.environ.get("BENCH_WARMUP", "5"))
     work_dir = tempfile.mkdtemp(prefix="bench_classifier_")
     try:
-        with open(os.path.join(data, "nsmc", "train.tsv"), encoding="utf-8") as src, \
-                open(os.path.join(work_dir, "train.tsv"), "w", encoding="utf-8") as dst:
-            for number, line in enumerate(src):
-                if number > DOCS:
-                    break
-                dst.write(line)
+        common.copy_head(os.path.join(data, "nsmc", "train.tsv"),
+                         os.path.join(work_dir, "train.tsv"), DOCS)
         config_path = os.path.join(work_dir, "bert_config_mini.json")
         with open(config_path, "w") as handle:
             json.dump(MINI, handle)

@@ -24,6 +24,15 @@ def data_dir():
     return path
 
 
+def copy_head(src, dst, rows):
+    """Writes the header line and the first ``rows`` data lines of ``src`` to ``dst``."""
+    with open(src, encoding="utf-8") as reader, open(dst, "w", encoding="utf-8") as writer:
+        for number, line in enumerate(reader):
+            if number > rows:
+                break
+            writer.write(line)
+
+
 def row(benchmark, setting, value, unit, goal=""):
     """Prints one table row; floats get 1-3 significant decimals."""
     if isinstance(value, float):

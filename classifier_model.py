@@ -1,0 +1,303 @@
+"""The sentence classifier on BERT: its graph, its checkpoints and its SavedModel (no flags).
+
+One function builds the model: ``create_model`` (BERT, then a dense softmax layer on the
+pooled [CLS] output). run_classifier.py calls it inside its Estimator; ``Predictor`` and
+``export_saved_model`` call it on placeholders (``build_inference_graph``), so a checkpoint
+gives the same probabilities in all three.
+
+The SavedModel follows TensorFlow Serving's layout: ``export_dir/<version>/`` (versions
+1, 2, ... in the order of export; written under a temporary name and renamed when complete,
+so a server watching ``export_dir`` never sees half a model), tag ``serve``, one
+``serving_default`` predict signature
+
+    inputs:  input_ids, input_mask, segment_ids   int32 [B, S]
+    outputs: probabilities                        float32 [B, C]
+             label_ids                            int32 [B] (argmax of probabilities)
+
+and, in ``assets.extra/`` (files a server does not load), the vocabulary and
+``classifier.json``: labels, tokenizer settings and max_seq_length, which is what
+``predict.py --saved_model`` needs to turn text into input_ids.
+
+Shapes: B batch size, S sequence length, H hidden size, C classes.
+"""
+
+import json
+import os
+import re
+
+import numpy as np
+
+import cli
+import modeling
+from tf_compat import tf
+
+INPUT_NAMES = ("input_ids", "input_mask", "segment_ids")
+SIGNATURE_NAME = "serving_default"
+METADATA_FILE = "classifier.json"
+VOCAB_FILE = "vocab.txt"
+CLASSIFIER_WEIGHTS = "output_weights"
+
+
+# ---------------------------------------------------------------------------------------
+# The model
+
+
+def create_model(bert_config, is_training, features, num_labels, use_one_hot_embeddings):
+    """BERT, then dropout and a dense softmax layer on the pooled [CLS] output.
+
+    Args:
+      features: dict with int32 input_ids, input_mask, segment_ids [B, S] and
+        label_ids [B].
+
+    Returns:
+      (loss scalar, per_example_loss [B], logits [B, C], probabilities [B, C]).
+    """
+    model = modeling.BertModel(config=bert_config, is_training=is_training,
+                               input_ids=features["input_ids"],
+                               input_mask=features["input_mask"],
+                               token_type_ids=features["segment_ids"],
+                               use_one_hot_embeddings=use_one_hot_embeddings)
+    pooled = model.get_pooled_output()
+    output_weights = tf.get_variable(
+        CLASSIFIER_WEIGHTS, [num_labels, bert_config.hidden_size],
+        initializer=tf.truncated_normal_initializer(stddev=0.02))
+    output_bias = tf.get_variable("output_bias", [num_labels],
+                                  initializer=tf.zeros_initializer())
+    with tf.variable_scope("loss"):
+        if is_training:
+            pooled = tf.nn.dropout(pooled, rate=0.1)
+        logits = tf.nn.bias_add(tf.matmul(pooled, output_weights, transpose_b=True),
+                                output_bias)
+        log_probs = tf.nn.log_softmax(logits, axis=-1)
+        one_hot = tf.one_hot(features["label_ids"], depth=num_labels, dtype=tf.float32)
+        per_example_loss = -tf.reduce_sum(one_hot * log_probs, axis=-1)
+        loss = tf.reduce_mean(per_example_loss)
+    return loss, per_example_loss, logits, tf.nn.softmax(logits, axis=-1)
+
+
+def build_inference_graph(bert_config, num_labels):
+    """The classifier on int32 placeholders [B, S] (any B and S), in the default graph.
+
+    Returns:
+      (inputs, outputs): inputs maps INPUT_NAMES to the placeholders; outputs holds
+      probabilities float32 [B, C] and label_ids int32 [B].
+    """
+    inputs = {name: tf.placeholder(tf.int32, [None, None], name=name) for name in INPUT_NAMES}
+    features = dict(inputs, label_ids=tf.zeros_like(inputs["input_ids"][:, 0]))
+    _, _, _, probabilities = create_model(bert_config, False, features, num_labels,
+                                          use_one_hot_embeddings=False)
+    label_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+    return inputs, {"probabilities": tf.identity(probabilities, name="probabilities"),
+                    "label_ids": tf.identity(label_ids, name="label_ids")}
+
+
+# ---------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def find_checkpoint(path, flag="--init_checkpoint"):
+    """The checkpoint prefix ``path`` names: a prefix, or a folder (its latest checkpoint,
+    e.g. a run_classifier.py --output_dir). InputError when there is none."""
+    if not path:
+        raise cli.InputError("%s is required: a fine-tuned checkpoint or the folder "
+                             "run_classifier.py wrote it to" % flag)
+    if tf.io.gfile.isdir(path):
+        latest = tf.train.latest_checkpoint(path)
+        if latest is None:
+            raise cli.InputError("%s=%s is a folder without a checkpoint; pass a "
+                                 "run_classifier.py --output_dir after training, or a "
+                                 "checkpoint prefix such as model.ckpt-1000" % (flag, path))
+        return latest
+    if not tf.io.gfile.exists(path + ".index"):
+        raise cli.InputError("%s=%s: no checkpoint there (%s.index not found); pass a "
+                             "checkpoint prefix such as model.ckpt-1000 or its folder"
+                             % (flag, path, path))
+    return path
+
+
+def check_checkpoint_fits(checkpoint, variables, task_labels, config_file):
+    """InputError unless ``checkpoint`` holds every variable with the graph's shape.
+
+    Args:
+      checkpoint: a checkpoint prefix.
+      variables: the graph's variables.
+      task_labels: (the flags naming the task, its label names), e.g.
+        ("--task_name=NSMC", ("0", "1")).
+      config_file: the BERT config's path, for the message about other variables.
+    """
+    shapes = dict(tf.train.list_variables(checkpoint))
+    task, labels = task_labels
+    if CLASSIFIER_WEIGHTS not in shapes:
+        raise cli.InputError(
+            "%s holds no classifier (no %s variable; a pretraining checkpoint?); fine-tune "
+            "it with run_classifier.py --do_train and pass that checkpoint or its "
+            "--output_dir" % (checkpoint, CLASSIFIER_WEIGHTS))
+    classes = shapes[CLASSIFIER_WEIGHTS][0]
+    if classes != len(labels):
+        raise cli.InputError(
+            "%s: its classifier has %d classes but %s has %d (%s); pass the task it was "
+            "fine-tuned on" % (checkpoint, classes, task, len(labels), ", ".join(labels)))
+    for var in variables:
+        name = re.sub(r":\d+$", "", var.name)
+        want = var.shape.as_list()
+        if name not in shapes:
+            raise cli.InputError("%s has no variable %s; pass a checkpoint of this model "
+                                 "(%s)" % (checkpoint, name, config_file))
+        if list(shapes[name]) != want:
+            raise cli.InputError(
+                "%s: %s has shape %s there but %s in %s; pass the config the model was "
+                "trained with (--bert_config_file)"
+                % (checkpoint, name, list(shapes[name]), want, config_file))
+
+
+def restore_classifier(bert_config, checkpoint, task_labels, config_file, config_proto=None):
+    """A session holding build_inference_graph's graph with the checkpoint's values.
+
+    Returns:
+      (session, inputs, outputs) as build_inference_graph's.
+    """
+    graph = tf.Graph()
+    with graph.as_default():
+        inputs, outputs = build_inference_graph(bert_config, len(task_labels[1]))
+        variables = tf.global_variables()
+        check_checkpoint_fits(checkpoint, variables, task_labels, config_file)
+        saver = tf.train.Saver(variables)
+    session = tf.Session(graph=graph, config=config_proto)
+    saver.restore(session, checkpoint)
+    return session, inputs, outputs
+
+
+class Predictor(object):
+    """One graph and one session, reused for every batch: ids -> class probabilities."""
+
+    def __init__(self, session, inputs, probabilities):
+        self.session = session
+        self.inputs = inputs
+        self.probabilities = probabilities
+
+    @classmethod
+    def from_checkpoint(cls, bert_config, checkpoint, task_labels, config_file,
+                        config_proto=None):
+        """The classifier of a fine-tuned checkpoint (see check_checkpoint_fits)."""
+        session, inputs, outputs = restore_classifier(bert_config, checkpoint, task_labels,
+                                                      config_file, config_proto)
+        session.graph.finalize()
+        return cls(session, inputs, outputs["probabilities"])
+
+    @classmethod
+    def from_saved_model(cls, path, config_proto=None):
+        """The serving_default signature of the SavedModel in ``path``."""
+        graph = tf.Graph()
+        session = tf.Session(graph=graph, config=config_proto)
+        with graph.as_default():
+            meta_graph = tf.saved_model.loader.load(
+                session, [tf.saved_model.tag_constants.SERVING], path)
+        signature = meta_graph.signature_def[SIGNATURE_NAME]
+        inputs = {name: graph.get_tensor_by_name(signature.inputs[name].name)
+                  for name in INPUT_NAMES}
+        probabilities = graph.get_tensor_by_name(signature.outputs["probabilities"].name)
+        graph.finalize()
+        return cls(session, inputs, probabilities)
+
+    def predict(self, input_ids, input_mask, segment_ids):
+        """int32 [B, S] arrays -> float32 [B, C] class probabilities."""
+        feed = {self.inputs["input_ids"]: input_ids, self.inputs["input_mask"]: input_mask,
+                self.inputs["segment_ids"]: segment_ids}
+        return self.session.run(self.probabilities, feed)
+
+    def close(self):
+        self.session.close()
+
+
+# ---------------------------------------------------------------------------------------
+# SavedModel
+
+
+def versions(export_dir):
+    """The numbered version folders in ``export_dir``, as ints, highest first."""
+    if not tf.io.gfile.isdir(export_dir):
+        return []
+    names = [name.strip("/") for name in tf.io.gfile.listdir(export_dir)]
+    return sorted((int(name) for name in names if name.isdigit()), reverse=True)
+
+
+def next_version_dir(export_dir):
+    """``export_dir/<n>``, n one more than the highest numbered folder there (from 1)."""
+    return os.path.join(export_dir, str((versions(export_dir) or [0])[0] + 1))
+
+
+def export_saved_model(export_dir, bert_config, checkpoint, task_labels, config_file,
+                       vocab_file, tokenizer_settings):
+    """Writes the classifier of ``checkpoint`` as a SavedModel version in ``export_dir``.
+
+    Args:
+      export_dir: the model's base folder (gs:// too); the version is written under a
+        temporary name, then renamed to the next number.
+      bert_config, checkpoint, task_labels, config_file: as Predictor.from_checkpoint.
+      vocab_file: copied to assets.extra/vocab.txt.
+      tokenizer_settings: dict (do_lower_case, tokenizer, subchar, max_seq_length)
+        written to assets.extra/classifier.json with the task flags and labels, the
+        checkpoint and the BERT config.
+
+    Returns:
+      The version folder written.
+    """
+    session, inputs, outputs = restore_classifier(bert_config, checkpoint, task_labels,
+                                                  config_file)
+    signature = tf.saved_model.signature_def_utils.predict_signature_def(
+        inputs=inputs, outputs=outputs)
+    tf.io.gfile.makedirs(export_dir)
+    final = next_version_dir(export_dir)
+    temporary = os.path.join(export_dir, "tmp-%s-%d" % (os.path.basename(final), os.getpid()))
+    with session.graph.as_default():
+        builder = tf.saved_model.builder.SavedModelBuilder(temporary)
+        builder.add_meta_graph_and_variables(
+            session, [tf.saved_model.tag_constants.SERVING],
+            signature_def_map={SIGNATURE_NAME: signature}, strip_default_attrs=True)
+        builder.save()
+    session.close()
+    extra = os.path.join(temporary, "assets.extra")
+    tf.io.gfile.makedirs(extra)
+    tf.io.gfile.copy(vocab_file, os.path.join(extra, VOCAB_FILE), overwrite=True)
+    metadata = dict(tokenizer_settings, task=task_labels[0], labels=list(task_labels[1]),
+                    checkpoint=checkpoint, bert_config=bert_config.to_dict())
+    with tf.io.gfile.GFile(os.path.join(extra, METADATA_FILE), "w") as writer:
+        writer.write(json.dumps(metadata, indent=1, sort_keys=True) + "\n")
+    tf.io.gfile.rename(temporary, final)
+    return final
+
+
+def find_saved_model(path):
+    """The SavedModel folder ``path`` names: a version folder, or a base folder (its
+    highest version). InputError when there is none."""
+    if tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
+        return path
+    for version in versions(path):
+        folder = os.path.join(path, str(version))
+        if tf.io.gfile.exists(os.path.join(folder, "saved_model.pb")):
+            return folder
+    raise cli.InputError("--saved_model=%s holds no saved_model.pb (nor a numbered version "
+                         "folder with one); pass a run_classifier.py --export_dir" % path)
+
+
+def read_saved_model_metadata(path):
+    """(classifier.json as a dict, vocabulary path) of a SavedModel version folder."""
+    extra = os.path.join(path, "assets.extra")
+    metadata_path = os.path.join(extra, METADATA_FILE)
+    if not tf.io.gfile.exists(metadata_path):
+        raise cli.InputError("%s not found: the SavedModel was not written by "
+                             "run_classifier.py --do_export; export it again" % metadata_path)
+    with tf.io.gfile.GFile(metadata_path, "r") as reader:
+        metadata = json.loads(reader.read())
+    return metadata, os.path.join(extra, VOCAB_FILE)
+
+
+def pad_batch(id_lists, length):
+    """Token id lists -> (input_ids, input_mask, segment_ids), int32 [B, length] each,
+    zero-padded (single sentences: segment 0 throughout)."""
+    input_ids = np.zeros((len(id_lists), length), dtype=np.int32)
+    input_mask = np.zeros((len(id_lists), length), dtype=np.int32)
+    for row, ids in enumerate(id_lists):
+        input_ids[row, :len(ids)] = ids
+        input_mask[row, :len(ids)] = 1
+    return input_ids, input_mask, np.zeros_like(input_ids)

@@ -1,0 +1,365 @@
+"""Predicts the label of raw text with a fine-tuned classifier: one text per line in, TSV out.
+
+From a run_classifier.py checkpoint (or its --output_dir, which means its latest one):
+
+    python predict.py --task_name=NSMC --init_checkpoint=runs/nsmc \
+        --bert_config_file=vocab/bert_config_medium.json \
+        --vocab_file=data/krbert/vocab_krmedium_20000.txt --do_lower_case=False \
+        --input_file=reviews.txt --output_file=labels.tsv
+
+or from a SavedModel written by ``run_classifier.py --do_export`` (it carries the
+vocabulary, the tokenizer settings and the labels):
+
+    python predict.py --saved_model=runs/nsmc/export < reviews.txt > labels.tsv
+
+Input: --input_file, or stdin when it is not given (or is ``-``); one text per line.
+Output: --output_file (written under a temporary name and renamed when complete), or
+stdout; a header ``text  label  p_<label>...``, then one row per input line in the input
+order: the text (tabs turned to spaces), the predicted label and the class probabilities.
+
+Every input line gets its row. An empty line is predicted as an empty text, as
+run_classifier.py does; a line that is not valid UTF-8 is predicted with its undecodable
+bytes replaced by U+FFFD (which the tokenizer drops); a text longer than --max_seq_length
+tokens is cut. Each of these is counted, and the first line of each kind is named, on
+stderr. A checkpoint of another task or model stops with a one-line error.
+
+Speed: the graph is built once and one session runs every batch. The lines are read in
+windows of SORT_WINDOW, sorted by length within a window and batched, each batch padded
+only to its longest text (--bucket_by_length); rows are written back in the input order.
+(Rounding the length up, to a multiple of 8 say, would only add work: the matrix products
+see B * S rows, a multiple of 64 already at the default batch size.) A progress bar is
+shown on stderr when it is a terminal and the input has more than PROGRESS_MIN_LINES lines.
+"""
+
+import io
+import sys
+import time
+
+import numpy as np
+from absl import flags
+from tqdm import tqdm
+
+import classifier_data
+import classifier_model
+import cli
+import estimator_utils
+import pretraining_pipeline
+import tokenization
+from tf_compat import tf
+
+log = tf.compat.v1.logging
+
+flags.DEFINE_string("input_file", None, "Text to classify, one per line (default: stdin).")
+flags.DEFINE_string("output_file", None, "Where the TSV goes (default: stdout).")
+flags.DEFINE_string("init_checkpoint", None,
+                    "The fine-tuned checkpoint, or the run_classifier.py --output_dir "
+                    "holding it (its latest checkpoint).")
+flags.DEFINE_string("saved_model", None,
+                    "Instead of --init_checkpoint: a run_classifier.py --export_dir (its "
+                    "latest version) or one version folder of it.")
+flags.DEFINE_string("bert_config_file", None,
+                    "The config json file of the fine-tuned BERT model.")
+flags.DEFINE_string("vocab_file", None, "The vocabulary file the BERT model was trained on.")
+flags.DEFINE_bool("do_lower_case", True,
+                  "Lower-case the input; False for KR-BERT (cased, Hangul syllables).")
+flags.DEFINE_string("task_name", None,
+                    "The task the checkpoint was fine-tuned on: NSMC or HATE (its labels).")
+flags.DEFINE_integer("max_seq_length", 128,
+                     "Maximum tokens per text after WordPiece; longer ones are cut. With "
+                     "--saved_model the exported value unless given.")
+flags.DEFINE_integer("batch_size", 64, "Texts per batch.")
+flags.DEFINE_bool("bucket_by_length", True,
+                  "Batch texts of similar length, each batch padded to its longest text "
+                  "instead of --max_seq_length.")
+classifier_data.define_hate_label_flag(flags)
+tokenization.define_tokenizer_flags(flags)
+
+SORT_WINDOW = 1 << 14
+"""Lines read, sorted by length and predicted together."""
+PROGRESS_MIN_LINES = 2000
+MODEL_FLAGS = ("init_checkpoint", "bert_config_file", "vocab_file", "do_lower_case",
+               "task_name", "hate_label", "tokenizer", "subchar")
+"""Flags a SavedModel answers itself (see classifier_model's assets.extra)."""
+
+
+# ---------------------------------------------------------------------------------------
+# The model
+
+
+class Model(object):
+    """What turns text into probabilities: predictor, tokenizer, labels, max_seq_length."""
+
+    def __init__(self, predictor, tokenizer, labels, max_seq_length):
+        self.predictor = predictor
+        self.tokenizer = tokenizer
+        self.labels = labels
+        self.max_seq_length = max_seq_length
+
+
+def model_from_checkpoint(FLAGS, config_proto):
+    for name in ("task_name", "bert_config_file", "vocab_file"):
+        if not getattr(FLAGS, name):
+            raise cli.InputError("--%s is required with --init_checkpoint (or pass "
+                                 "--saved_model)" % name)
+    if not tf.io.gfile.exists(FLAGS.vocab_file):
+        raise cli.InputError("--vocab_file=%s not found; pass the model's vocabulary"
+                             % FLAGS.vocab_file)
+    processor = classifier_data.get_processor(FLAGS.task_name, FLAGS.hate_label)
+    checkpoint = classifier_model.find_checkpoint(FLAGS.init_checkpoint)
+    tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, checkpoint)
+    bert_config = estimator_utils.load_bert_config(FLAGS.bert_config_file,
+                                                    FLAGS.max_seq_length)
+    tokenization.check_vocab_matches_config(FLAGS.vocab_file, bert_config.vocab_size,
+                                            FLAGS.bert_config_file)
+    tokenizer = tokenization.tokenizer_from_flags(FLAGS.vocab_file, FLAGS.do_lower_case,
+                                                  FLAGS.tokenizer, FLAGS.subchar)
+    log.info("Restoring %s (%s)", checkpoint, processor.flag_text)
+    predictor = classifier_model.Predictor.from_checkpoint(
+        bert_config, checkpoint, (processor.flag_text, processor.labels),
+        FLAGS.bert_config_file, config_proto)
+    return Model(predictor, tokenizer, list(processor.labels), FLAGS.max_seq_length)
+
+
+def model_from_saved_model(FLAGS, config_proto):
+    given = [name for name in MODEL_FLAGS if FLAGS[name].present]
+    if given:
+        raise cli.InputError("--saved_model carries the model, its vocabulary, tokenizer "
+                             "settings and labels; drop --%s" % " --".join(given))
+    path = classifier_model.find_saved_model(FLAGS.saved_model)
+    metadata, vocab_file = classifier_model.read_saved_model_metadata(path)
+    max_seq_length = metadata["max_seq_length"]
+    if FLAGS["max_seq_length"].present:
+        max_seq_length = FLAGS.max_seq_length
+        limit = metadata["bert_config"]["max_position_embeddings"]
+        if max_seq_length > limit:
+            raise cli.InputError("--max_seq_length=%d exceeds the model's "
+                                 "max_position_embeddings=%d" % (max_seq_length, limit))
+    tokenizer = tokenization.tokenizer_from_flags(vocab_file, metadata["do_lower_case"],
+                                                  metadata["tokenizer"], metadata["subchar"])
+    log.info("Loading the SavedModel %s (%s)", path, metadata["task"])
+    predictor = classifier_model.Predictor.from_saved_model(path, config_proto)
+    return Model(predictor, tokenizer, metadata["labels"], max_seq_length)
+
+
+# ---------------------------------------------------------------------------------------
+# Input
+
+
+def open_input(path):
+    """A binary line reader of ``path`` (gs:// too), or of stdin for None or "-"."""
+    if path in (None, "-"):
+        return sys.stdin.buffer
+    if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
+        raise cli.InputError("--input_file=%s not found; pass a text file, one text per "
+                             "line, or give the text on stdin" % path)
+    if "://" in path:
+        return tf.io.gfile.GFile(path, "rb")
+    return io.open(path, "rb")
+
+
+def count_lines(path):
+    """Lines of a local file (for the progress bar), None for stdin or gs://."""
+    if path in (None, "-") or "://" in path:
+        return None
+    lines, last = 0, b"\n"
+    with io.open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines + (last != b"\n")
+
+
+class InputReport(object):
+    """Counts the lines of each kind that need a word on stderr, with the first of each."""
+
+    KINDS = (("empty", "empty line(s), predicted as empty texts"),
+             ("invalid_utf8", "line(s) not valid UTF-8, predicted with the undecodable "
+                              "bytes replaced by U+FFFD"),
+             ("truncated", "line(s) longer than --max_seq_length tokens, cut"))
+
+    def __init__(self, source):
+        self.source = source
+        self.lines = 0
+        self.counts = {kind: 0 for kind, _ in self.KINDS}
+        self.first = {}
+
+    def note(self, kind, line_number):
+        self.counts[kind] += 1
+        self.first.setdefault(kind, line_number)
+
+    def log(self):
+        for kind, what in self.KINDS:
+            if self.counts[kind]:
+                log.warning("%s: %d %s (first: %s:%d)", self.source, self.counts[kind], what,
+                            self.source, self.first[kind])
+
+
+def decode_line(raw, line_number, report):
+    """One input line (bytes, with its line break) -> text, noting what it had."""
+    raw = raw.rstrip(b"\n").rstrip(b"\r")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("utf-8", "replace")
+        report.note("invalid_utf8", line_number)
+    if line_number == 1 and text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        report.note("empty", line_number)
+    return text
+
+
+def read_windows(handle, report, size=SORT_WINDOW):
+    """Yields lists of at most ``size`` texts, every line of ``handle`` in order."""
+    window = []
+    for raw in handle:
+        report.lines += 1
+        window.append(decode_line(raw, report.lines, report))
+        if len(window) == size:
+            yield window
+            window = []
+    if window:
+        yield window
+
+
+# ---------------------------------------------------------------------------------------
+# Prediction
+
+
+class RunStats(object):
+    """Seconds spent tokenizing and in the session; real vs padded token positions."""
+
+    def __init__(self):
+        self.tokenize_seconds = 0.0
+        self.model_seconds = 0.0
+        self.tokens = 0
+        self.positions = 0
+
+    def padding_share(self):
+        return 1.0 - float(self.tokens) / max(1, self.positions)
+
+
+def tokenize_window(texts, first_line, model, report, stats):
+    """Token id lists ([CLS] ... [SEP], at most max_seq_length) of consecutive lines."""
+    began = time.time()
+    id_lists = []
+    for number, text in enumerate(texts, start=first_line):
+        ids, cut = classifier_data.example_to_ids(
+            classifier_data.InputExample(str(number), text, None, number), model.tokenizer,
+            model.max_seq_length)
+        if cut:
+            report.note("truncated", number)
+        id_lists.append(ids)
+    stats.tokenize_seconds += time.time() - began
+    return id_lists
+
+
+def predict_ids(predictor, id_lists, batch_size, max_seq_length, bucket, stats, bar):
+    """float [N, C] probabilities of N token id lists, in their order.
+
+    With ``bucket`` the lists are batched shortest first, each batch padded to its
+    longest list; otherwise in their order, padded to max_seq_length.
+    """
+    order = (sorted(range(len(id_lists)), key=lambda i: len(id_lists[i])) if bucket
+             else list(range(len(id_lists))))
+    probabilities = None
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        batch = [id_lists[i] for i in rows]
+        lengths = [len(ids) for ids in batch]
+        length = max(lengths) if bucket else max_seq_length
+        arrays = classifier_model.pad_batch(batch, length)
+        began = time.time()
+        result = predictor.predict(*arrays)
+        stats.model_seconds += time.time() - began
+        stats.tokens += sum(lengths)
+        stats.positions += length * len(batch)
+        if probabilities is None:
+            probabilities = np.zeros((len(id_lists), result.shape[1]), dtype=np.float32)
+        probabilities[rows] = result
+        bar.update(len(batch))
+    return probabilities
+
+
+def format_rows(texts, probabilities, labels):
+    """TSV lines: text (tabs and carriage returns as spaces), label, probabilities."""
+    predicted = np.argmax(probabilities, axis=1)
+    return ["%s\t%s\t%s\n" % (text.replace("\t", " ").replace("\r", " "), labels[label_id],
+                              "\t".join("%.6f" % p for p in row))
+            for text, label_id, row in zip(texts, predicted, probabilities)]
+
+
+def header(labels):
+    return "text\tlabel\t%s\n" % "\t".join("p_%s" % label for label in labels)
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def check_flags(FLAGS):
+    if bool(FLAGS.init_checkpoint) == bool(FLAGS.saved_model):
+        raise cli.InputError("pass --init_checkpoint (a fine-tuned checkpoint or its "
+                             "folder) or --saved_model (an exported model), one of them")
+    if FLAGS.batch_size <= 0:
+        raise cli.InputError("--batch_size must be positive")
+    if FLAGS.max_seq_length < 3:
+        raise cli.InputError("--max_seq_length must hold [CLS], a token and [SEP] (>= 3)")
+    if FLAGS.output_file and tf.io.gfile.isdir(FLAGS.output_file):
+        raise cli.InputError("--output_file=%s is a folder; name a file" % FLAGS.output_file)
+
+
+def predicted_rows(handle, model, FLAGS, report, stats, bar):
+    """Yields the TSV rows of each window of input lines, in the input order."""
+    for texts in read_windows(handle, report):
+        id_lists = tokenize_window(texts, report.lines - len(texts) + 1, model, report, stats)
+        probabilities = predict_ids(model.predictor, id_lists, FLAGS.batch_size,
+                                    model.max_seq_length, FLAGS.bucket_by_length, stats, bar)
+        yield format_rows(texts, probabilities, model.labels)
+
+
+def main(_):
+    FLAGS = flags.FLAGS
+    log.set_verbosity(log.INFO)
+    check_flags(FLAGS)
+    started = time.time()
+    handle = open_input(FLAGS.input_file)
+    config_proto = estimator_utils.session_config()
+    if FLAGS.saved_model:
+        model = model_from_saved_model(FLAGS, config_proto)
+    else:
+        model = model_from_checkpoint(FLAGS, config_proto)
+    setup_seconds = time.time() - started
+
+    source = FLAGS.input_file if FLAGS.input_file not in (None, "-") else "<stdin>"
+    report = InputReport(source)
+    stats = RunStats()
+    total = count_lines(FLAGS.input_file)
+    show_bar = sys.stderr.isatty() and (total is None or total > PROGRESS_MIN_LINES)
+    rows = [header(model.labels)]
+    stdout = None if FLAGS.output_file else io.TextIOWrapper(
+        sys.stdout.buffer, encoding="utf-8", newline="\n")
+    with tqdm(total=total, unit=" lines", disable=not show_bar, file=sys.stderr,
+              mininterval=1.0) as bar:
+        for window in predicted_rows(handle, model, FLAGS, report, stats, bar):
+            rows.extend(window)
+            if stdout is not None:  # stream: each window as soon as it is predicted
+                stdout.writelines(rows)
+                stdout.flush()
+                rows = []
+    model.predictor.close()
+    if stdout is not None:
+        stdout.writelines(rows)
+        stdout.flush()
+    else:
+        pretraining_pipeline.write_text_atomically(FLAGS.output_file, "".join(rows))
+    elapsed = time.time() - started
+    report.log()
+    log.info("Predicted %d lines of %s in %.1f s (%.0f lines/s) to %s; set-up %.1f s, "
+             "tokenizing %.1f s, model %.1f s; padding %.1f%% of %d positions",
+             report.lines, source, elapsed, report.lines / max(elapsed, 1e-9),
+             FLAGS.output_file or "<stdout>", setup_seconds, stats.tokenize_seconds,
+             stats.model_seconds, 100.0 * stats.padding_share(), stats.positions)
+
+
+if __name__ == "__main__":
+    cli.run(main)
