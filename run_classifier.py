@@ -40,6 +40,7 @@ from tqdm import tqdm
 import classifier_data
 import cli
 import estimator_utils
+import file_utils
 import metrics
 import modeling
 import optimization
@@ -175,7 +176,7 @@ def load_bert_config(path, max_seq_length):
 
 def tokenizer_signature(vocab_file, do_lower_case, tokenizer_mode, subchar):
     """Everything the token ids depend on besides the text (part of the cache key)."""
-    return {"vocab_sha1": classifier_data.file_sha1(vocab_file),
+    return {"vocab_sha256": file_utils.file_sha256(vocab_file),
             "tokenizer": tokenizer_mode, "subchar": bool(subchar),
             "do_lower_case": bool(do_lower_case)}
 

@@ -31,6 +31,7 @@ import estimator_utils
 import heads
 import modeling
 import optimization
+import pretraining_data
 from tf_compat import IS_TF2, tf, tpu_estimator
 
 flags.DEFINE_string(
@@ -101,8 +102,7 @@ flags.DEFINE_integer(
     "Before building the graph, check that the ids of the first this many records "
     "fit the vocabulary (0: skip).")
 
-FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions",
-                 "masked_lm_ids", "masked_lm_weights", "next_sentence_labels")
+FEATURE_NAMES = pretraining_data.FEATURE_NAMES
 
 
 # ----------------------------------------------------------------------------------
