@@ -89,13 +89,16 @@ def check_input_file(path, flag=None):
                                                                               _reason(e)))
 
 
-def same_file(a, b):
-    """Whether two paths name one file (symlinks and hard links followed when local)."""
-    if _is_remote(a) or _is_remote(b):
-        return a.rstrip("/") == b.rstrip("/")
-    if os.path.exists(a) and os.path.exists(b):
-        return os.path.samefile(a, b)
-    return os.path.realpath(a) == os.path.realpath(b)
+def _identity(path):
+    """What names one file: (device, inode) of an existing local file (links followed),
+    else the normalized path."""
+    if _is_remote(path):
+        return path.rstrip("/")
+    try:
+        info = os.stat(path)
+        return (info.st_dev, info.st_ino)
+    except OSError:
+        return os.path.realpath(path)
 
 
 def check_outputs_spare_inputs(outputs, inputs, output_flag, input_flag="--input_file"):
@@ -105,12 +108,13 @@ def check_outputs_spare_inputs(outputs, inputs, output_flag, input_flag="--input
       outputs: every path the run will write (final names).
       inputs: every file the run reads.
     """
+    inputs_by_identity = dict((_identity(path), path) for path in inputs)
     for output in outputs:
-        for path in inputs:
-            if same_file(output, path):
-                raise cli.InputError(
-                    "%s: %s would write over this input (%s); write the output elsewhere"
-                    % (path, output_flag, input_flag))
+        path = inputs_by_identity.get(_identity(output))
+        if path is not None:
+            raise cli.InputError(
+                "%s: %s would write over this input (%s); write the output elsewhere"
+                % (path, output_flag, input_flag))
 
 
 def file_sha256(path):

@@ -388,3 +388,50 @@ def test_full_disk_build_vocab(small_disk, tmp_path):
     assert_one_line_error(result, str(output), "No space left")
     assert output.read_text() == u"[PAD]\n[UNK]\n"
     assert temporaries(small_disk) == []
+
+
+RESULT_WRITERS = r"""
+import os, sys
+sys.path.insert(0, os.getcwd())
+import cli
+folder, which = sys.argv[1], sys.argv[2]
+if which == "run_pretraining":
+    import run_pretraining
+    writers = [lambda: run_pretraining.write_eval_results({"loss": 1.5}, folder)]
+else:
+    import numpy as np
+    import classifier_data, metrics, run_classifier
+    processor = classifier_data.get_processor("hate")
+    examples = [classifier_data.InputExample(str(i), "text %d" % i, label, i + 2)
+                for i, label in enumerate(["none", "hate", "offensive"])]
+    split = classifier_data.Split("dev", "dev.tsv", examples, True)
+    probabilities = np.eye(3)
+    report = metrics.classification_report([0, 2, 1], probabilities, processor.labels)
+    writers = [lambda: run_classifier.write_eval_results(
+                   os.path.join(folder, "eval_results.txt"), report, processor.labels, "dev", 7),
+               lambda: run_classifier.write_predictions(folder, split, probabilities, processor)]
+for write in writers:
+    try:
+        write()
+        print("written")
+    except cli.InputError as e:
+        print("error: %s" % e)
+"""
+RESULT_FILES = {"run_classifier": ["eval_results.txt", "test_results.tsv", "predictions.tsv",
+                                   "submission.csv"],
+                "run_pretraining": ["eval_results.txt"]}
+
+
+@pytest.mark.parametrize("which", sorted(RESULT_FILES))
+def test_full_disk_keeps_the_previous_results(small_disk, which):
+    for name in RESULT_FILES[which]:
+        (small_disk / name).write_text(u"the previous run's results\n")
+    fill(small_disk)
+    done = subprocess.run([sys.executable, "-c", RESULT_WRITERS, str(small_disk), which],
+                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines = done.stdout.decode("utf-8").splitlines()
+    assert done.returncode == 0 and lines, done.stderr.decode("utf-8")[-3000:]
+    assert all(line.startswith("error: ") and "No space left" in line for line in lines), lines
+    for name in RESULT_FILES[which]:
+        assert (small_disk / name).read_text() == u"the previous run's results\n"
+    assert temporaries(small_disk) == []
