@@ -94,11 +94,12 @@ def _identity(path):
     else the normalized path."""
     if _is_remote(path):
         return path.rstrip("/")
+    path = os.path.realpath(path)  # "sub/.." too: sub is made before the output is written
     try:
         info = os.stat(path)
         return (info.st_dev, info.st_ino)
     except OSError:
-        return os.path.realpath(path)
+        return path
 
 
 def check_outputs_spare_inputs(outputs, inputs, output_flag, input_flag="--input_file"):

@@ -194,9 +194,8 @@ def write_examples(maker, order, outputs, bar):
     counts = [0] * len(outputs)
     current = 0
     try:
-        for tmp_path in temporaries:
+        for current, tmp_path in enumerate(temporaries):
             writers.append(tf.io.TFRecordWriter(tmp_path))
-            current = len(writers) - 1
         if len(writers) == 1:
             write = writers[0].write
             for number, example in enumerate(pretraining_data.serialized_examples(maker, order)):
