@@ -219,6 +219,15 @@ def _children(pid):
     return found
 
 
+def _has_open(pid, path):
+    """Whether process `pid` has the file `path` open."""
+    folder = "/proc/%d/fd" % pid
+    try:
+        return any(os.readlink(os.path.join(folder, fd)) == path for fd in os.listdir(folder))
+    except (IOError, OSError):
+        return False
+
+
 def _alive(pid):
     try:
         with open("/proc/%d/stat" % pid) as reader:
@@ -254,11 +263,12 @@ def test_a_killed_worker_stops_the_run_naming_its_shard(tmp_path, big_shard):
     args = ["--do_lower_case=False", "--input_file=%s/*.txt" % shards, "--vocab_file=%s" % VOCAB,
             "--output_file=%s/" % out, "--num_workers=1", "--dupe_factor=5"]
     parent = script("create_pretraining_data.py", args)
-    _wait_for(lambda: os.path.exists(str(out / "a.tfrecord.json")), "shard a")
-    first = set(_children(parent.pid))  # shard a's worker, if it has not exited yet
-    _wait_for(lambda: set(_children(parent.pid)) - first, "the worker of shard b")
-    worker = sorted(set(_children(parent.pid)) - first)[0]
-    os.kill(worker, signal.SIGKILL)
+    reading_b = []
+    _wait_for(lambda: reading_b.extend(
+        pid for pid in _children(parent.pid) if _has_open(pid, str(shards / "b.txt"))) or
+        reading_b, "the worker of shard b")
+    assert os.path.exists(str(out / "a.tfrecord.json"))  # one worker: shard a is done
+    os.kill(reading_b[0], signal.SIGKILL)
     assert_one_line_error(finish(parent), "b.txt", "killed")
     assert sorted(os.listdir(str(out))) == ["a.tfrecord", "a.tfrecord.json"]
     alone = str(tmp_path / "a_alone.tfrecord")
