@@ -17,16 +17,21 @@ Same input and flags give a byte-identical file, whatever --num_threads.
 With --eval_file the file is tokenized with tokenization.FullTokenizer and the new
 vocabulary; the [UNK] rate, tokens per word and tokens per line are printed and written,
 with the build settings, to <output_file>.report.json.
+
+The output folder is checked to be writable before the build starts, and both files are
+written under temporary names, then renamed: a killed run or a full disk leaves the
+previous ones as they were. A --vocab_size with no room for every character --max_alphabet
+keeps (each in both forms) is refused: lower --max_alphabet to leave characters out.
 """
 
 import collections
 import json
-import os
 import time
 
 from absl import flags
 
 import cli
+import file_utils
 import tokenization
 import vocab_builder
 from tf_compat import tf
@@ -78,30 +83,34 @@ def check_flags():
     if FLAGS.input_sentence_size < 0:
         raise cli.InputError("--input_sentence_size=%d: pass 0 (every line) or a positive "
                              "number" % FLAGS.input_sentence_size)
-    if FLAGS.eval_file and not tf.io.gfile.exists(FLAGS.eval_file):
-        raise cli.InputError("%s: --eval_file not found; check the path" % FLAGS.eval_file)
+    if FLAGS.eval_file:
+        file_utils.check_input_file(FLAGS.eval_file, "--eval_file")
     if FLAGS.eval_column and not FLAGS.eval_file:
         raise cli.InputError("--eval_column=%s needs --eval_file" % FLAGS.eval_column)
 
 
-def prepare_output(path):
-    """Creates the output folder; InputError when the path cannot be written."""
-    folder = os.path.dirname(path)
-    try:
-        if folder and not tf.io.gfile.exists(folder):
-            tf.io.gfile.makedirs(folder)
-        if tf.io.gfile.isdir(path):
-            raise cli.InputError("%s: --output_file is a folder; pass a file path" % path)
-    except tf.errors.OpError as e:
-        raise cli.InputError("%s: cannot create the folder (%s); pass a writable --output_file"
-                             % (path, e.message))
+def prepare_outputs(files):
+    """The paths main() writes, checked before the build: none is an input, all writable.
+
+    Temporary files that killed runs left beside them are removed.
+    """
+    outputs = [FLAGS.output_file]
+    if FLAGS.eval_file:
+        outputs.append(FLAGS.output_file + ".report.json")
+    inputs = files + ([FLAGS.eval_file] if FLAGS.eval_file else [])
+    file_utils.check_outputs_spare_inputs(outputs, inputs, "--output_file",
+                                          "--input_file or --eval_file")
+    file_utils.check_writable(outputs, "--output_file")
+    file_utils.remove_stale_temporaries_of(outputs)
 
 
-def write_report(stats, seconds):
-    """Evaluates --eval_file with the new vocabulary; prints and writes the report."""
+def write_report(stats, seconds, vocab_file):
+    """Evaluates --eval_file with the new vocabulary (written to `vocab_file`, the temporary
+    name of --output_file); prints and writes the report, atomically."""
     texts = vocab_builder.read_eval_texts(FLAGS.eval_file, FLAGS.eval_column)
-    evaluation = vocab_builder.evaluate(FLAGS.output_file, texts, FLAGS.do_lower_case,
+    evaluation = vocab_builder.evaluate(vocab_file, texts, FLAGS.do_lower_case,
                                         FLAGS.tokenizer, FLAGS.subchar)
+    evaluation["vocab_file"] = FLAGS.output_file
     report = collections.OrderedDict([("vocab_file", FLAGS.output_file),
                                       ("vocab_size", FLAGS.vocab_size)])
     report.update(stats)
@@ -110,8 +119,7 @@ def write_report(stats, seconds):
                                               for name in REPORTED_FLAGS)
     report["eval"] = evaluation
     path = FLAGS.output_file + ".report.json"
-    with tf.io.gfile.GFile(path, "w") as out:
-        out.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    file_utils.write_text_atomic(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print("training text: %d of %d lines sampled, %d words (%d distinct)"
           % (stats["sampled_lines"], stats["input_lines"], stats["training_words"],
              stats["distinct_words"]))
@@ -122,21 +130,25 @@ def write_report(stats, seconds):
 def main(argv):
     del argv
     check_flags()
-    files = vocab_builder.expand_inputs(FLAGS.input_file)
-    prepare_output(FLAGS.output_file)
+    files = file_utils.glob_input_files(FLAGS.input_file, "--input_file")
+    prepare_outputs(files)
     start = time.time()
     tokens, stats = vocab_builder.build_vocab(
         files, vocab_size=FLAGS.vocab_size, do_lower_case=FLAGS.do_lower_case,
         subchar=FLAGS.subchar, max_alphabet=FLAGS.max_alphabet,
         input_sentence_size=FLAGS.input_sentence_size, min_word_count=FLAGS.min_word_count,
         num_threads=FLAGS.num_threads, seed=FLAGS.seed)
-    vocab_builder.write_vocab(tokens, FLAGS.output_file)
     seconds = time.time() - start
+    # The report is evaluated on the vocabulary's temporary file and renamed into place
+    # first: the previous vocabulary and report stay until the new ones are complete.
+    with file_utils.staged(FLAGS.output_file) as vocab_tmp:
+        with tf.io.gfile.GFile(vocab_tmp, "w") as out:
+            out.write(vocab_builder.vocab_text(tokens))
+        if FLAGS.eval_file:
+            write_report(stats, seconds, vocab_tmp)
     print("wrote %s: %d tokens (%d characters in both forms, %d longer pieces) in %.1f s"
           % (FLAGS.output_file, len(tokens), stats["alphabet_size"],
              stats["multi_char_tokens"], seconds))
-    if FLAGS.eval_file:
-        write_report(stats, seconds)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ a fixed length (TPU) or in batches padded only to their longest member (CPU).
 
 import collections
 import hashlib
-import io
 import json
 import os
 
@@ -18,11 +17,12 @@ import numpy as np
 from tqdm import tqdm
 
 import cli
+import file_utils
 from tf_compat import tf
 
 log = tf.compat.v1.logging
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 """Bump when the record layout changes so old caches are not reused."""
 
 InputExample = collections.namedtuple("InputExample", ["guid", "text", "label", "line"])
@@ -30,81 +30,6 @@ InputExample = collections.namedtuple("InputExample", ["guid", "text", "label", 
 line (1-based line in its file, for messages)."""
 
 Split = collections.namedtuple("Split", ["name", "path", "examples", "has_labels"])
-
-
-def unquote_csv(field, rounds):
-    """Removes up to ``rounds`` layers of CSV quoting: ``"a ""b"" c"`` becomes ``a "b" c``.
-
-    A layer is removed only when the field is a well-formed quoted CSV field (starts and
-    ends with a quote, every inner quote doubled); anything else is returned as is.
-    """
-    for _ in range(rounds):
-        if len(field) < 2 or field[0] != '"' or field[-1] != '"':
-            break
-        inner = field[1:-1]
-        if '"' in inner.replace('""', ""):
-            break
-        field = inner.replace('""', '"')
-    return field
-
-
-def _row_for_message(line):
-    line = line.rstrip("\r\n")
-    return repr(line if len(line) <= 200 else line[:200] + "...")
-
-
-def _open_text(path):
-    """Local files through io (fast), anything else (gs://) through tf.io.gfile."""
-    if "://" in path:
-        return tf.io.gfile.GFile(path, "r")
-    return io.open(path, "r", encoding="utf-8", newline="\n")
-
-
-def read_tsv(path, required, optional=(), quote_rounds=None):
-    """Reads a tab-separated file with a header line, by column name.
-
-    A blank line is skipped in a file of several columns (in a one-column file it is an
-    empty text). A field is CSV-unquoted ``quote_rounds[column]`` times
-    (default once) when it is quoted.
-
-    Args:
-      path: the file (gs:// too).
-      required: column names that must be in the header.
-      optional: column names read when present.
-      quote_rounds: dict column -> layers of CSV quoting to undo.
-
-    Yields:
-      (line_number, {column: value}) for every data row; a missing column or a row with
-      the wrong number of fields raises InputError naming path:line and the row.
-    """
-    quote_rounds = quote_rounds or {}
-    with _open_text(path) as handle:
-        header_line = handle.readline()
-        header = header_line.rstrip("\r\n").split("\t")
-        if header and header[0].startswith("\ufeff"):
-            header[0] = header[0][1:]
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise cli.InputError(
-                "%s:1: the header line must name the columns %s (missing %s); found %s"
-                % (path, ", ".join(required), ", ".join(missing), _row_for_message(header_line)))
-        wanted = [(c, header.index(c), quote_rounds.get(c, 1))
-                  for c in list(required) + list(optional) if c in header]
-        width = len(header)
-        for number, line in enumerate(handle, start=2):
-            fields = line.rstrip("\r\n").split("\t")
-            if len(fields) != width:
-                if not line.strip():
-                    continue
-                raise cli.InputError(
-                    "%s:%d: expected %d tab-separated columns (%s), found %d: %s; fix or "
-                    "remove the row" % (path, number, width, ", ".join(header),
-                                        len(fields), _row_for_message(line)))
-            row = {}
-            for column, i, rounds in wanted:
-                value = fields[i]
-                row[column] = unquote_csv(value, rounds) if value[:1] == '"' else value
-            yield number, row
 
 
 class Processor(object):
@@ -142,6 +67,7 @@ class Processor(object):
             for file_name in self.files[split]:
                 path = os.path.join(folder, file_name)
                 if tf.io.gfile.exists(path):
+                    file_utils.check_input_file(path)  # a folder is not the file
                     return path
         raise cli.InputError(
             "--data_dir=%s: no %s file for task %s; expected %s there (or in %s/)"
@@ -157,7 +83,7 @@ class Processor(object):
         required = [self.text_column] + ([self.label_column] if need_labels else [])
         examples = []
         has_labels = None
-        for number, row in read_tsv(path, required, optional, self.quote_rounds):
+        for number, row in file_utils.read_tsv(path, required, optional, self.quote_rounds):
             label = row.get(self.label_column)
             if has_labels is None:
                 has_labels = label is not None
@@ -256,18 +182,6 @@ def log_split(processor, split):
 # Features and their cache
 
 
-def file_sha1(path, chunk_size=1 << 20):
-    """Hex SHA-1 of a file's bytes (gs:// too)."""
-    digest = hashlib.sha1()
-    with tf.io.gfile.GFile(path, "rb") as handle:
-        while True:
-            chunk = handle.read(chunk_size)
-            if not chunk:
-                break
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def example_to_ids(example, tokenizer, max_seq_length):
     """Token ids ``[CLS] tokens [SEP]`` (at most ``max_seq_length``) and whether the
     text was cut."""
@@ -305,9 +219,9 @@ def build_feature_cache(processor, split, tokenizer, tokenizer_signature, max_se
       (record_path, meta): meta holds num_examples, num_truncated and the key fields.
     """
     key_fields = dict(tokenizer_signature, format=CACHE_FORMAT, task=processor.tag,
-                      split=split.name, split_sha1=file_sha1(split.path),
+                      split=split.name, split_sha256=file_utils.file_sha256(split.path),
                       max_seq_length=int(max_seq_length), sorted=bool(sort_by_length))
-    key = hashlib.sha1(json.dumps(key_fields, sort_keys=True).encode("utf-8")).hexdigest()
+    key = hashlib.sha256(json.dumps(key_fields, sort_keys=True).encode("utf-8")).hexdigest()
     record_path, meta_path = cache_paths(cache_dir, processor, split.name, key)
     if tf.io.gfile.exists(meta_path) and tf.io.gfile.exists(record_path):
         with tf.io.gfile.GFile(meta_path, "r") as handle:
@@ -328,9 +242,9 @@ def build_feature_cache(processor, split, tokenizer, tokenizer_signature, max_se
     if sort_by_length:
         features.sort(key=lambda f: len(f[1]))
 
-    tf.io.gfile.makedirs(cache_dir)
-    suffix = ".tmp-%d" % os.getpid()
-    with tf.io.TFRecordWriter(record_path + suffix) as writer:
+    file_utils.check_writable([record_path, meta_path], "--cache_dir")
+    file_utils.remove_stale_temporaries(cache_dir, "%s_%s_" % (processor.tag, split.name))
+    with file_utils.atomic_writer(record_path, tf.io.TFRecordWriter) as writer:
         for index, ids, label_id in tqdm(features, desc="writing %s" % split.name,
                                          unit=" ex", mininterval=2.0):
             writer.write(tf.train.Example(features=tf.train.Features(feature={
@@ -343,10 +257,7 @@ def build_feature_cache(processor, split, tokenizer, tokenizer_signature, max_se
             "num_truncated": truncated,
             "mean_length": float(sum(lengths)) / max(1, len(lengths)),
             "max_length": max(lengths) if lengths else 0}
-    with tf.io.gfile.GFile(meta_path + suffix, "w") as handle:
-        json.dump(meta, handle, indent=1, sort_keys=True)
-    tf.io.gfile.rename(record_path + suffix, record_path, overwrite=True)
-    tf.io.gfile.rename(meta_path + suffix, meta_path, overwrite=True)
+    file_utils.write_text_atomic(meta_path, json.dumps(meta, indent=1, sort_keys=True))
     log.info("Wrote %d %s %s features to %s (%d truncated to %d tokens, mean "
                     "length %.1f)", len(features), processor.tag, split.name, record_path,
                     truncated, max_seq_length, meta["mean_length"])

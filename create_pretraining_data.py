@@ -23,9 +23,13 @@ Outputs (--output_file, comma-separated):
   * several inputs and one name: a directory (an existing one, or a name ending in "/")
     receives <input file name without extension>.tfrecord per input; any other name
     NAME.EXT becomes NAME-00000-of-0000N.EXT, NAME-00001-of-0000N.EXT, ... in input order.
-Each output is written as OUTPUT.tmp and renamed when complete; then OUTPUT.json records
-its instance count, the input, the flags and the vocabulary's sha256. A rerun skips the
-outputs whose OUTPUT.json matches (same input, flags and vocabulary) and redoes the rest.
+Each output is written under a temporary name of its own process and renamed when
+complete; then OUTPUT.json records its instance count, the input, the flags and the
+vocabulary's sha256. A rerun skips the outputs whose OUTPUT.json matches (same input, flags
+and vocabulary), redoes the rest and removes what killed runs left. An output that names an
+input is refused, and so is an input that is mostly not UTF-8 text. A worker killed by a
+signal (the out-of-memory killer) stops the run with the name of its shard, and workers
+stop when this process dies.
 
 Examples are serialized with their feature map in sorted key order
 (SerializeToString(deterministic=True) of the original's examples), so reruns give

@@ -1,14 +1,16 @@
 """TPUEstimator plumbing shared by run_pretraining.py and run_classifier.py.
 
-Written once: the TPU flags, the RunConfig for Cloud TPU or local CPU, the estimator,
-TFRecord decoding, input-file globbing and warm-starting from a checkpoint. The same
-code path serves both: with ``--use_tpu=false`` TPUEstimator falls back to the CPU.
+Shared by both scripts: the TPU flags, the RunConfig for Cloud TPU or local CPU, the
+estimator, TFRecord decoding and warm-starting from a checkpoint; input-file globbing
+(``glob_input_files``) comes from file_utils. The same code path serves both: with
+``--use_tpu=false`` TPUEstimator falls back to the CPU.
 """
 
 import os
 
 import cli
 import modeling
+from file_utils import glob_input_files  # noqa: F401 (the scripts' --input_file globs)
 from tf_compat import TPUClusterResolver, tf, tpu_estimator
 
 
@@ -53,23 +55,6 @@ def load_bert_config(path, max_seq_length):
             "--max_seq_length or use a config with more positions"
             % (max_seq_length, config.max_position_embeddings, path))
     return config
-
-
-def glob_input_files(patterns, what="--input_file"):
-    """Expands comma-separated globs (gs:// too) into a sorted file list.
-
-    Raises InputError naming the pattern when one of them matches nothing.
-    """
-    files = []
-    for pattern in [p.strip() for p in patterns.split(",") if p.strip()]:
-        matched = sorted(tf.io.gfile.glob(pattern))
-        if not matched:
-            raise cli.InputError("%s: '%s' matches no file; check the path or glob" %
-                                 (what, pattern))
-        files.extend(matched)
-    if not files:
-        raise cli.InputError("%s is empty; give one or more files or globs" % what)
-    return files
 
 
 def session_config(xla_jit=False, intra_op_threads=0, inter_op_threads=0):

@@ -103,24 +103,6 @@ def decode_line(raw, corpus):
         return raw.decode("utf-8", "replace")
 
 
-def split_lines(chunks):
-    """Yields the lines (bytes, without b"\\n") of a stream given as byte chunks.
-
-    Lines end at b"\\n" only, as the original's GFile.readline; "\\r" stays in the line and
-    is removed by strip().
-    """
-    rest = b""
-    for chunk in chunks:
-        if not chunk:
-            continue
-        lines = (rest + chunk).split(b"\n")
-        rest = lines.pop()
-        for line in lines:
-            yield line
-    if rest:
-        yield rest
-
-
 class Vocabulary(object):
     """What the algorithm needs from a tokenizer's vocabulary, as ids.
 

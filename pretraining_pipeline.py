@@ -3,34 +3,42 @@
 * ``run``: expands the inputs, pairs them with outputs, skips the complete ones and makes
   the others in forked worker processes, one shard per process (``make_shard``): read and
   tokenize the file once, draw the instances (pretraining_data.InstanceMaker), write the
-  TFRecords as OUTPUT.tmp, rename, write the OUTPUT.json sidecar.
+  TFRecords under a temporary name, rename, write the OUTPUT.json sidecar.
 * ``shard_corpus``: cuts a corpus into shard files at document boundaries, streaming.
 
-Files go through tf.io.gfile, so gs:// paths work. Problems the user can fix raise
-cli.InputError with a one-line message.
+Files go through tf.io.gfile and file_utils, so gs:// paths work and every output is
+complete or absent. Problems the user can fix raise cli.InputError with a one-line message;
+so does a worker that dies (killed by a signal, as the out-of-memory killer does).
 """
 
+import ctypes
 import gc
-import hashlib
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import random
+import re
 import resource
+import signal
 import sys
+import threading
 import time
+import traceback
 
 from tqdm import tqdm
 
 import cli
+import file_utils
 import pretraining_data
 import tokenization
 from tf_compat import tf
 
-READ_CHUNK = 1 << 20
 TOKENIZER_CACHE = 1 << 15
 """Words whose pieces a worker's tokenizer remembers (bounded memory per worker)."""
 SIDECAR_FORMAT = 1
+TEXT_CHECK_LINES = 4096
+"""Lines after which a worker checks that its input is text (and again at its end)."""
 
 # Set in the parent before the worker processes fork, so they share it.
 _shared = {}
@@ -38,26 +46,6 @@ _shared = {}
 
 # ---------------------------------------------------------------------------------------------
 # Planning: files, outputs, settings.
-
-def expand_inputs(patterns, flag="--input_file"):
-    """Input files of comma-separated globs, sorted per glob, without repeats."""
-    files = []
-    for pattern in [p.strip() for p in patterns.split(",") if p.strip()]:
-        try:
-            matches = sorted(tf.io.gfile.glob(pattern))
-        except tf.errors.NotFoundError:
-            matches = []
-        except tf.errors.OpError as e:
-            raise cli.InputError("%s=%s: cannot list it (%s); check the path"
-                                 % (flag, pattern, e.message))
-        if not matches:
-            raise cli.InputError("%s: no file matches %s; check the path or the glob"
-                                 % (flag, pattern))
-        files.extend(m for m in matches if m not in files)
-    if not files:
-        raise cli.InputError("%s is empty; pass the text files (comma-separated globs)" % flag)
-    return files
-
 
 def _is_directory(name):
     """Whether an output name stands for a directory."""
@@ -107,21 +95,6 @@ def derive_names(inputs, name):
     return ["%s-%05d-of-%05d%s" % (root, i, len(inputs), ext) for i in range(len(inputs))]
 
 
-def check_writable(outputs):
-    """Creates the output directories and writes a probe file in each; InputError if not."""
-    for directory in sorted(set(os.path.dirname(name) or "." for name in outputs)):
-        probe = os.path.join(directory, ".create_pretraining_data.%d.probe" % os.getpid())
-        try:
-            tf.io.gfile.makedirs(directory)
-            with tf.io.gfile.GFile(probe, "w") as writer:
-                writer.write("")
-            tf.io.gfile.remove(probe)
-        except (tf.errors.OpError, OSError) as e:
-            reason = getattr(e, "message", None) or getattr(e, "strerror", None) or str(e)
-            raise cli.InputError("%s: cannot write to this output directory (%s); choose a "
-                                 "writable --output_file" % (directory, reason))
-
-
 def options_of(settings):
     """pretraining_data.Options from a settings dict."""
     return pretraining_data.Options(
@@ -130,15 +103,6 @@ def options_of(settings):
         dupe_factor=settings["dupe_factor"], masked_lm_prob=settings["masked_lm_prob"],
         short_seq_prob=settings["short_seq_prob"],
         do_whole_word_mask=settings["do_whole_word_mask"])
-
-
-def file_sha256(path):
-    """Hex sha256 of a file's bytes (read through gfile)."""
-    digest = hashlib.sha256()
-    with tf.io.gfile.GFile(path, "rb") as reader:
-        for chunk in iter(lambda: reader.read(READ_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_tokenizer(vocab_file, settings):
@@ -186,15 +150,16 @@ def is_complete(outputs, key):
     return True
 
 
-def write_text_atomically(path, text):
-    """Writes `text` to path.tmp, then renames it to path."""
-    with tf.io.gfile.GFile(path + ".tmp", "w") as writer:
-        writer.write(text)
-    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
-
-
 # ---------------------------------------------------------------------------------------------
 # One shard (runs in a worker process).
+
+def check_text(path, corpus):
+    """InputError when most lines read so far are not valid UTF-8 (a binary file)."""
+    if corpus.invalid_lines * 2 > corpus.lines:
+        raise cli.InputError("%s: %d of the first %d lines are not valid UTF-8, so this is not "
+                             "a text file; pass UTF-8 text, one sentence per line"
+                             % (path, corpus.invalid_lines, corpus.lines))
+
 
 def read_corpus(path, tokenizer, bar):
     """Tokenizes one input file into a pretraining_data.Corpus."""
@@ -204,31 +169,33 @@ def read_corpus(path, tokenizer, bar):
     def ids_of(text):
         return to_ids(tokenize(text))
 
-    def chunks(reader):
-        for chunk in iter(lambda: reader.read(READ_CHUNK), b""):
-            bar.update(len(chunk))
-            yield chunk
-
     decode = pretraining_data.decode_line
-    with tf.io.gfile.GFile(path, "rb") as reader:
-        for raw in pretraining_data.split_lines(chunks(reader)):
-            try:
-                corpus.add_line(decode(raw, corpus), ids_of)
-            except KeyError as e:
-                raise cli.InputError("%s:%d: the tokenizer made %s, which the vocabulary lacks; "
-                                     "use a vocabulary with it" % (path, corpus.lines, e))
+    for raw in file_utils.read_lines(path, bar.update):
+        try:
+            corpus.add_line(decode(raw, corpus), ids_of)
+        except KeyError as e:
+            raise cli.InputError("%s:%d: the tokenizer made %s, which the vocabulary lacks; "
+                                 "use a vocabulary with it" % (path, corpus.lines, e))
+        if corpus.lines == TEXT_CHECK_LINES:
+            check_text(path, corpus)
+    check_text(path, corpus)
     corpus.end_document()
     return corpus
 
 
 def write_examples(maker, order, outputs, bar):
-    """Writes the instances in `order`, round-robin over `outputs` (as .tmp files).
+    """Writes the instances in `order`, round-robin over `outputs`, under temporary names.
 
-    Returns the number of examples written to each output.
+    Returns the number of examples written to each output. A write that fails (a full
+    disk) removes the temporary files and raises InputError naming the output.
     """
-    writers = [tf.io.TFRecordWriter(output + ".tmp") for output in outputs]
+    temporaries = [file_utils.temporary_name(output) for output in outputs]
+    writers = []
     counts = [0] * len(outputs)
+    current = 0
     try:
+        for current, tmp_path in enumerate(temporaries):
+            writers.append(tf.io.TFRecordWriter(tmp_path))
         if len(writers) == 1:
             write = writers[0].write
             for number, example in enumerate(pretraining_data.serialized_examples(maker, order)):
@@ -238,12 +205,27 @@ def write_examples(maker, order, outputs, bar):
             counts[0] = len(order)
         else:
             for number, example in enumerate(pretraining_data.serialized_examples(maker, order)):
-                writers[number % len(writers)].write(example)
-                counts[number % len(writers)] += 1
-    finally:
-        for writer in writers:
+                current = number % len(writers)
+                writers[current].write(example)
+                counts[current] += 1
+        for current, writer in enumerate(writers):
             writer.close()
+    except BaseException as e:
+        for writer in writers:
+            _close_quietly(writer)
+        for tmp_path in temporaries:
+            file_utils.discard(tmp_path)
+        if isinstance(e, (tf.errors.OpError, OSError)):
+            raise file_utils.write_error(outputs[current], e)
+        raise
     return counts
+
+
+def _close_quietly(writer):
+    try:
+        writer.close()
+    except (tf.errors.OpError, OSError):
+        pass
 
 
 def _next_phase(bar, description, unit, total):
@@ -280,9 +262,6 @@ def make_shard(path, outputs, key, slot=0, show_progress=True):
         order = maker.final_order()
         cpu.append(time.process_time())
         _next_phase(bar, "%s: writing" % name, "ex", len(order))
-        for output in outputs:  # an old sidecar must not vouch for a new, partial output
-            if tf.io.gfile.exists(sidecar_name(output)):
-                tf.io.gfile.remove(sidecar_name(output))
         counts = write_examples(maker, order, outputs, bar)
         cpu.append(time.process_time())
     finally:
@@ -295,33 +274,65 @@ def make_shard(path, outputs, key, slot=0, show_progress=True):
                                      [round(b - a, 3) for a, b in zip(cpu, cpu[1:])])),
              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
     for part, (output, count) in enumerate(zip(outputs, counts)):
-        tf.io.gfile.rename(output + ".tmp", output, overwrite=True)
+        file_utils.discard(sidecar_name(output))  # an old sidecar must not vouch for it
+        file_utils.commit(file_utils.temporary_name(output), output)
         sidecar = dict(key, output=output, part=part, instances=count,
                        bytes=tf.io.gfile.stat(output).length,
                        documents=stats["documents"], tokens=stats["tokens"],
                        invalid_utf8_lines=stats["invalid_utf8_lines"])
-        write_text_atomically(sidecar_name(output), json.dumps(sidecar, indent=1, sort_keys=True))
+        file_utils.write_text_atomic(sidecar_name(output),
+                                     json.dumps(sidecar, indent=1, sort_keys=True))
     return stats
 
 
-_slots = None
+PR_SET_PDEATHSIG = 1
+"""Linux prctl option: the signal a process gets when its parent dies."""
 
 
-def _init_worker(slots):
-    """Pool initializer: the queue of free progress-bar rows."""
-    global _slots
-    _slots = slots
-    gc.disable()  # no reference cycles are made; a worker lives for one shard
-
-
-def _worker_job(job):
-    """Runs make_shard in a worker, on a free progress-bar row."""
-    path, outputs, key, show_progress = job
-    slot = _slots.get()
+def _stop_with_parent(parent_pid):
+    """Makes this worker end when the parent process dies (SIGTERM from the kernel on Linux,
+    else a thread that watches the parent)."""
     try:
-        return make_shard(path, outputs, key, slot, show_progress)
-    finally:
-        _slots.put(slot)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        def watch():
+            while os.getppid() == parent_pid:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent_pid:  # the parent died before the line above
+        os._exit(1)
+
+
+def _worker_main(job, slot, sender, parent_pid):
+    """A worker process: makes one shard and sends ("ok", stats) or the error back."""
+    _stop_with_parent(parent_pid)
+    gc.disable()  # no reference cycles are made; a worker lives for one shard
+    path, outputs, key, show_progress = job
+    try:
+        outcome = ("ok", make_shard(path, outputs, key, slot, show_progress))
+    except cli.InputError as e:
+        outcome = ("input_error", str(e))
+    except Exception:  # sent to the parent, which raises it with this traceback
+        outcome = ("error", traceback.format_exc())
+    sender.send(outcome)
+    sender.close()
+
+
+def _death_message(path, outputs, exitcode):
+    """The one line for a worker that ended without a result."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            cause = "was killed by %s" % signal.Signals(-exitcode).name
+        except ValueError:
+            cause = "was killed by signal %d" % -exitcode
+        if exitcode == -signal.SIGKILL:
+            cause += " (as the out-of-memory killer does)"
+    else:
+        cause = "exited with status %s without a result" % exitcode
+    return ("%s: the worker making %s %s; outputs already finished are kept, a rerun makes the "
+            "rest (fewer --num_workers need less memory)" % (path, ", ".join(outputs), cause))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,19 +352,24 @@ def run(input_file, output_file, vocab_file, settings, num_workers=0, show_progr
     problem = options_of(settings).check()
     if problem:
         raise cli.InputError(problem)
+    if num_workers < 0:
+        raise cli.InputError("--num_workers=%d: pass 0 (one per CPU core) or a positive number"
+                             % num_workers)
     if not input_file:
         raise cli.InputError("--input_file is missing; pass the text files (comma-separated "
                              "globs)")
     if not output_file:
         raise cli.InputError("--output_file is missing; pass where to write the examples")
-    inputs = expand_inputs(input_file)
+    inputs = file_utils.glob_input_files(input_file, "--input_file")
     jobs = plan_outputs(inputs, output_file)
-    check_writable([name for _, names in jobs for name in names])
-    if not vocab_file:
-        raise cli.InputError("--vocab_file is missing; pass the model's vocabulary file")
-    if not tf.io.gfile.exists(vocab_file):
-        raise cli.InputError("%s: --vocab_file not found; check the path" % vocab_file)
-    vocab_sha256 = file_sha256(vocab_file)
+    file_utils.check_input_file(vocab_file, "--vocab_file")
+    outputs = [name for _, names in jobs for name in names]
+    file_utils.check_outputs_spare_inputs(
+        outputs + [sidecar_name(name) for name in outputs], inputs + [vocab_file],
+        "--output_file", "--input_file or --vocab_file")
+    file_utils.check_writable(outputs, "--output_file")
+    file_utils.remove_stale_temporaries_of(outputs)
+    vocab_sha256 = file_utils.file_sha256(vocab_file)
     pending, skipped = [], 0
     for path, outputs in jobs:
         key = job_key(path, outputs, settings, vocab_sha256)
@@ -397,24 +413,68 @@ def _cpu_count():
 
 
 def _run_pool(pending, workers):
-    """make_shard for every pending job in `workers` forked processes, one shard each."""
+    """make_shard for every pending job, each in its own forked process, `workers` at once.
+
+    Returns the statistics of every shard. A worker that dies without a result (SIGKILL)
+    stops the run with an InputError naming its shard; the other workers are then stopped
+    and their temporary files removed, finished outputs stay.
+    """
     context = multiprocessing.get_context("fork")
-    slots = context.Queue()
-    for slot in range(workers):
-        slots.put(slot)
+    queue = list(pending)
+    free_slots = list(range(workers))
+    running = {}  # receiving end of a worker's pipe -> (process, job, slot)
+    results = []
     if hasattr(gc, "freeze"):
         gc.freeze()  # the workers then never scan the parent's objects
-    results = []
     try:
-        with context.Pool(workers, initializer=_init_worker, initargs=(slots,),
-                          maxtasksperchild=1) as pool:
-            for stats in pool.imap_unordered(_worker_job, pending):
-                _warn_invalid(stats)
-                results.append(stats)
+        while queue or running:
+            while queue and free_slots:
+                receiver, sender = context.Pipe(duplex=False)
+                job, slot = queue.pop(0), free_slots.pop(0)
+                process = context.Process(target=_worker_main,
+                                          args=(job, slot, sender, os.getpid()))
+                process.start()
+                sender.close()
+                running[receiver] = (process, job, slot)
+            for receiver in multiprocessing.connection.wait(list(running)):
+                process, job, slot = running.pop(receiver)
+                free_slots.append(slot)
+                results.append(_outcome(receiver, process, job))
     finally:
+        for process, job, _ in running.values():
+            process.terminate()
+            process.join()
+            _discard_temporaries(job[1], process.pid)
         if hasattr(gc, "unfreeze"):
             gc.unfreeze()
     return results
+
+
+def _outcome(receiver, process, job):
+    """The statistics a finished worker sent; raises what it raised or how it died."""
+    try:
+        outcome = receiver.recv()
+    except EOFError:
+        outcome = None
+    receiver.close()
+    process.join()
+    path, outputs = job[0], job[1]
+    if outcome is None:
+        _discard_temporaries(outputs, process.pid)
+        raise cli.InputError(_death_message(path, outputs, process.exitcode))
+    if outcome[0] == "input_error":
+        raise cli.InputError(outcome[1])
+    if outcome[0] == "error":
+        raise RuntimeError("the worker making %s failed:\n%s" % (", ".join(outputs), outcome[1]))
+    _warn_invalid(outcome[1])
+    return outcome[1]
+
+
+def _discard_temporaries(outputs, pid):
+    """Removes what a stopped worker left under its temporary names."""
+    for output in outputs:
+        file_utils.discard(file_utils.temporary_name(output, pid))
+        file_utils.discard(file_utils.temporary_name(sidecar_name(output), pid))
 
 
 def _warn_invalid(stats):
@@ -457,31 +517,27 @@ def is_blank(raw_line):
 def read_documents(paths, bar):
     """Yields every document as a list of its lines (bytes, with b"\\n")."""
     for path in paths:
-        with tf.io.gfile.GFile(path, "rb") as reader:
-            def chunks():
-                for chunk in iter(lambda: reader.read(READ_CHUNK), b""):
-                    bar.update(len(chunk))
-                    yield chunk
-
-            document = []
-            for line in pretraining_data.split_lines(chunks()):
-                if is_blank(line):
-                    if document:
-                        yield document
-                        document = []
-                else:
-                    document.append(line + b"\n")
-            if document:
-                yield document
+        document = []
+        for line in file_utils.read_lines(path, bar.update):
+            if is_blank(line):
+                if document:
+                    yield document
+                    document = []
+            else:
+                document.append(line + b"\n")
+        if document:
+            yield document
 
 
 class ShardWriter(object):
-    """Writes shards one after the other: PREFIX-00000SUFFIX.tmp, renamed when closed."""
+    """Writes shards one after the other: PREFIX-00000SUFFIX, ..., each under a temporary
+    name until it is closed (file_utils.atomic_write)."""
 
     def __init__(self, prefix, suffix):
         self.prefix, self.suffix = prefix, suffix
         self.names = []
         self.writer = None
+        self._open = None
         self.bytes = 0
         self.lines = 0
 
@@ -489,7 +545,8 @@ class ShardWriter(object):
         self.close()
         name = "%s-%05d%s" % (self.prefix, len(self.names), self.suffix)
         self.names.append(name)
-        self.writer = tf.io.gfile.GFile(name + ".tmp", "wb")
+        self._open = file_utils.atomic_write(name, "wb")
+        self.writer = self._open.__enter__()
         self.lines = 0
 
     def add(self, document):
@@ -501,23 +558,35 @@ class ShardWriter(object):
         self.bytes += len(data)
         self.lines += len(document)
 
-    def close(self):
+    def close(self, error=None):
+        """Finishes the open shard; with `error` (an exception) its temporary is removed."""
         if self.writer is not None:
-            self.writer.close()
-            tf.io.gfile.rename(self.names[-1] + ".tmp", self.names[-1], overwrite=True)
             self.writer = None
+            if error is None:
+                self._open.__exit__(None, None, None)
+            else:
+                self._open.__exit__(type(error), error, None)
+
+
+def check_shards_spare_inputs(paths, prefix, suffix):
+    """InputError when a shard PREFIX-0000iSUFFIX could be one of the input files."""
+    shard = re.compile(re.escape(os.path.basename(prefix)) + r"-\d{5,}" + re.escape(suffix) + "$")
+    clashes = [os.path.join(os.path.dirname(prefix), os.path.basename(path)) for path in paths
+               if shard.match(os.path.basename(path))]
+    file_utils.check_outputs_spare_inputs(clashes, paths, "--output_prefix")
 
 
 def shard_corpus(paths, prefix, suffix, num_shards=0, lines_per_shard=0, show_progress=True):
-    """Cuts the documents of `paths` into shards; returns (shard names, documents, lines)."""
+    """Cuts the documents of `paths` into shards; returns (shard names, documents, lines).
+
+    A shard that cannot be written (a full disk) is an InputError naming it; shards already
+    closed are complete.
+    """
     total = sum(tf.io.gfile.stat(path).length for path in paths)
-    directory = os.path.dirname(prefix)
-    try:
-        if directory:
-            tf.io.gfile.makedirs(directory)
-    except tf.errors.OpError as e:
-        raise cli.InputError("%s: cannot create the output directory (%s); choose another "
-                             "--output_prefix" % (directory, e.message))
+    check_shards_spare_inputs(paths, prefix, suffix)
+    file_utils.check_writable(["%s-%05d%s" % (prefix, 0, suffix)], "--output_prefix")
+    file_utils.remove_stale_temporaries(os.path.dirname(prefix) or ".",
+                                        os.path.basename(prefix) + "-")
     out = ShardWriter(prefix, suffix)
     documents = lines = 0
     bar = tqdm(total=total, unit="B", unit_scale=True, mininterval=0.5, leave=False,
@@ -533,11 +602,10 @@ def shard_corpus(paths, prefix, suffix, num_shards=0, lines_per_shard=0, show_pr
             out.add(document)
             documents += 1
             lines += len(document)
-    except tf.errors.OpError as e:
-        raise cli.InputError("%s: cannot write the shard (%s); choose a writable "
-                             "--output_prefix" % (out.names[-1] if out.names else prefix,
-                                                  e.message))
-    finally:
+    except BaseException as e:
         bar.close()
-        out.close()
+        out.close(e)  # removes the open shard's temporary file
+        raise
+    bar.close()
+    out.close()
     return out.names, documents, lines

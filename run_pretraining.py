@@ -28,9 +28,11 @@ from google.protobuf.message import DecodeError
 
 import cli
 import estimator_utils
+import file_utils
 import heads
 import modeling
 import optimization
+import pretraining_data
 from tf_compat import IS_TF2, tf, tpu_estimator
 
 flags.DEFINE_string(
@@ -101,8 +103,7 @@ flags.DEFINE_integer(
     "Before building the graph, check that the ids of the first this many records "
     "fit the vocabulary (0: skip).")
 
-FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions",
-                 "masked_lm_ids", "masked_lm_weights", "next_sentence_labels")
+FEATURE_NAMES = pretraining_data.FEATURE_NAMES
 
 
 # ----------------------------------------------------------------------------------
@@ -397,7 +398,7 @@ def enable_cpu_xla():
 def write_eval_results(result, output_dir):
     """Writes 'key = value' lines (sorted) to output_dir/eval_results.txt; returns the path."""
     path = os.path.join(output_dir, "eval_results.txt")
-    with tf.io.gfile.GFile(path, "w") as writer:
+    with file_utils.atomic_write(path) as writer:
         tf.logging.info("***** Eval results *****")
         for key in sorted(result):
             tf.logging.info("  %s = %s", key, result[key])

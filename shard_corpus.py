@@ -8,8 +8,9 @@ The corpus format is create_pretraining_data.py's: one sentence per line, a blan
 (only whitespace) between documents. A shard never splits a document, so every shard is a
 valid input on its own; the end of each input file also ends a document. Text lines are
 copied byte for byte, with one empty line between documents. Shards are named
-PREFIX-00000.txt, PREFIX-00001.txt, ... (--output_suffix) and written as NAME.tmp, then
-renamed, so a shard that exists is complete.
+PREFIX-00000.txt, PREFIX-00001.txt, ... (--output_suffix) and written under a temporary
+name, then renamed, so a shard that exists is complete. A shard name that is one of the
+input files is refused.
 
 --num_shards=N balances bytes: shard i takes documents until the bytes written reach
 (i + 1) / N of the input's size. --lines_per_shard=M starts a new shard at the first
@@ -21,6 +22,7 @@ import time
 from absl import flags
 
 import cli
+import file_utils
 import pretraining_pipeline
 
 flags.DEFINE_string("input_file", None,
@@ -45,7 +47,7 @@ def main(argv):
     if (FLAGS.num_shards > 0) == (FLAGS.lines_per_shard > 0):
         raise cli.InputError("give exactly one of --num_shards and --lines_per_shard (> 0)")
     started = time.time()
-    paths = pretraining_pipeline.expand_inputs(FLAGS.input_file, "--input_file")
+    paths = file_utils.glob_input_files(FLAGS.input_file, "--input_file")
     names, documents, lines = pretraining_pipeline.shard_corpus(
         paths, FLAGS.output_prefix, FLAGS.output_suffix, FLAGS.num_shards,
         FLAGS.lines_per_shard)

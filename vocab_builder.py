@@ -45,6 +45,7 @@ import unicodedata
 import sentencepiece as spm
 from tqdm import tqdm
 
+import file_utils
 import tokenization
 from cli import InputError
 from tf_compat import tf
@@ -74,29 +75,7 @@ def _note(message, show=True):
         tqdm.write(message, file=sys.stderr)
 
 
-def _glob(pattern):
-    """tf.io.gfile.glob, with no match (not an error) for a missing folder on TF 1.x."""
-    try:
-        return tf.io.gfile.glob(pattern)
-    except tf.errors.NotFoundError:
-        return []
-
-
 # ----------------------------------------------------------------------------- input
-
-
-def expand_inputs(patterns, flag="--input_file"):
-    """Sorted files of comma-separated globs, each once; InputError when a glob matches none."""
-    files = []
-    for pattern in [p.strip() for p in (patterns or "").split(",") if p.strip()]:
-        matches = [m for m in sorted(_glob(pattern)) if not tf.io.gfile.isdir(m)]
-        if not matches:
-            raise InputError("%s: no file matches %s; check the path or the glob"
-                             % (pattern, flag))
-        files.extend(m for m in matches if m not in files)
-    if not files:
-        raise InputError("%s is empty; pass the training text files" % flag)
-    return files
 
 
 def iter_lines(files, progress=True):
@@ -109,22 +88,10 @@ def iter_lines(files, progress=True):
     bar = _progress(total=total, show=progress, unit="B", unit_scale=True,
                     desc="reading and sampling")
     for path in files:
-        rest = b""
-        with tf.io.gfile.GFile(path, "rb") as reader:
-            while True:
-                block = reader.read(READ_BLOCK)
-                if not block:
-                    break
-                bar.update(len(block))
-                lines = (rest + block).split(b"\n")
-                rest = lines.pop()
-                for raw in lines:
-                    line = raw.decode("utf-8", "ignore").rstrip("\r")
-                    if line.strip():
-                        yield line
-        line = rest.decode("utf-8", "ignore").rstrip("\r")
-        if line.strip():
-            yield line
+        for raw in file_utils.read_lines(path, bar.update, READ_BLOCK):
+            line = raw.decode("utf-8", "ignore").rstrip("\r")
+            if line.strip():
+                yield line
     bar.close()
 
 
@@ -179,15 +146,40 @@ def count_words(lines, do_lower_case=False, subchar=False, progress=True):
     return words
 
 
-def choose_alphabet(words, max_alphabet):
-    """The max_alphabet most frequent characters of the words (ties by code point)."""
+def character_counts(words):
+    """Counter of the characters of the words WordPiece can split (not too long)."""
     chars = collections.Counter()
     for word, count in words.items():
         if len(word) <= MAX_WORD_CHARS:
             for char in word:
                 chars[char] += count
-    ranked = sorted(chars.items(), key=lambda item: (-item[1], item[0]))
+    return chars
+
+
+def choose_alphabet(words, max_alphabet):
+    """The max_alphabet most frequent characters of the words (ties by code point)."""
+    ranked = sorted(character_counts(words).items(), key=lambda item: (-item[1], item[0]))
     return [char for char, _ in ranked[:max_alphabet]]
+
+
+def check_room_for_alphabet(words, alphabet, vocab_size):
+    """InputError when vocab_size, not --max_alphabet, would leave characters out.
+
+    Every character takes two tokens (bare and ##) after the special ones. Leaving the
+    rarer ones out is a choice made with --max_alphabet, never silently.
+    """
+    room = (vocab_size - len(SPECIAL_TOKENS)) // 2
+    if len(alphabet) <= room:
+        return
+    counts = character_counts(words)
+    lost = sum(counts[char] for char in alphabet[room:]) / float(sum(counts.values()))
+    raise InputError(
+        "--vocab_size=%d has room for %d of the %d characters to keep (each takes a bare and "
+        "a ## token after the %d special ones); words with the other %d (%.1f%% of the "
+        "characters) would be [UNK]: pass --vocab_size=%d or more, or --max_alphabet=%d to "
+        "leave them out knowingly" % (vocab_size, room, len(alphabet), len(SPECIAL_TOKENS),
+                                      len(alphabet) - room, 100.0 * lost,
+                                      len(SPECIAL_TOKENS) + 2 * len(alphabet), room))
 
 
 def trainable_words(words, alphabet, min_count=1):
@@ -366,8 +358,8 @@ def build_vocab(files, vocab_size=20000, do_lower_case=False, subchar=False,
     if not words:
         raise InputError("%s: no words (only control characters); pass a corpus with text"
                          % ",".join(files))
-    max_chars = (vocab_size - len(SPECIAL_TOKENS)) // 2
-    alphabet = choose_alphabet(words, min(max_alphabet, max_chars))
+    alphabet = choose_alphabet(words, max_alphabet)
+    check_room_for_alphabet(words, alphabet, vocab_size)
     n_multi = vocab_size - len(SPECIAL_TOKENS) - 2 * len(alphabet)
     pairs = trainable_words(words, alphabet, min_word_count)
     multi = learn_tokens(pairs, alphabet, n_multi, num_threads, progress)
@@ -387,46 +379,35 @@ def build_vocab(files, vocab_size=20000, do_lower_case=False, subchar=False,
     return tokens, stats
 
 
+def vocab_text(tokens):
+    """The vocabulary file's text: one token per line, LF."""
+    return u"".join(token + u"\n" for token in tokens)
+
+
 def write_vocab(tokens, path):
-    """Writes one token per line (UTF-8, LF) through tf.io.gfile."""
-    with tf.io.gfile.GFile(path, "w") as out:
-        out.write(u"".join(token + u"\n" for token in tokens))
+    """Writes the vocabulary (UTF-8), atomically (file_utils.write_text_atomic)."""
+    file_utils.write_text_atomic(path, vocab_text(tokens))
 
 
 # ----------------------------------------------------------------------------- evaluation
 
 
-def unquote_field(field):
-    """A field as the NSMC reader sees it: when quoted, the quotes dropped and "" undoubled."""
-    if len(field) >= 2 and field.startswith('"') and field.endswith('"'):
-        return field[1:-1].replace('""', '"')
-    return field
+NSMC_QUOTE_ROUNDS = 2
+"""Layers of CSV quoting removed from an --eval_column field, as the NSMC reader
+(classifier_data.NsmcProcessor) removes them from a review."""
 
 
 def read_eval_texts(path, column=None):
-    """Texts of an eval file: every line, or one column of a TSV with a header line."""
-    with tf.io.gfile.GFile(path, "rb") as reader:
-        lines = reader.read().decode("utf-8", "ignore").split("\n")
-    if lines and not lines[-1]:
-        lines.pop()
-    lines = [line.rstrip("\r") for line in lines]
-    if not column:
-        return lines
-    if not lines:
-        raise InputError("%s:1: empty file; --eval_column needs a header line" % path)
-    header = lines[0].split("\t")
-    if column not in header:
-        raise InputError("%s:1: no column %r in the header (%s); fix --eval_column"
-                         % (path, column, ", ".join(header)))
-    index = header.index(column)
-    texts = []
-    for number, line in enumerate(lines[1:], 2):
-        fields = line.split("\t")
-        if len(fields) != len(header):
-            raise InputError("%s:%d: %d fields where the header has %d; fix the file"
-                             % (path, number, len(fields), len(header)))
-        texts.append(unquote_field(fields[index]))
-    return texts
+    """Texts of an eval file: every line, or one column of a TSV with a header line.
+
+    A column is read by file_utils.read_tsv, as the classifier reads NSMC: the same rows,
+    the same unquoting (NSMC_QUOTE_ROUNDS), the same file:line errors.
+    """
+    file_utils.check_input_file(path, "--eval_file")
+    if column:
+        return [row[column] for _, row in
+                file_utils.read_tsv(path, [column], quote_rounds={column: NSMC_QUOTE_ROUNDS})]
+    return [raw.decode("utf-8", "ignore").rstrip("\r") for raw in file_utils.read_lines(path)]
 
 
 def evaluate(vocab_file, texts, do_lower_case=False, tokenizer="wordpiece", subchar=False,

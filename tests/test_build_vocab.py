@@ -17,6 +17,7 @@ import sys
 
 import pytest
 
+import classifier_data
 import tokenization
 import vocab_builder
 from cli import InputError
@@ -233,8 +234,27 @@ def test_eval_file_column_is_unquoted_like_nsmc(tmp_path):
     path = write_lines(tmp_path / "eval.tsv", [u"id\tdocument\tlabel", u"1\t굳 ㅋ\t1",
                                                u'2\t"""최고"" 영화"\t0', u"3\t\t0"])
     assert vocab_builder.read_eval_texts(path, "document") == [u"굳 ㅋ", u'"최고" 영화', u""]
-    with pytest.raises(InputError, match=r"eval.tsv:1: no column 'text'"):
+    with pytest.raises(InputError, match=r"eval.tsv:1: the header line must name the columns "
+                                         r"text"):
         vocab_builder.read_eval_texts(path, "text")
+
+
+def test_eval_file_sees_the_text_the_classifier_sees(tmp_path):
+    """An NSMC review quoted twice (test.tsv, id 9037756) loses both layers of quoting."""
+    review = (u'"""스토리, 연출, 연기, 비주얼 등 영화의 기본 조차 안된 영화에 무슨 평을 해. 이런 '
+              u'영화 찍고도 김문옥 감독은 """"내가 영화 경력이 몇OO인데 조무래기들이 내 영화를 '
+              u'평론해?"""" 같은 마인드에 빠져있겠지?"""')
+    write_lines(tmp_path / "test.tsv", [u"id\tdocument\tlabel", u"9037756\t%s\t0" % review])
+    texts = vocab_builder.read_eval_texts(str(tmp_path / "test.tsv"), "document")
+    split = classifier_data.get_processor("nsmc").read_split(str(tmp_path), "test")
+    assert texts == [e.text for e in split.examples]
+    assert texts[0].startswith(u"스토리") and u' "내가 영화 경력이' in texts[0]
+
+
+def test_eval_file_matches_the_classifier_on_real_nsmc(data_dir):
+    path = os.path.join(data_dir, "nsmc", "test.tsv")
+    split = classifier_data.get_processor("nsmc").read_split(os.path.dirname(path), "test")
+    assert vocab_builder.read_eval_texts(path, "document") == [e.text for e in split.examples]
 
 
 def test_too_small_corpus_is_an_input_error(tmp_path):
@@ -296,7 +316,7 @@ def test_command_line_is_deterministic_and_reports(tmp_path):
     assert ev["tokens_per_word"] == pytest.approx(sum(counts.values()) / float(n_words))
     assert report["sampled_lines"] == 1000 < report["input_lines"]
 
-    expected = {"missing": "none/*.txt: no file matches --input_file",
+    expected = {"missing": "none/*.txt' matches no file",
                 "empty": "empty.txt: no text",
                 "no_input": "--input_file is missing"}
     for name, text in expected.items():

@@ -35,21 +35,12 @@ class WordTokenizer(object):
         return [self.vocab.setdefault(t, len(self.vocab)) for t in tokens]
 
 
-SIGNATURE = {"vocab_sha1": "x", "tokenizer": "wordpiece", "subchar": False,
+SIGNATURE = {"vocab_sha256": "x", "tokenizer": "wordpiece", "subchar": False,
              "do_lower_case": False}
 
 
 # ---------------------------------------------------------------------------------------
 # Readers
-
-
-def test_unquote_csv():
-    assert cd.unquote_csv('"a ""b"" c"', 1) == 'a "b" c'
-    assert cd.unquote_csv('"""a"""', 1) == '"a"'
-    assert cd.unquote_csv('"""a"""', 2) == "a"
-    assert cd.unquote_csv("plain", 2) == "plain"
-    assert cd.unquote_csv('say "hi"', 2) == 'say "hi"'  # not a quoted field
-    assert cd.unquote_csv('"bad " quote"', 1) == '"bad " quote"'  # malformed: kept
 
 
 def test_nsmc_restores_double_quoted_documents_and_keeps_empty_ones(tmp_path):
@@ -105,6 +96,19 @@ def test_a_missing_file_names_what_was_expected(tmp_path):
     assert str(tmp_path) in str(error.value)
     with pytest.raises(cli.InputError, match="test.no_label.tsv"):
         cd.get_processor("hate").read_split(str(tmp_path), "test", need_labels=False)
+
+
+def test_invalid_utf8_names_file_and_line(tmp_path):
+    path = tmp_path / "train.tsv"
+    path.write_bytes((NSMC_HEADER + "1\t좋다\t1\n").encode("utf-8") + b"2\t\xed\xa0\x80\t0\n")
+    with pytest.raises(cli.InputError, match=r"train.tsv:3: not valid UTF-8"):
+        cd.get_processor("nsmc").read_split(str(tmp_path), "train")
+
+
+def test_a_folder_where_the_split_file_belongs(tmp_path):
+    (tmp_path / "train.tsv").mkdir()
+    with pytest.raises(cli.InputError, match=r"train.tsv: is a folder, not a file"):
+        cd.get_processor("nsmc").read_split(str(tmp_path), "train")
 
 
 def test_a_missing_column_is_reported_from_the_header(tmp_path):
@@ -247,7 +251,7 @@ def test_second_build_hits_the_cache_and_any_key_change_misses(tmp_path):
     assert not [f for f in os.listdir(cache) if ".tmp-" in f]
 
     changed = [
-        (dict(SIGNATURE, vocab_sha1="y"), 16),
+        (dict(SIGNATURE, vocab_sha256="y"), 16),
         (dict(SIGNATURE, do_lower_case=True), 16),
         (dict(SIGNATURE, tokenizer="bidirectional"), 16),
         (SIGNATURE, 32),

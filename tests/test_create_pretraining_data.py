@@ -14,6 +14,7 @@ import sys
 import pytest
 
 import cli
+import file_utils
 import pretraining_data
 import pretraining_pipeline as pipeline
 import tokenization
@@ -332,11 +333,15 @@ def test_rerun_skips_complete_outputs_and_redoes_interrupted_ones(tmp_path):
     # An interrupted run leaves a partial temporary file and no output or sidecar.
     interrupted.unlink()
     (tmp_path / "out" / "part-00001.tfrecord.json").unlink()
-    (tmp_path / "out" / "part-00001.tfrecord.tmp").write_bytes(expected[:100])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    leftover = file_utils.temporary_name(str(interrupted), dead.pid)
+    with open(leftover, "wb") as writer:
+        writer.write(expected[:100])
     again = make(pattern, out, max_seq_length=32, dupe_factor=2)
     assert (again["shards"], again["skipped"]) == (1, 1)
     assert interrupted.read_bytes() == expected
-    assert not (tmp_path / "out" / "part-00001.tfrecord.tmp").exists()
+    assert not os.path.exists(leftover)
     assert os.stat(str(done)).st_mtime_ns == stamp
     # A truncated output does not count as complete; other flags redo everything.
     interrupted.write_bytes(expected[:100])

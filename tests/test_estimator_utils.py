@@ -1,7 +1,5 @@
 """The shared TPUEstimator plumbing and the TF 1/2 import."""
 
-import os
-
 import pytest
 
 import cli
@@ -14,21 +12,6 @@ def test_tf_compat_gives_the_v1_api_on_both_versions():
     assert not tf.executing_eagerly()
     assert hasattr(tf, "placeholder") and hasattr(tf, "Session")
     assert tpu_estimator.TPUEstimator.__name__ == "TPUEstimator"
-
-
-def test_glob_input_files_expands_comma_separated_globs(tmp_path):
-    for name in ("a-1.tfrecord", "a-2.tfrecord", "b.tfrecord"):
-        (tmp_path / name).write_bytes(b"")
-    pattern = "%s/a-*.tfrecord, %s/b.tfrecord" % (tmp_path, tmp_path)
-    files = estimator_utils.glob_input_files(pattern)
-    assert [os.path.basename(f) for f in files] == ["a-1.tfrecord", "a-2.tfrecord", "b.tfrecord"]
-
-
-def test_glob_input_files_names_the_pattern_that_matches_nothing(tmp_path):
-    (tmp_path / "a.tfrecord").write_bytes(b"")
-    missing = str(tmp_path / "nope-*.tfrecord")
-    with pytest.raises(cli.InputError, match="nope-"):
-        estimator_utils.glob_input_files("%s/a.tfrecord,%s" % (tmp_path, missing))
 
 
 def test_decode_record_turns_int64_into_int32(tmp_path):
