@@ -43,7 +43,7 @@ import classifier_data
 import classifier_model
 import cli
 import estimator_utils
-import pretraining_pipeline
+import file_utils
 import tokenization
 from tf_compat import tf
 
@@ -351,7 +351,7 @@ def main(_):
         stdout.writelines(rows)
         stdout.flush()
     else:
-        pretraining_pipeline.write_text_atomically(FLAGS.output_file, "".join(rows))
+        file_utils.write_text_atomic(FLAGS.output_file, "".join(rows))
     elapsed = time.time() - started
     report.log()
     log.info("Predicted %d lines of %s in %.1f s (%.0f lines/s) to %s; set-up %.1f s, "
