@@ -44,6 +44,7 @@ import metrics
 import modeling
 import optimization
 import tokenization
+from bert_config import load_bert_config
 from tf_compat import tf, tpu_estimator
 
 log = tf.compat.v1.logging
@@ -158,19 +159,6 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
 
 # ---------------------------------------------------------------------------------------
 # Data
-
-
-def load_bert_config(path, max_seq_length):
-    """The BertConfig at ``path``; InputError when missing or too short for the data."""
-    if not path or not tf.io.gfile.exists(path):
-        raise cli.InputError("--bert_config_file=%s not found; pass the model's "
-                             "bert_config.json" % path)
-    config = modeling.BertConfig.from_json_file(path)
-    if max_seq_length > config.max_position_embeddings:
-        raise cli.InputError(
-            "--max_seq_length=%d exceeds max_position_embeddings=%d of %s; use a shorter "
-            "--max_seq_length" % (max_seq_length, config.max_position_embeddings, path))
-    return config
 
 
 def tokenizer_signature(vocab_file, do_lower_case, tokenizer_mode, subchar):

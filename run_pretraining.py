@@ -31,6 +31,7 @@ import estimator_utils
 import heads
 import modeling
 import optimization
+from bert_config import load_bert_config
 from tf_compat import IS_TF2, tf, tpu_estimator
 
 flags.DEFINE_string(
@@ -108,23 +109,6 @@ FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions"
 # ----------------------------------------------------------------------------------
 # Checks on the inputs, before any graph is built.
 # ----------------------------------------------------------------------------------
-
-def load_bert_config(path, max_seq_length):
-    """Reads the BertConfig; InputError if it is missing or too short for the data."""
-    if not path or not tf.io.gfile.exists(path):
-        raise cli.InputError("--bert_config_file=%s not found; give a config such as "
-                             "vocab/bert_config_medium.json" % path)
-    try:
-        config = modeling.BertConfig.from_json_file(path)
-    except ValueError as e:
-        raise cli.InputError("%s: not a valid BERT config (%s)" % (path, e))
-    if max_seq_length > config.max_position_embeddings:
-        raise cli.InputError(
-            "--max_seq_length=%d exceeds max_position_embeddings=%d of %s; lower "
-            "--max_seq_length or use a config with more positions"
-            % (max_seq_length, config.max_position_embeddings, path))
-    return config
-
 
 def iterate_records(files, limit):
     """Yields (path, index, tf.train.Example) for the first ``limit`` records of ``files``."""
