@@ -40,6 +40,7 @@ from tqdm import tqdm
 import classifier_data
 import cli
 import estimator_utils
+import file_utils
 import metrics
 import modeling
 import optimization
@@ -217,7 +218,7 @@ def write_eval_results(path, report, label_names, split_name, global_step):
         for metric in ("precision", "recall", "f1"):
             values.append(("%s_%s" % (metric, name), report[metric][name]))
         values.append(("support_%s" % name, report["support"][name]))
-    with tf.io.gfile.GFile(path, "w") as writer:
+    with file_utils.atomic_write(path) as writer:
         for key, value in values:
             text = "%.6f" % value if isinstance(value, float) else str(value)
             writer.write("%s = %s\n" % (key, text))
@@ -246,10 +247,10 @@ def _clean(text):
 def write_predictions(output_dir, split, probabilities, processor):
     """test_results.tsv, predictions.tsv and, for HATE's hate labels, submission.csv."""
     predicted = np.argmax(probabilities, axis=1)
-    with tf.io.gfile.GFile(os.path.join(output_dir, "test_results.tsv"), "w") as writer:
+    with file_utils.atomic_write(os.path.join(output_dir, "test_results.tsv")) as writer:
         for row in probabilities:
             writer.write("\t".join(str(float(p)) for p in row) + "\n")
-    with tf.io.gfile.GFile(os.path.join(output_dir, "predictions.tsv"), "w") as writer:
+    with file_utils.atomic_write(os.path.join(output_dir, "predictions.tsv")) as writer:
         writer.write("id\ttext\tprediction%s\n" % ("\tlabel" if split.has_labels else ""))
         for example, label_id in zip(split.examples, predicted):
             gold = "\t%s" % example.label if split.has_labels else ""
@@ -257,7 +258,7 @@ def write_predictions(output_dir, split, probabilities, processor):
                                              processor.labels[label_id], gold))
     written = ["test_results.tsv", "predictions.tsv"]
     if getattr(processor, "label_kind", None) == "hate":
-        with tf.io.gfile.GFile(os.path.join(output_dir, "submission.csv"), "w") as writer:
+        with file_utils.atomic_write(os.path.join(output_dir, "submission.csv")) as writer:
             out = csv.writer(writer, lineterminator="\n")
             out.writerow(["comments", "label"])
             for example, label_id in zip(split.examples, predicted):

@@ -28,6 +28,7 @@ from google.protobuf.message import DecodeError
 
 import cli
 import estimator_utils
+import file_utils
 import heads
 import modeling
 import optimization
@@ -398,7 +399,7 @@ def enable_cpu_xla():
 def write_eval_results(result, output_dir):
     """Writes 'key = value' lines (sorted) to output_dir/eval_results.txt; returns the path."""
     path = os.path.join(output_dir, "eval_results.txt")
-    with tf.io.gfile.GFile(path, "w") as writer:
+    with file_utils.atomic_write(path) as writer:
         tf.logging.info("***** Eval results *****")
         for key in sorted(result):
             tf.logging.info("  %s = %s", key, result[key])

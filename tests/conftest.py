@@ -34,3 +34,19 @@ def krbert_dir(data_dir):
         pytest.fail("DATA_DIR/krbert not found at %s: it holds the published KR-BERT vocabularies "
                     "and configs" % path, pytrace=False)
     return path
+
+
+@pytest.fixture
+def file_size_limit():
+    """``limit(max_bytes)``: a preexec_fn making a child process's writes fail beyond
+    ``max_bytes`` per file with EFBIG, as on a full disk (SIGXFSZ ignored)."""
+    import resource
+    import signal
+
+    def limit(max_bytes):
+        def apply():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+        return apply
+
+    return limit

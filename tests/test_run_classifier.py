@@ -8,6 +8,7 @@ of the real splits, written to a temporary folder, plus HATE's real unlabelled t
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -200,3 +201,25 @@ def test_a_bad_row_stops_with_one_line_naming_file_and_line(tmp_path, common):
     assert code == 1
     assert last.startswith("error: %s:3: expected 3 tab-separated columns" % (data / "train.tsv"))
     assert "Traceback" not in log
+
+
+def test_a_full_disk_leaves_the_previous_predictions_whole(nsmc_run, common, tmp_path,
+                                                           file_size_limit):
+    output = str(tmp_path / "out")
+    shutil.copytree(nsmc_run["output"], output)
+    before = {name: open(os.path.join(output, name), "rb").read()
+              for name in ("test_results.tsv", "predictions.tsv")}
+    room = (len(before["test_results.tsv"]) + len(before["predictions.tsv"])) // 2
+    assert len(before["test_results.tsv"]) < room < len(before["predictions.tsv"])
+    done = subprocess.run(
+        [sys.executable, SCRIPT] + common + ["--task_name=nsmc", "--do_predict",
+                                             "--data_dir=%s" % nsmc_run["data"],
+                                             "--output_dir=%s" % output],
+        cwd=ROOT, timeout=600, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        universal_newlines=True, preexec_fn=file_size_limit(room))
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        "error: %s: could not be written (" % os.path.join(output, "predictions.tsv"))
+    for name, data in before.items():
+        assert open(os.path.join(output, name), "rb").read() == data, name
+    assert not [name for name in os.listdir(output) if ".tmp" in name]

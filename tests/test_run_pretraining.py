@@ -16,6 +16,7 @@ import time
 import numpy as np
 import pytest
 
+import cli
 import run_pretraining
 from tf_compat import tf
 
@@ -286,3 +287,24 @@ def test_cpu_script_needs_input():
     proc = run_script("pretrain_cpu.sh", {"INPUT": ""})
     assert proc.returncode != 0
     assert proc.stderr.startswith("error: INPUT is not set"), proc.stderr
+
+
+def test_eval_results_survive_a_full_disk_whole(tmp_path):
+    """Writes beyond 40 bytes fail (EFBIG, as on a full disk): the previous results stay."""
+    import resource
+    path = run_pretraining.write_eval_results({"loss": 1.5, "global_step": 10}, str(tmp_path))
+    before = open(path).read()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (40, hard))
+    try:
+        with pytest.raises(cli.InputError) as error:
+            run_pretraining.write_eval_results(
+                {"loss": 1.25, "global_step": 20, "masked_lm_accuracy": 0.5,
+                 "masked_lm_loss": 2.0, "next_sentence_accuracy": 0.75}, str(tmp_path))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+    assert str(error.value).startswith("%s: could not be written (" % path)
+    assert open(path).read() == before
+    assert os.listdir(str(tmp_path)) == ["eval_results.txt"]
