@@ -182,9 +182,14 @@ class FeatureSource(object):
 
     def load(self, split_name, need_labels, for_training=False):
         """(Split, record_path, meta); eval and predict records are sorted by length."""
-        split = self.processor.read_split(self.data_dir, split_name, need_labels)
+        split = self.processor.read_split(self.data_dir, split_name, need_labels=False)
         if not split.examples:
             raise cli.InputError("%s holds no examples; check the file" % split.path)
+        if need_labels and not split.has_labels:
+            raise cli.InputError(
+                "%s has no '%s' column, so split '%s' cannot be trained on or scored; choose "
+                "a labelled split (e.g. --eval_split=dev), or predict it with --do_predict"
+                % (split.path, self.processor.label_column, split_name))
         classifier_data.log_split(self.processor, split)
         record_path, meta = classifier_data.build_feature_cache(
             self.processor, split, self.tokenizer, self.signature, self.max_seq_length,
@@ -282,9 +287,9 @@ def check_flags(FLAGS):
     for name in ("task_name", "data_dir", "vocab_file", "bert_config_file", "output_dir"):
         if not getattr(FLAGS, name):
             raise cli.InputError("--%s is required" % name)
-    if not tf.io.gfile.exists(FLAGS.vocab_file):
-        raise cli.InputError("--vocab_file=%s not found; pass the model's vocabulary"
-                             % FLAGS.vocab_file)
+    estimator_utils.check_file_flag("vocab_file", FLAGS.vocab_file, "the model's vocabulary")
+    estimator_utils.check_positive_number("learning_rate", FLAGS.learning_rate)
+    estimator_utils.check_positive_number("num_train_epochs", FLAGS.num_train_epochs)
     for name in ("train_batch_size", "eval_batch_size", "predict_batch_size", "max_seq_length"):
         if getattr(FLAGS, name) <= 0:
             raise cli.InputError("--%s must be positive" % name)
@@ -340,6 +345,10 @@ def main(_):
         num_train_steps = max(1, int(len(train[0].examples) / FLAGS.train_batch_size *
                                      FLAGS.num_train_epochs))
         num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
+    # Every split is read before training, so a split without labels stops the run first.
+    evaluation = source.load(FLAGS.eval_split, need_labels=True) if FLAGS.do_eval else None
+    prediction = (source.load(FLAGS.predict_split, need_labels=False) if FLAGS.do_predict
+                  else None)
 
     model_fn = model_fn_builder(bert_config, len(processor.labels), FLAGS.init_checkpoint,
                                 FLAGS.learning_rate, num_train_steps, num_warmup_steps,
@@ -366,14 +375,14 @@ def main(_):
                 desc="predicting %s" % split.name)
         return computed[split.name]
 
-    if FLAGS.do_eval:
-        split, record_path, _ = source.load(FLAGS.eval_split, need_labels=True)
+    if evaluation is not None:
+        split, record_path, _ = evaluation
         evaluate(split, probabilities_of(split, record_path, FLAGS.eval_batch_size),
                  processor, os.path.join(FLAGS.output_dir, "eval_results.txt"),
                  latest_global_step(FLAGS.output_dir))
 
-    if FLAGS.do_predict:
-        split, record_path, _ = source.load(FLAGS.predict_split, need_labels=False)
+    if prediction is not None:
+        split, record_path, _ = prediction
         probabilities = probabilities_of(split, record_path, FLAGS.predict_batch_size)
         write_predictions(FLAGS.output_dir, split, probabilities, processor)
         if split.has_labels:

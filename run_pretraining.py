@@ -418,6 +418,7 @@ def main(_):
                  "iterations_per_loop", "log_every_n_steps"):
         if getattr(FLAGS, name) <= 0:
             raise cli.InputError("--%s must be positive (got %d)" % (name, getattr(FLAGS, name)))
+    estimator_utils.check_positive_number("learning_rate", FLAGS.learning_rate)
 
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     train_files = estimator_utils.glob_input_files(FLAGS.input_file)

@@ -223,3 +223,33 @@ def test_a_full_disk_leaves_the_previous_predictions_whole(nsmc_run, common, tmp
     for name, data in before.items():
         assert open(os.path.join(output, name), "rb").read() == data, name
     assert not [name for name in os.listdir(output) if ".tmp" in name]
+
+
+@pytest.mark.parametrize("case, flag, message", [
+    ("no epochs", "--num_train_epochs=0", "--num_train_epochs=0.0: must be a finite number"),
+    ("negative epochs", "--num_train_epochs=-1", "--num_train_epochs=-1.0: must be a finite"),
+    ("nan rate", "--learning_rate=nan", "--learning_rate=nan: must be a finite number above 0"),
+    ("inf rate", "--learning_rate=inf", "--learning_rate=inf: must be a finite number above 0"),
+    ("zero rate", "--learning_rate=0", "--learning_rate=0.0: must be a finite number above 0"),
+    ("vocab folder", "--vocab_file=DATA", "--vocab_file=DATA is a folder; give the model's "),
+    ("config folder", "--bert_config_file=DATA", "DATA: is a folder; give the BERT config's"),
+    ("hate test", "--eval_split=test",
+     "DATA/test.no_label.tsv has no 'hate' column, so split 'test' cannot be trained on or "
+     "scored; choose a labelled split (e.g. --eval_split=dev)"),
+])
+def test_bad_flags_stop_in_one_line_before_training(tmp_path, data_dir, common, case, flag,
+                                                    message):
+    data = tmp_path / "data"
+    data.mkdir()
+    real = os.path.join(data_dir, "hate")
+    head(os.path.join(real, "train.tsv"), str(data / "train.tsv"), 16)
+    head(os.path.join(real, "dev.tsv"), str(data / "dev.tsv"), 8)
+    os.symlink(os.path.join(real, "test.no_label.tsv"), str(data / "test.no_label.tsv"))
+    output = tmp_path / "out"
+    code, log = run(common + ["--task_name=hate", "--data_dir=%s" % data,
+                              "--output_dir=%s" % output, "--do_train", "--do_eval",
+                              flag.replace("DATA", str(data))], expect_ok=False)
+    assert code == 1 and "Traceback" not in log, log[-3000:]
+    assert log.strip().splitlines()[-1].startswith(
+        "error: " + message.replace("DATA", str(data))), log[-1000:]
+    assert not output.exists() or not [n for n in os.listdir(str(output)) if "ckpt" in n]

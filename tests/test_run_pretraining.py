@@ -188,6 +188,7 @@ def test_tpu_host_call_writes_the_summaries(tmp_path):
     ("glob", "matches no file"),
     ("vocab", "outside [0, 100) (vocab_size"),
     ("positions", "--max_seq_length=64 exceeds max_position_embeddings=32"),
+    ("rate", "--learning_rate=nan: must be a finite number above 0"),
 ])
 def test_bad_input_fails_in_one_line_before_building_the_graph(tmp_path, case, message):
     config = tiny_config(tmp_path)
@@ -203,6 +204,8 @@ def test_bad_input_fails_in_one_line_before_building_the_graph(tmp_path, case, m
         write_records(tmp_path / "d.tfrecord", 20, max_id=150)
     elif case == "positions":
         extra["max_seq_length"] = 64
+    elif case == "rate":
+        extra["learning_rate"] = "nan"
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, os.path.join(ROOT, "run_pretraining.py")] +
