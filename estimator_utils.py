@@ -125,6 +125,40 @@ def decode_record(record, name_to_features):
     return example
 
 
+def checkpoint_shapes(init_checkpoint):
+    """{variable name: shape list} of a checkpoint (a prefix, or a folder with a checkpoint).
+
+    Raises InputError naming --init_checkpoint when it is missing, not a TensorFlow
+    checkpoint, or holds no variable.
+    """
+    hint = "give a checkpoint prefix such as models/krbert_medium/bert_model.ckpt"
+    if init_checkpoint.endswith(".index") or ".data-" in init_checkpoint:
+        hint = "give the prefix, without the .index or .data-* suffix"
+    try:
+        variables = tf.train.list_variables(init_checkpoint)
+    except tf.errors.NotFoundError:
+        raise cli.InputError("--init_checkpoint=%s not found; %s" % (init_checkpoint, hint))
+    except (tf.errors.OpError, ValueError) as e:
+        reason = (getattr(e, "message", None) or str(e)).split("\n")[0]
+        raise cli.InputError("--init_checkpoint=%s is not a TensorFlow checkpoint (%s); %s"
+                             % (init_checkpoint, reason, hint))
+    if not variables:
+        raise cli.InputError("--init_checkpoint=%s holds no variable; %s" % (init_checkpoint,
+                                                                           hint))
+    return dict(variables)
+
+
+def check_shapes_match(tvars, init_checkpoint, shapes):
+    """Raises InputError naming the first graph variable whose checkpoint shape differs."""
+    for var in tvars:
+        name = var.op.name
+        if name in shapes and list(shapes[name]) != var.shape.as_list():
+            raise cli.InputError(
+                "--init_checkpoint=%s: variable %s has shape %s in the checkpoint but %s in "
+                "this model; use the --bert_config_file the checkpoint was trained with"
+                % (init_checkpoint, name, list(shapes[name]), var.shape.as_list()))
+
+
 def warm_start(init_checkpoint, use_tpu):
     """Maps the trainable variables found in ``init_checkpoint`` onto the current graph.
 
@@ -135,6 +169,7 @@ def warm_start(init_checkpoint, use_tpu):
     loaded = {}
     scaffold_fn = None
     if init_checkpoint:
+        check_shapes_match(tvars, init_checkpoint, checkpoint_shapes(init_checkpoint))
         assignment_map, loaded = modeling.get_assignment_map_from_checkpoint(
             tvars, init_checkpoint)
         if use_tpu:

@@ -324,6 +324,8 @@ def main(_):
     check_flags(FLAGS)
     processor = classifier_data.get_processor(FLAGS.task_name, FLAGS.hate_label)
     tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
+    if FLAGS.init_checkpoint:
+        estimator_utils.checkpoint_shapes(FLAGS.init_checkpoint)  # stops now if it is no checkpoint
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     tokenization.check_vocab_matches_config(FLAGS.vocab_file, bert_config.vocab_size,
                                             FLAGS.bert_config_file)

@@ -421,6 +421,8 @@ def main(_):
     estimator_utils.check_positive_number("learning_rate", FLAGS.learning_rate)
 
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
+    if FLAGS.init_checkpoint:
+        estimator_utils.checkpoint_shapes(FLAGS.init_checkpoint)  # stops now if it is no checkpoint
     train_files = estimator_utils.glob_input_files(FLAGS.input_file)
     eval_files = train_files
     if FLAGS.eval_input_file:

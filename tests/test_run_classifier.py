@@ -253,3 +253,19 @@ def test_bad_flags_stop_in_one_line_before_training(tmp_path, data_dir, common, 
     assert log.strip().splitlines()[-1].startswith(
         "error: " + message.replace("DATA", str(data))), log[-1000:]
     assert not output.exists() or not [n for n in os.listdir(str(output)) if "ckpt" in n]
+
+
+def test_a_checkpoint_of_another_shape_is_one_line_naming_the_variable(nsmc_run, common,
+                                                                        tmp_path):
+    config = tmp_path / "wider.json"
+    config.write_text(json.dumps(dict(TINY_CONFIG, intermediate_size=48)))
+    checkpoint = os.path.join(nsmc_run["output"], "model.ckpt-7")
+    code, log = run(common + ["--bert_config_file=%s" % config, "--task_name=nsmc",
+                              "--data_dir=%s" % nsmc_run["data"], "--do_eval",
+                              "--output_dir=%s" % (tmp_path / "out"),
+                              "--init_checkpoint=%s" % checkpoint], expect_ok=False)
+    assert code == 1 and "Traceback" not in log, log[-3000:]
+    assert log.strip().splitlines()[-1] == (
+        "error: --init_checkpoint=%s: variable bert/encoder/layer_0/intermediate/dense/kernel "
+        "has shape [32, 64] in the checkpoint but [32, 48] in this model; use the "
+        "--bert_config_file the checkpoint was trained with" % checkpoint)
