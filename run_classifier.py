@@ -31,6 +31,7 @@ Shapes in docstrings: B batch size, S sequence length, H hidden size, C classes.
 """
 
 import csv
+import json
 import os
 
 import numpy as np
@@ -279,6 +280,57 @@ def latest_global_step(output_dir):
 
 
 # ---------------------------------------------------------------------------------------
+# Resuming: a rerun into --output_dir continues the run only when it has the same settings
+
+TRAINING_SETTINGS = "training_settings.json"
+
+
+def training_settings(FLAGS, bert_config, train_meta, bucket_by_length):
+    """Everything the trained model depends on, as plain JSON values: the training
+    features' key (data file, vocabulary, tokenizer, max_seq_length), the config and
+    the training flags."""
+    settings = {"train_data": train_meta["key_fields"], "bert_config": bert_config.to_dict(),
+                "bucket_by_length": bool(bucket_by_length)}
+    for name in ("init_checkpoint", "learning_rate", "num_train_epochs", "warmup_proportion",
+                 "train_batch_size"):
+        settings[name] = FLAGS[name].value
+    return json.loads(json.dumps(settings))
+
+
+def first_difference(old, new, prefix=""):
+    """'key was X, now Y' for the first key (nested keys joined by dots) that differs."""
+    for key in sorted(set(old) | set(new)):
+        before, now = old.get(key), new.get(key)
+        if before != now:
+            if isinstance(before, dict) and isinstance(now, dict):
+                return first_difference(before, now, prefix + key + ".")
+            return "%s%s was %s, now %s" % (prefix, key, json.dumps(before), json.dumps(now))
+    return None
+
+
+def check_same_run(output_dir, settings):
+    """Records ``settings`` in ``output_dir``; when it already holds a checkpoint, raises
+    InputError unless that model was trained with the same settings (the run resumes)."""
+    path = os.path.join(output_dir, TRAINING_SETTINGS)
+    if tf.train.latest_checkpoint(output_dir):
+        difference = "its training settings are not recorded"
+        if tf.io.gfile.exists(path):
+            with tf.io.gfile.GFile(path, "r") as reader:
+                try:
+                    difference = first_difference(json.loads(reader.read()), settings)
+                except ValueError:
+                    pass
+        if difference:
+            raise cli.InputError(
+                "--output_dir=%s holds a model trained with other settings (%s); give a new "
+                "--output_dir (rerun with the same flags to resume that run)"
+                % (output_dir, difference))
+        log.info("Resuming the training run in %s (same settings)", output_dir)
+        return
+    file_utils.write_text_atomic(path, json.dumps(settings, indent=1, sort_keys=True) + "\n")
+
+
+# ---------------------------------------------------------------------------------------
 
 
 def check_flags(FLAGS):
@@ -300,15 +352,8 @@ def check_flags(FLAGS):
 def estimator_factory(FLAGS, model_fn):
     """A function giving the TPUEstimator with a given predict batch size (evaluation
     runs as a prediction, with --eval_batch_size)."""
-    run_config = estimator_utils.make_run_config(
-        FLAGS.output_dir, FLAGS.use_tpu, tpu_name=FLAGS.tpu_name, tpu_zone=FLAGS.tpu_zone,
-        gcp_project=FLAGS.gcp_project, master=FLAGS.master,
-        num_tpu_cores=FLAGS.num_tpu_cores, iterations_per_loop=FLAGS.iterations_per_loop,
-        save_checkpoints_steps=FLAGS.save_checkpoints_steps,
-        config_proto=None if FLAGS.use_tpu else estimator_utils.session_config(),
-        # On the CPU TPUEstimator counts steps in units of iterations_per_loop.
-        log_step_count_steps=FLAGS.log_every_n_steps * (
-            1 if FLAGS.use_tpu else FLAGS.iterations_per_loop))
+    run_config = estimator_utils.run_config_from_flags(
+        FLAGS, None if FLAGS.use_tpu else estimator_utils.session_config())
 
     def estimator_for(predict_batch_size):
         return estimator_utils.make_estimator(
@@ -325,7 +370,11 @@ def main(_):
     processor = classifier_data.get_processor(FLAGS.task_name, FLAGS.hate_label)
     tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
     if FLAGS.init_checkpoint:
-        estimator_utils.checkpoint_shapes(FLAGS.init_checkpoint)  # stops now if it is no checkpoint
+        estimator_utils.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
+    if not FLAGS.do_train:
+        estimator_utils.require_checkpoint(
+            FLAGS.output_dir, FLAGS.init_checkpoint,
+            " and ".join(flag for flag in ("--do_eval", "--do_predict") if FLAGS[flag[2:]].value))
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     tokenization.check_vocab_matches_config(FLAGS.vocab_file, bert_config.vocab_size,
                                             FLAGS.bert_config_file)
@@ -347,6 +396,7 @@ def main(_):
         num_train_steps = max(1, int(len(train[0].examples) / FLAGS.train_batch_size *
                                      FLAGS.num_train_epochs))
         num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
+        check_same_run(FLAGS.output_dir, training_settings(FLAGS, bert_config, train[2], bucket))
     # Every split is read before training, so a split without labels stops the run first.
     evaluation = source.load(FLAGS.eval_split, need_labels=True) if FLAGS.do_eval else None
     prediction = (source.load(FLAGS.predict_split, need_labels=False) if FLAGS.do_predict

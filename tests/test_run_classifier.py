@@ -9,8 +9,10 @@ import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -269,3 +271,63 @@ def test_a_checkpoint_of_another_shape_is_one_line_naming_the_variable(nsmc_run,
         "error: --init_checkpoint=%s: variable bert/encoder/layer_0/intermediate/dense/kernel "
         "has shape [32, 64] in the checkpoint but [32, 48] in this model; use the "
         "--bert_config_file the checkpoint was trained with" % checkpoint)
+
+
+def latest_step(output):
+    with open(os.path.join(output, "checkpoint")) as handle:
+        return int(handle.readline().split("-")[-1].strip().strip('"'))
+
+
+def test_a_killed_run_resumes_and_a_run_with_other_settings_is_refused(tmp_path, data_dir,
+                                                                       common):
+    data = tmp_path / "data"
+    data.mkdir()
+    head(os.path.join(data_dir, "nsmc", "train.tsv"), str(data / "train.tsv"), 120)
+    output = str(tmp_path / "out")
+    args = common + ["--task_name=nsmc", "--data_dir=%s" % data, "--output_dir=%s" % output,
+                     "--do_train", "--num_train_epochs=50", "--save_checkpoints_steps=50"]
+    proc = subprocess.Popen([sys.executable, SCRIPT] + args, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while proc.poll() is None and time.time() < deadline:
+            if os.path.exists(os.path.join(output, "checkpoint")) and latest_step(output) >= 50:
+                break
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the first run ended before it was killed"
+    killed_at = latest_step(output)
+    assert 50 <= killed_at < 750
+
+    _, log = run(args)  # the same flags: the run resumes where it was killed
+    assert "Restoring parameters from %s/model.ckpt-%d" % (output, killed_at) in log
+    assert latest_step(output) == 750  # int(120 / 8 * 50)
+
+    code, log = run(args + ["--learning_rate=2e-3"], expect_ok=False)
+    assert code == 1 and "Traceback" not in log
+    assert log.strip().splitlines()[-1] == (
+        "error: --output_dir=%s holds a model trained with other settings (learning_rate was "
+        "0.001, now 0.002); give a new --output_dir (rerun with the same flags to resume that "
+        "run)" % output)
+
+    head(os.path.join(data_dir, "nsmc", "train.tsv"), str(data / "train.tsv"), 119)
+    code, log = run(args, expect_ok=False)
+    assert code == 1 and "Traceback" not in log
+    assert log.strip().splitlines()[-1].startswith(
+        "error: --output_dir=%s holds a model trained with other settings "
+        "(train_data.split_sha1 was " % output)
+    assert latest_step(output) == 750
+
+
+def test_scoring_with_no_checkpoint_and_no_training_is_refused(tmp_path, nsmc_run, common):
+    output = tmp_path / "out"
+    code, log = run(common + ["--task_name=nsmc", "--data_dir=%s" % nsmc_run["data"],
+                              "--output_dir=%s" % output, "--do_eval", "--do_predict"],
+                    expect_ok=False)
+    assert code == 1 and "Traceback" not in log
+    assert log.strip().splitlines()[-1] == (
+        "error: --do_eval and --do_predict without --do_train: --output_dir=%s holds no "
+        "checkpoint, so there is no trained model to score; pass --init_checkpoint=..., or the "
+        "--output_dir of a trained run" % output)

@@ -189,6 +189,10 @@ def test_tpu_host_call_writes_the_summaries(tmp_path):
     ("vocab", "outside [0, 100) (vocab_size"),
     ("positions", "--max_seq_length=64 exceeds max_position_embeddings=32"),
     ("rate", "--learning_rate=nan: must be a finite number above 0"),
+    ("cut", "d.tfrecord: damaged after byte "),
+    ("cut in a header", "d.tfrecord: cut short: its whole records end at byte "),
+    ("second file", "e.tfrecord: input_ids has length 24 but --max_seq_length=16"),
+    ("folder", "is a folder; give TFRecord files"),
 ])
 def test_bad_input_fails_in_one_line_before_building_the_graph(tmp_path, case, message):
     config = tiny_config(tmp_path)
@@ -206,6 +210,14 @@ def test_bad_input_fails_in_one_line_before_building_the_graph(tmp_path, case, m
         extra["max_seq_length"] = 64
     elif case == "rate":
         extra["learning_rate"] = "nan"
+    elif case in ("cut", "cut in a header"):
+        size = os.path.getsize(data)
+        last = len(list(tf.io.tf_record_iterator(data))[-1]) + 16
+        os.truncate(data, size - 100 if case == "cut" else size - last + 6)
+    elif case == "second file":
+        data = "%s,%s" % (data, write_records(tmp_path / "e.tfrecord", 20, seq=24))
+    elif case == "folder":
+        data = str(tmp_path)
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, os.path.join(ROOT, "run_pretraining.py")] +
@@ -311,3 +323,44 @@ def test_eval_results_survive_a_full_disk_whole(tmp_path):
     assert str(error.value).startswith("%s: could not be written (" % path)
     assert open(path).read() == before
     assert os.listdir(str(tmp_path)) == ["eval_results.txt"]
+
+
+def test_eval_with_no_checkpoint_and_no_training_is_refused(tmp_path):
+    data = write_records(tmp_path / "d.tfrecord", 20)
+    out = tmp_path / "out"
+    code, log = run(flags_for(tiny_config(tmp_path), data, str(out), 10, do_eval=True))
+    assert code == 1 and "Traceback" not in log
+    assert log.strip().splitlines()[-1] == (
+        "error: --do_eval without --do_train: --output_dir=%s holds no checkpoint, so there is "
+        "no trained model to score; pass --init_checkpoint=..., or the --output_dir of a trained "
+        "run" % out)
+
+
+def test_the_sidecar_of_create_pretraining_data_vouches_for_a_file_cheaply(tmp_path):
+    import pretraining_pipeline
+    golden = os.path.join(ROOT, "tests", "fixtures", "pretraining_golden")
+    settings = {"do_lower_case": False, "do_whole_word_mask": False, "max_seq_length": 32,
+                "max_predictions_per_seq": 5, "random_seed": 1, "dupe_factor": 1,
+                "masked_lm_prob": 0.15, "short_seq_prob": 0.1, "tokenizer": "wordpiece",
+                "subchar": False}
+    output = str(tmp_path / "c.tfrecord")
+    pretraining_pipeline.run(os.path.join(golden, "corpus.txt"), output,
+                             os.path.join(golden, "vocab.txt"), settings, num_workers=1,
+                             show_progress=False, in_process=True)
+    assert os.path.exists(output + ".json")
+    assert run_pretraining.check_file_is_whole(output, 32, 5) is False  # not read through
+    with pytest.raises(cli.InputError) as error:
+        run_pretraining.check_file_is_whole(output, 24, 5)
+    assert str(error.value) == (
+        "%s was made with --max_seq_length=32 (%s.json) but --max_seq_length=24; pass "
+        "--max_seq_length=32 or regenerate the data with --max_seq_length=24" % (output, output))
+    size = os.path.getsize(output)
+    os.truncate(output, size - 100)
+    with pytest.raises(cli.InputError) as error:
+        run_pretraining.check_file_is_whole(output, 32, 5)
+    assert str(error.value) == (
+        "%s has %d bytes but %s.json records %d: it was cut short or changed; regenerate it "
+        "with create_pretraining_data.py" % (output, size - 100, output, size))
+    os.remove(output + ".json")
+    with pytest.raises(cli.InputError, match="damaged after byte"):
+        run_pretraining.check_file_is_whole(output, 32, 5)
