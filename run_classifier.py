@@ -366,6 +366,8 @@ def estimator_factory(FLAGS, model_fn):
 def main(_):
     FLAGS = flags.FLAGS
     log.set_verbosity(log.INFO)
+    file_utils.check_gcs_reachable([FLAGS.data_dir, FLAGS.vocab_file, FLAGS.bert_config_file,
+                                    FLAGS.output_dir, FLAGS.init_checkpoint, FLAGS.cache_dir])
     check_flags(FLAGS)
     processor = classifier_data.get_processor(FLAGS.task_name, FLAGS.hate_label)
     tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)

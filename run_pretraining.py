@@ -490,6 +490,9 @@ def main(_):
         if getattr(FLAGS, name) <= 0:
             raise cli.InputError("--%s must be positive (got %d)" % (name, getattr(FLAGS, name)))
     estimator_utils.check_positive_number("learning_rate", FLAGS.learning_rate)
+    file_utils.check_gcs_reachable([FLAGS.bert_config_file, FLAGS.input_file,
+                                    FLAGS.eval_input_file, FLAGS.output_dir,
+                                    FLAGS.init_checkpoint])
 
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     if FLAGS.init_checkpoint:

@@ -364,3 +364,25 @@ def test_the_sidecar_of_create_pretraining_data_vouches_for_a_file_cheaply(tmp_p
     os.remove(output + ".json")
     with pytest.raises(cli.InputError, match="damaged after byte"):
         run_pretraining.check_file_is_whole(output, 32, 5)
+
+
+@pytest.mark.parametrize("script", ["run_pretraining.py", "run_classifier.py"])
+def test_unreachable_cloud_storage_fails_at_once_in_one_line(tmp_path, script):
+    """gs:// paths through an https proxy that refuses connections (nothing listens on port
+    9): one line naming the path, not TensorFlow's minutes of retries and a traceback."""
+    bucket = "gs://krbert-test-bucket/out"
+    args = ["--output_dir=%s" % bucket, "--do_train", "--bert_config_file=%s" %
+            tiny_config(tmp_path)]
+    if script == "run_pretraining.py":
+        args.append("--input_file=%s" % write_records(tmp_path / "d.tfrecord", 4))
+    else:
+        args += ["--task_name=nsmc", "--data_dir=%s" % tmp_path,
+                 "--vocab_file=%s" % os.path.join(ROOT, "vocab", "vocab_20000.txt")]
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, script)] + args, cwd=ROOT,
+                          env=dict(os.environ, https_proxy="http://127.0.0.1:9"),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: %s: Cloud Storage cannot be reached through the https proxy (127.0.0.1:9: "
+        "Connection refused); check the network, or use local paths" % bucket)
