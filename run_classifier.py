@@ -21,6 +21,11 @@ Splits: training reads ``train``, --do_eval reads --eval_split (dev by default),
 - ``submission.csv`` (HATE, --hate_label=hate): the Kaggle korean-hate-speech-detection
   file, header ``comments,label`` and one row per comment, label 0 none, 1 offensive,
   2 hate.
+- ``training_settings.json``: what the model was trained with; a rerun with the same
+  flags resumes the run, one with other data or flags is refused (give a new
+  --output_dir).
+
+Result files are written under a temporary name and renamed when complete.
 
 Token ids are cached as TFRecords in --cache_dir (default --output_dir), keyed by the
 vocabulary, tokenizer settings, max_seq_length, task and data file, so a second run skips

@@ -3,7 +3,8 @@ r"""Pretrains BERT with the masked language model and next sentence prediction l
 The same TPUEstimator job runs on a Cloud TPU (``--use_tpu=true``, the KR-BERT-MEDIUM
 run: scripts/pretrain_tpu.sh) and on the CPU (``--use_tpu=false``, scripts/pretrain_cpu.sh).
 Input: TFRecords written by create_pretraining_data.py with the same --max_seq_length
-and --max_predictions_per_seq. Rerunning the same command resumes from the last
+and --max_predictions_per_seq; every file is checked whole (against its .json sidecar,
+or read through) before training. Rerunning the same command resumes from the last
 checkpoint in --output_dir and stops at --num_train_steps.
 
     python run_pretraining.py --bert_config_file=vocab/bert_config_tiny.json \

@@ -9,10 +9,8 @@ import csv
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -157,13 +155,20 @@ def test_second_run_reuses_the_cache_and_predicts_in_input_order(nsmc_run, commo
     assert not np.allclose(again, first, atol=1e-5)  # the order does matter here
 
 
-def test_hate_writes_the_kaggle_submission_for_the_real_test_file(tmp_path, data_dir, common):
-    data = tmp_path / "data"
+def hate_data(folder, data_dir, train_rows, dev_rows):
+    """``folder``/data: the first rows of HATE's train and dev, its real unlabelled test."""
+    data = folder / "data"
     data.mkdir()
     real = os.path.join(data_dir, "hate")
-    head(os.path.join(real, "train.tsv"), str(data / "train.tsv"), 40)
-    head(os.path.join(real, "dev.tsv"), str(data / "dev.tsv"), 16)
+    head(os.path.join(real, "train.tsv"), str(data / "train.tsv"), train_rows)
+    head(os.path.join(real, "dev.tsv"), str(data / "dev.tsv"), dev_rows)
     os.symlink(os.path.join(real, "test.no_label.tsv"), str(data / "test.no_label.tsv"))
+    return data
+
+
+def test_hate_writes_the_kaggle_submission_for_the_real_test_file(tmp_path, data_dir, common):
+    data = hate_data(tmp_path, data_dir, 40, 16)
+    real = os.path.join(data_dir, "hate")
     output = str(tmp_path / "out")
     run(common + ["--task_name=HATE", "--data_dir=%s" % data, "--output_dir=%s" % output,
                   "--do_train", "--do_eval", "--do_predict", "--predict_batch_size=64"])
@@ -241,12 +246,7 @@ def test_a_full_disk_leaves_the_previous_predictions_whole(nsmc_run, common, tmp
 ])
 def test_bad_flags_stop_in_one_line_before_training(tmp_path, data_dir, common, case, flag,
                                                     message):
-    data = tmp_path / "data"
-    data.mkdir()
-    real = os.path.join(data_dir, "hate")
-    head(os.path.join(real, "train.tsv"), str(data / "train.tsv"), 16)
-    head(os.path.join(real, "dev.tsv"), str(data / "dev.tsv"), 8)
-    os.symlink(os.path.join(real, "test.no_label.tsv"), str(data / "test.no_label.tsv"))
+    data = hate_data(tmp_path, data_dir, 16, 8)
     output = tmp_path / "out"
     code, log = run(common + ["--task_name=hate", "--data_dir=%s" % data,
                               "--output_dir=%s" % output, "--do_train", "--do_eval",
@@ -275,30 +275,18 @@ def test_a_checkpoint_of_another_shape_is_one_line_naming_the_variable(nsmc_run,
 
 def latest_step(output):
     with open(os.path.join(output, "checkpoint")) as handle:
-        return int(handle.readline().split("-")[-1].strip().strip('"'))
+        return int(handle.readline().rsplit("-", 1)[1].strip().strip('"'))
 
 
-def test_a_killed_run_resumes_and_a_run_with_other_settings_is_refused(tmp_path, data_dir,
-                                                                       common):
+def test_a_killed_run_resumes_and_a_run_with_other_settings_is_refused(
+        tmp_path, data_dir, common, kill_after_checkpoint):
     data = tmp_path / "data"
     data.mkdir()
     head(os.path.join(data_dir, "nsmc", "train.tsv"), str(data / "train.tsv"), 120)
     output = str(tmp_path / "out")
     args = common + ["--task_name=nsmc", "--data_dir=%s" % data, "--output_dir=%s" % output,
                      "--do_train", "--num_train_epochs=50", "--save_checkpoints_steps=50"]
-    proc = subprocess.Popen([sys.executable, SCRIPT] + args, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 300
-        while proc.poll() is None and time.time() < deadline:
-            if os.path.exists(os.path.join(output, "checkpoint")) and latest_step(output) >= 50:
-                break
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the first run ended before it was killed"
-    killed_at = latest_step(output)
+    killed_at = kill_after_checkpoint([sys.executable, SCRIPT] + args, output, 50)
     assert 50 <= killed_at < 750
 
     _, log = run(args)  # the same flags: the run resumes where it was killed

@@ -11,7 +11,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -236,22 +235,12 @@ def latest_step(out):
     return int(path.rsplit("-", 1)[1]) if path else None
 
 
-def test_resumes_after_sigkill_and_stops_at_num_train_steps(tmp_path):
+def test_resumes_after_sigkill_and_stops_at_num_train_steps(tmp_path, kill_after_checkpoint):
     data = write_records(tmp_path / "d.tfrecord", 32)
     out = str(tmp_path / "out")
     args = [sys.executable, os.path.join(ROOT, "run_pretraining.py")] + flags_for(
         tiny_config(tmp_path), data, out, 300, do_train=True)
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 180
-        while (latest_step(out) or 0) < 10 and proc.poll() is None and time.time() < deadline:
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the first run ended before it was killed"
-    killed_at = latest_step(out)
+    killed_at = kill_after_checkpoint(args, out, 10)
     assert 10 <= killed_at < 300
 
     code, log = run(args[2:])
