@@ -6,7 +6,6 @@ code path serves both: with ``--use_tpu=false`` TPUEstimator falls back to the C
 """
 
 import atexit
-import math
 import os
 import re
 
@@ -60,22 +59,6 @@ def glob_input_files(patterns, what="--input_file"):
     if not files:
         raise cli.InputError("%s is empty; give one or more files or globs" % what)
     return files
-
-
-def check_positive_number(flag, value):
-    """Raises InputError unless ``value`` is a finite number above 0 (nan, inf, 0, < 0)."""
-    if not (math.isfinite(value) and value > 0):
-        raise cli.InputError("--%s=%s: must be a finite number above 0" % (flag, value))
-
-
-def check_file_flag(flag, path, what):
-    """Raises InputError unless ``path`` names a file (not missing, not a folder)."""
-    if not path:
-        raise cli.InputError("--%s is required; give %s" % (flag, what))
-    if tf.io.gfile.isdir(path):
-        raise cli.InputError("--%s=%s is a folder; give %s" % (flag, path, what))
-    if not tf.io.gfile.exists(path):
-        raise cli.InputError("--%s=%s not found; give %s" % (flag, path, what))
 
 
 def session_config(xla_jit=False, intra_op_threads=0, inter_op_threads=0):

@@ -4,6 +4,9 @@ Every output a script leaves is complete or absent: it is written to a temporary
 the same folder (unique to the writing process, so two runs into one folder do not collide)
 and renamed onto its final name only once it has been written and closed. A run that dies
 leaves only a temporary file, which `remove_stale_temporaries` clears on the next run.
+
+Also the checks on paths every script makes first: a flag naming a file that is a folder
+or missing, and gs:// paths on a machine that cannot reach Cloud Storage.
 """
 
 import contextlib
@@ -115,6 +118,16 @@ def _process_alive(pid):
     except PermissionError:
         return True
     return True
+
+
+def check_file_flag(flag, path, what):
+    """Raises InputError unless ``path`` names a file (not missing, not a folder)."""
+    if not path:
+        raise cli.InputError("--%s is required; give %s" % (flag, what))
+    if tf.io.gfile.isdir(path):
+        raise cli.InputError("--%s=%s is a folder; give %s" % (flag, path, what))
+    if not tf.io.gfile.exists(path):
+        raise cli.InputError("--%s=%s not found; give %s" % (flag, path, what))
 
 
 GCS_HOST = "www.googleapis.com"  # where TensorFlow's gs:// file system sends its requests

@@ -344,9 +344,9 @@ def check_flags(FLAGS):
     for name in ("task_name", "data_dir", "vocab_file", "bert_config_file", "output_dir"):
         if not getattr(FLAGS, name):
             raise cli.InputError("--%s is required" % name)
-    estimator_utils.check_file_flag("vocab_file", FLAGS.vocab_file, "the model's vocabulary")
-    estimator_utils.check_positive_number("learning_rate", FLAGS.learning_rate)
-    estimator_utils.check_positive_number("num_train_epochs", FLAGS.num_train_epochs)
+    file_utils.check_file_flag("vocab_file", FLAGS.vocab_file, "the model's vocabulary")
+    cli.check_positive_number("learning_rate", FLAGS.learning_rate)
+    cli.check_positive_number("num_train_epochs", FLAGS.num_train_epochs)
     for name in ("train_batch_size", "eval_batch_size", "predict_batch_size", "max_seq_length"):
         if getattr(FLAGS, name) <= 0:
             raise cli.InputError("--%s must be positive" % name)

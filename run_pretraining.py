@@ -490,7 +490,7 @@ def main(_):
                  "iterations_per_loop", "log_every_n_steps"):
         if getattr(FLAGS, name) <= 0:
             raise cli.InputError("--%s must be positive (got %d)" % (name, getattr(FLAGS, name)))
-    estimator_utils.check_positive_number("learning_rate", FLAGS.learning_rate)
+    cli.check_positive_number("learning_rate", FLAGS.learning_rate)
     file_utils.check_gcs_reachable([FLAGS.bert_config_file, FLAGS.input_file,
                                     FLAGS.eval_input_file, FLAGS.output_dir,
                                     FLAGS.init_checkpoint])
