@@ -79,7 +79,7 @@ class BertConfig(object):
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
 
-# The keys of the original release's bert_config.json: name -> (kind, what it must be).
+# The keys of the original release's bert_config.json, each with the kind of value it holds.
 CONFIG_KEYS = collections.OrderedDict([
     ("vocab_size", "count"), ("hidden_size", "count"), ("num_hidden_layers", "count"),
     ("num_attention_heads", "count"), ("intermediate_size", "count"), ("hidden_act", "act"),
