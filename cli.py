@@ -5,6 +5,7 @@ and starts with ``cli.run(main)``; the user then sees that one line on stderr an
 process exits with status 1.
 """
 
+import math
 import sys
 
 from absl import app
@@ -12,6 +13,12 @@ from absl import app
 
 class InputError(Exception):
     """Bad input from the user: a file, a flag or data. The message is shown as is."""
+
+
+def check_positive_number(flag, value):
+    """Raises InputError unless ``value`` is a finite number above 0 (nan, inf, 0, < 0)."""
+    if not (math.isfinite(value) and value > 0):
+        raise InputError("--%s=%s: must be a finite number above 0" % (flag, value))
 
 
 def fail(message):

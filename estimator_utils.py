@@ -6,12 +6,19 @@ estimator, TFRecord decoding and warm-starting from a checkpoint; input-file glo
 ``--use_tpu=false`` TPUEstimator falls back to the CPU.
 """
 
+import atexit
 import os
+import re
 
 import cli
+import file_utils
 import modeling
 from file_utils import glob_input_files  # noqa: F401 (the scripts' --input_file globs)
 from tf_compat import TPUClusterResolver, tf, tpu_estimator
+
+IN_USE = "in_use"  # the marker of a run using an output folder: in_use.tmp-HOST.PID
+# The folder a sharded checkpoint write fills before renaming: TF 1.15 adds a random hex.
+_CHECKPOINT_TEMPORARY = re.compile(r"\.ckpt-\d+_temp(_[0-9a-f]+)?/?$")
 
 
 def define_tpu_flags(flags):
@@ -37,24 +44,6 @@ def define_tpu_flags(flags):
                          "How often to save the model checkpoint.")
     flags.DEFINE_integer("iterations_per_loop", 1000,
                          "How many steps to make in each estimator call.")
-
-
-def load_bert_config(path, max_seq_length):
-    """The BertConfig at ``path``; InputError when missing, invalid or too short for
-    ``max_seq_length``."""
-    if not path or not tf.io.gfile.exists(path):
-        raise cli.InputError("--bert_config_file=%s not found; pass the model's "
-                             "bert_config.json (e.g. vocab/bert_config_medium.json)" % path)
-    try:
-        config = modeling.BertConfig.from_json_file(path)
-    except ValueError as e:
-        raise cli.InputError("%s: not a valid BERT config (%s)" % (path, e))
-    if max_seq_length > config.max_position_embeddings:
-        raise cli.InputError(
-            "--max_seq_length=%d exceeds max_position_embeddings=%d of %s; lower "
-            "--max_seq_length or use a config with more positions"
-            % (max_seq_length, config.max_position_embeddings, path))
-    return config
 
 
 def session_config(xla_jit=False, intra_op_threads=0, inter_op_threads=0):
@@ -90,6 +79,24 @@ def make_run_config(output_dir, use_tpu, tpu_name=None, tpu_zone=None, gcp_proje
             per_host_input_for_training=tpu_estimator.InputPipelineConfig.PER_HOST_V2))
 
 
+def run_config_from_flags(FLAGS, config_proto, **options):
+    """The RunConfig of the flags: --output_dir, --log_every_n_steps and the TPU flags.
+
+    ``options`` are further RunConfig settings (keep_checkpoint_max, tf_random_seed,
+    save_summary_steps, ...).
+    """
+    run_config = make_run_config(
+        FLAGS.output_dir, FLAGS.use_tpu, tpu_name=FLAGS.tpu_name, tpu_zone=FLAGS.tpu_zone,
+        gcp_project=FLAGS.gcp_project, master=FLAGS.master,
+        num_tpu_cores=FLAGS.num_tpu_cores, iterations_per_loop=FLAGS.iterations_per_loop,
+        save_checkpoints_steps=FLAGS.save_checkpoints_steps, config_proto=config_proto,
+        # TPUEstimator logs steps/s every ceil(log_step_count_steps / iterations_per_loop)
+        # session runs: one run is one step on the CPU, iterations_per_loop on the TPU.
+        log_step_count_steps=FLAGS.log_every_n_steps * (
+            1 if FLAGS.use_tpu else FLAGS.iterations_per_loop))
+    return run_config.replace(**options) if options else run_config
+
+
 def make_estimator(model_fn, run_config, use_tpu, train_batch_size, eval_batch_size=8,
                    predict_batch_size=8):
     """A TPUEstimator; with ``use_tpu=False`` it runs on the CPU (or GPU)."""
@@ -111,6 +118,40 @@ def decode_record(record, name_to_features):
     return example
 
 
+def checkpoint_shapes(init_checkpoint):
+    """{variable name: shape list} of a checkpoint (a prefix, or a folder with a checkpoint).
+
+    Raises InputError naming --init_checkpoint when it is missing, not a TensorFlow
+    checkpoint, or holds no variable.
+    """
+    hint = "give a checkpoint prefix such as models/krbert_medium/bert_model.ckpt"
+    if init_checkpoint.endswith(".index") or ".data-" in init_checkpoint:
+        hint = "give the prefix, without the .index or .data-* suffix"
+    try:
+        variables = tf.train.list_variables(init_checkpoint)
+    except tf.errors.NotFoundError:
+        raise cli.InputError("--init_checkpoint=%s not found; %s" % (init_checkpoint, hint))
+    except (tf.errors.OpError, ValueError) as e:
+        reason = (getattr(e, "message", None) or str(e)).split("\n")[0]
+        raise cli.InputError("--init_checkpoint=%s is not a TensorFlow checkpoint (%s); %s"
+                             % (init_checkpoint, reason, hint))
+    if not variables:
+        raise cli.InputError("--init_checkpoint=%s holds no variable; %s" % (init_checkpoint,
+                                                                           hint))
+    return dict(variables)
+
+
+def check_shapes_match(tvars, init_checkpoint, shapes):
+    """Raises InputError naming the first graph variable whose checkpoint shape differs."""
+    for var in tvars:
+        name = var.op.name
+        if name in shapes and list(shapes[name]) != var.shape.as_list():
+            raise cli.InputError(
+                "--init_checkpoint=%s: variable %s has shape %s in the checkpoint but %s in "
+                "this model; use the --bert_config_file the checkpoint was trained with"
+                % (init_checkpoint, name, list(shapes[name]), var.shape.as_list()))
+
+
 def warm_start(init_checkpoint, use_tpu):
     """Maps the trainable variables found in ``init_checkpoint`` onto the current graph.
 
@@ -121,6 +162,7 @@ def warm_start(init_checkpoint, use_tpu):
     loaded = {}
     scaffold_fn = None
     if init_checkpoint:
+        check_shapes_match(tvars, init_checkpoint, checkpoint_shapes(init_checkpoint))
         assignment_map, loaded = modeling.get_assignment_map_from_checkpoint(
             tvars, init_checkpoint)
         if use_tpu:
@@ -142,7 +184,13 @@ def warm_start(init_checkpoint, use_tpu):
 
 
 def ensure_output_dir(path):
-    """Creates ``path`` (gs:// too) or raises InputError saying it cannot be written."""
+    """Creates ``path`` (gs:// too), marks it in use and clears what dead runs left there.
+
+    Raises InputError saying it cannot be written. While this process runs, the folder
+    holds the marker ``in_use.tmp-HOST.PID``. Temporary files of dead runs (see
+    file_utils) go; so do the ``model.ckpt-N_temp*`` folders a checkpoint write killed
+    midway leaves, unless another live run on this host marks the folder in use.
+    """
     try:
         tf.io.gfile.makedirs(path)
     except (tf.errors.OpError, OSError) as e:
@@ -150,6 +198,42 @@ def ensure_output_dir(path):
                              "folder" % (path, getattr(e, "message", e)))
     if not path.startswith("gs://") and not os.access(path, os.W_OK):
         raise cli.InputError("--output_dir=%s is not writable; choose a writable folder" % path)
+    for removed in file_utils.remove_stale_temporaries(path):
+        tf.logging.info("Removed %s, left by a run that died", removed)
+    marker = file_utils.temporary_name(os.path.join(path, IN_USE))
+    others = [name for name in tf.io.gfile.listdir(path) if name != os.path.basename(marker)
+              and name.startswith(IN_USE + file_utils.TMP_MARK)]
+    if others:
+        tf.logging.warning("%s is in use by another run too (%s)", path, ", ".join(others))
+    else:
+        remove_checkpoint_temporaries(path)
+    with tf.io.gfile.GFile(marker, "w") as writer:
+        writer.write("%d\n" % os.getpid())
+    atexit.register(file_utils.discard, marker)
+
+
+def remove_checkpoint_temporaries(path):
+    """Removes the ``*.ckpt-N_temp*`` folders in ``path`` (a sharded checkpoint write
+    that was killed); returns their paths."""
+    removed = []
+    for name in tf.io.gfile.listdir(path):
+        folder = os.path.join(path, name.rstrip("/"))
+        if _CHECKPOINT_TEMPORARY.search(name) and tf.io.gfile.isdir(folder):
+            tf.io.gfile.rmtree(folder)
+            tf.logging.info("Removed %s, a checkpoint write that did not finish", folder)
+            removed.append(folder)
+    return removed
+
+
+def require_checkpoint(output_dir, init_checkpoint, what):
+    """Raises InputError unless there is a model to score: a checkpoint in ``output_dir``
+    or an ``init_checkpoint``."""
+    if init_checkpoint or tf.train.latest_checkpoint(output_dir):
+        return
+    raise cli.InputError(
+        "%s without --do_train: --output_dir=%s holds no checkpoint, so there is no trained "
+        "model to score; pass --init_checkpoint=..., or the --output_dir of a trained run"
+        % (what, output_dir))
 
 
 def read_first_record(path):

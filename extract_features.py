@@ -51,6 +51,7 @@ import cli
 import estimator_utils
 import modeling
 import tokenization
+from bert_config import load_bert_config
 from tf_compat import tf, tpu_estimator
 
 log = tf.compat.v1.logging
@@ -479,7 +480,7 @@ def main(_):
     FLAGS = flags.FLAGS
     log.set_verbosity(log.INFO)
     check_flags(FLAGS)
-    bert_config = estimator_utils.load_bert_config(FLAGS.bert_config_file,
+    bert_config = load_bert_config(FLAGS.bert_config_file,
                                                    FLAGS.max_seq_length)
     layer_indexes = parse_layers(FLAGS.layers, bert_config.num_hidden_layers)
     checkpoint = resolve_checkpoint(FLAGS.init_checkpoint)

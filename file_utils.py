@@ -7,7 +7,8 @@ leaves only a temporary file, which `remove_stale_temporaries` clears on the nex
 
 Inputs are found once (`glob_input_files`, `check_input_file`), outputs are checked before
 the work starts (`check_writable`, `check_outputs_spare_inputs`), and a problem the user
-can fix is a one-line cli.InputError naming the file.
+can fix is a one-line cli.InputError naming the file. gs:// paths on a machine that cannot
+reach Cloud Storage fail within seconds (`check_gcs_reachable`).
 """
 
 import contextlib
@@ -16,7 +17,9 @@ import io
 import os
 import re
 import socket
+import threading
 import time
+from urllib.parse import urlparse
 
 from tf_compat import tf
 
@@ -421,3 +424,47 @@ def _process_alive(pid):
     except PermissionError:
         return True
     return True
+
+
+def check_file_flag(flag, path, what):
+    """Raises InputError unless ``path`` names a file (not missing, not a folder)."""
+    if not path:
+        raise cli.InputError("--%s is required; give %s" % (flag, what))
+    if tf.io.gfile.isdir(path):
+        raise cli.InputError("--%s=%s is a folder; give %s" % (flag, path, what))
+    if not tf.io.gfile.exists(path):
+        raise cli.InputError("--%s=%s not found; give %s" % (flag, path, what))
+
+
+GCS_HOST = "www.googleapis.com"  # where TensorFlow's gs:// file system sends its requests
+
+
+def check_gcs_reachable(paths, timeout=5.0):
+    """Raises InputError within ``timeout`` seconds when a gs:// path is among ``paths``
+    (None or comma-separated globs too) and Cloud Storage, or the https proxy, does not
+    answer; TensorFlow itself would retry for minutes before failing."""
+    gcs = [path for path in paths if path and "gs://" in path]
+    if not gcs:
+        return
+    host, port, via = GCS_HOST, 443, ""
+    proxy = os.environ.get("https_proxy") or os.environ.get("HTTPS_PROXY")
+    if proxy:
+        parsed = urlparse(proxy if "://" in proxy else "http://" + proxy)
+        host, port, via = parsed.hostname, parsed.port or 80, " through the https proxy"
+    failure = []
+
+    def connect():
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+        except (OSError, ValueError) as e:
+            failure.append(getattr(e, "strerror", None) or str(e))
+
+    prober = threading.Thread(target=connect)
+    prober.daemon = True
+    prober.start()
+    prober.join(timeout)
+    if prober.is_alive():
+        failure.append("no answer within %g s" % timeout)
+    if failure:
+        raise cli.InputError("%s: Cloud Storage cannot be reached%s (%s:%d: %s); check the "
+                             "network, or use local paths" % (gcs[0], via, host, port, failure[0]))

@@ -24,65 +24,15 @@ the encoder in bfloat16 while every variable stays float32 under its usual name.
 
 import collections
 import copy
-import json
 import math
 import re
 
 import numpy as np
 
+from bert_config import BertConfig  # noqa: F401  (modeling.BertConfig, as in the original)
 from tf_compat import tf
 
 LAYER_NORM_EPSILON = 1e-12
-
-
-class BertConfig(object):
-    """Hyper-parameters of a BertModel."""
-
-    def __init__(self, vocab_size, hidden_size=768, num_hidden_layers=12,
-                 num_attention_heads=12, intermediate_size=3072, hidden_act="gelu",
-                 hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
-                 max_position_embeddings=512, type_vocab_size=16, initializer_range=0.02):
-        """vocab_size V; hidden_size H (a multiple of num_attention_heads);
-        intermediate_size: width of the feed-forward layer, activated by hidden_act (a
-        name or a function); hidden_dropout_prob: dropout on embeddings and sub-layer
-        outputs; attention_probs_dropout_prob: dropout on attention probabilities;
-        max_position_embeddings: longest sequence; type_vocab_size: number of segment
-        types; initializer_range: stddev of the truncated normal weight initializer.
-        """
-        self.vocab_size = vocab_size
-        self.hidden_size = hidden_size
-        self.num_hidden_layers = num_hidden_layers
-        self.num_attention_heads = num_attention_heads
-        self.hidden_act = hidden_act
-        self.intermediate_size = intermediate_size
-        self.hidden_dropout_prob = hidden_dropout_prob
-        self.attention_probs_dropout_prob = attention_probs_dropout_prob
-        self.max_position_embeddings = max_position_embeddings
-        self.type_vocab_size = type_vocab_size
-        self.initializer_range = initializer_range
-
-    @classmethod
-    def from_dict(cls, json_object):
-        """Builds a config from a dict of parameters (unknown keys are kept as attributes)."""
-        config = cls(vocab_size=None)
-        for key, value in json_object.items():
-            config.__dict__[key] = value
-        return config
-
-    @classmethod
-    def from_json_file(cls, json_file):
-        """Builds a config from a JSON file (any path tf.io.gfile can read)."""
-        with tf.io.gfile.GFile(json_file, "r") as reader:
-            text = reader.read()
-        return cls.from_dict(json.loads(text))
-
-    def to_dict(self):
-        """The parameters as a new dict."""
-        return copy.deepcopy(self.__dict__)
-
-    def to_json_string(self):
-        """The parameters as indented JSON with sorted keys."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
 
 class BertModel(object):

@@ -45,6 +45,7 @@ import cli
 import estimator_utils
 import file_utils
 import tokenization
+from bert_config import load_bert_config
 from tf_compat import tf
 
 log = tf.compat.v1.logging
@@ -107,7 +108,7 @@ def model_from_checkpoint(FLAGS, config_proto):
     processor = classifier_data.get_processor(FLAGS.task_name, FLAGS.hate_label)
     checkpoint = classifier_model.find_checkpoint(FLAGS.init_checkpoint)
     tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, checkpoint)
-    bert_config = estimator_utils.load_bert_config(FLAGS.bert_config_file,
+    bert_config = load_bert_config(FLAGS.bert_config_file,
                                                     FLAGS.max_seq_length)
     tokenization.check_vocab_matches_config(FLAGS.vocab_file, bert_config.vocab_size,
                                             FLAGS.bert_config_file)

@@ -21,6 +21,11 @@ Splits: training reads ``train``, --do_eval reads --eval_split (dev by default),
 - ``submission.csv`` (HATE, --hate_label=hate): the Kaggle korean-hate-speech-detection
   file, header ``comments,label`` and one row per comment, label 0 none, 1 offensive,
   2 hate.
+- ``training_settings.json``: what the model was trained with; a rerun with the same
+  flags resumes the run, one with other data or flags is refused (give a new
+  --output_dir).
+
+Result files are written under a temporary name and renamed when complete.
 
 Token ids are cached as TFRecords in --cache_dir (default --output_dir), keyed by the
 vocabulary, tokenizer settings, max_seq_length, task and data file, so a second run skips
@@ -31,6 +36,7 @@ Shapes in docstrings: B batch size, S sequence length, H hidden size, C classes.
 """
 
 import csv
+import json
 import os
 
 import numpy as np
@@ -45,6 +51,7 @@ import file_utils
 import metrics
 import optimization
 import tokenization
+from bert_config import load_bert_config
 from tf_compat import tf, tpu_estimator
 
 log = tf.compat.v1.logging
@@ -151,9 +158,14 @@ class FeatureSource(object):
 
     def load(self, split_name, need_labels, for_training=False):
         """(Split, record_path, meta); eval and predict records are sorted by length."""
-        split = self.processor.read_split(self.data_dir, split_name, need_labels)
+        split = self.processor.read_split(self.data_dir, split_name, need_labels=False)
         if not split.examples:
             raise cli.InputError("%s holds no examples; check the file" % split.path)
+        if need_labels and not split.has_labels:
+            raise cli.InputError(
+                "%s has no '%s' column, so split '%s' cannot be trained on or scored; choose "
+                "a labelled split (e.g. --eval_split=dev), or predict it with --do_predict"
+                % (split.path, self.processor.label_column, split_name))
         classifier_data.log_split(self.processor, split)
         record_path, meta = classifier_data.build_feature_cache(
             self.processor, split, self.tokenizer, self.signature, self.max_seq_length,
@@ -243,6 +255,57 @@ def latest_global_step(output_dir):
 
 
 # ---------------------------------------------------------------------------------------
+# Resuming: a rerun into --output_dir continues the run only when it has the same settings
+
+TRAINING_SETTINGS = "training_settings.json"
+
+
+def training_settings(FLAGS, bert_config, train_meta, bucket_by_length):
+    """Everything the trained model depends on, as plain JSON values: the training
+    features' key (data file, vocabulary, tokenizer, max_seq_length), the config and
+    the training flags."""
+    settings = {"train_data": train_meta["key_fields"], "bert_config": bert_config.to_dict(),
+                "bucket_by_length": bool(bucket_by_length)}
+    for name in ("init_checkpoint", "learning_rate", "num_train_epochs", "warmup_proportion",
+                 "train_batch_size"):
+        settings[name] = FLAGS[name].value
+    return json.loads(json.dumps(settings))
+
+
+def first_difference(old, new, prefix=""):
+    """'key was X, now Y' for the first key (nested keys joined by dots) that differs."""
+    for key in sorted(set(old) | set(new)):
+        before, now = old.get(key), new.get(key)
+        if before != now:
+            if isinstance(before, dict) and isinstance(now, dict):
+                return first_difference(before, now, prefix + key + ".")
+            return "%s%s was %s, now %s" % (prefix, key, json.dumps(before), json.dumps(now))
+    return None
+
+
+def check_same_run(output_dir, settings):
+    """Records ``settings`` in ``output_dir``; when it already holds a checkpoint, raises
+    InputError unless that model was trained with the same settings (the run resumes)."""
+    path = os.path.join(output_dir, TRAINING_SETTINGS)
+    if tf.train.latest_checkpoint(output_dir):
+        difference = "its training settings are not recorded"
+        if tf.io.gfile.exists(path):
+            with tf.io.gfile.GFile(path, "r") as reader:
+                try:
+                    difference = first_difference(json.loads(reader.read()), settings)
+                except ValueError:
+                    pass
+        if difference:
+            raise cli.InputError(
+                "--output_dir=%s holds a model trained with other settings (%s); give a new "
+                "--output_dir (rerun with the same flags to resume that run)"
+                % (output_dir, difference))
+        log.info("Resuming the training run in %s (same settings)", output_dir)
+        return
+    file_utils.write_text_atomic(path, json.dumps(settings, indent=1, sort_keys=True) + "\n")
+
+
+# ---------------------------------------------------------------------------------------
 
 
 def check_flags(FLAGS):
@@ -253,9 +316,9 @@ def check_flags(FLAGS):
     for name in ("task_name", "data_dir", "vocab_file", "bert_config_file", "output_dir"):
         if not getattr(FLAGS, name) and (reads_data or name != "data_dir"):
             raise cli.InputError("--%s is required" % name)
-    if not tf.io.gfile.exists(FLAGS.vocab_file):
-        raise cli.InputError("--vocab_file=%s not found; pass the model's vocabulary"
-                             % FLAGS.vocab_file)
+    file_utils.check_file_flag("vocab_file", FLAGS.vocab_file, "the model's vocabulary")
+    cli.check_positive_number("learning_rate", FLAGS.learning_rate)
+    cli.check_positive_number("num_train_epochs", FLAGS.num_train_epochs)
     for name in ("train_batch_size", "eval_batch_size", "predict_batch_size", "max_seq_length"):
         if getattr(FLAGS, name) <= 0:
             raise cli.InputError("--%s must be positive" % name)
@@ -266,15 +329,8 @@ def check_flags(FLAGS):
 def estimator_factory(FLAGS, model_fn):
     """A function giving the TPUEstimator with a given predict batch size (evaluation
     runs as a prediction, with --eval_batch_size)."""
-    run_config = estimator_utils.make_run_config(
-        FLAGS.output_dir, FLAGS.use_tpu, tpu_name=FLAGS.tpu_name, tpu_zone=FLAGS.tpu_zone,
-        gcp_project=FLAGS.gcp_project, master=FLAGS.master,
-        num_tpu_cores=FLAGS.num_tpu_cores, iterations_per_loop=FLAGS.iterations_per_loop,
-        save_checkpoints_steps=FLAGS.save_checkpoints_steps,
-        config_proto=None if FLAGS.use_tpu else estimator_utils.session_config(),
-        # On the CPU TPUEstimator counts steps in units of iterations_per_loop.
-        log_step_count_steps=FLAGS.log_every_n_steps * (
-            1 if FLAGS.use_tpu else FLAGS.iterations_per_loop))
+    run_config = estimator_utils.run_config_from_flags(
+        FLAGS, None if FLAGS.use_tpu else estimator_utils.session_config())
 
     def estimator_for(predict_batch_size):
         return estimator_utils.make_estimator(
@@ -304,10 +360,18 @@ def export(FLAGS, bert_config, processor):
 def main(_):
     FLAGS = flags.FLAGS
     log.set_verbosity(log.INFO)
+    file_utils.check_gcs_reachable([FLAGS.data_dir, FLAGS.vocab_file, FLAGS.bert_config_file,
+                                    FLAGS.output_dir, FLAGS.init_checkpoint, FLAGS.cache_dir])
     check_flags(FLAGS)
     processor = classifier_data.get_processor(FLAGS.task_name, FLAGS.hate_label)
     tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
-    bert_config = estimator_utils.load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
+    if FLAGS.init_checkpoint:
+        estimator_utils.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
+    if not FLAGS.do_train:
+        estimator_utils.require_checkpoint(
+            FLAGS.output_dir, FLAGS.init_checkpoint,
+            " and ".join(flag for flag in ("--do_eval", "--do_predict") if FLAGS[flag[2:]].value))
+    bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     tokenization.check_vocab_matches_config(FLAGS.vocab_file, bert_config.vocab_size,
                                             FLAGS.bert_config_file)
     estimator_utils.ensure_output_dir(FLAGS.output_dir)
@@ -328,6 +392,11 @@ def main(_):
         num_train_steps = max(1, int(len(train[0].examples) / FLAGS.train_batch_size *
                                      FLAGS.num_train_epochs))
         num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
+        check_same_run(FLAGS.output_dir, training_settings(FLAGS, bert_config, train[2], bucket))
+    # Every split is read before training, so a split without labels stops the run first.
+    evaluation = source.load(FLAGS.eval_split, need_labels=True) if FLAGS.do_eval else None
+    prediction = (source.load(FLAGS.predict_split, need_labels=False) if FLAGS.do_predict
+                  else None)
 
     model_fn = model_fn_builder(bert_config, len(processor.labels), FLAGS.init_checkpoint,
                                 FLAGS.learning_rate, num_train_steps, num_warmup_steps,
@@ -354,14 +423,14 @@ def main(_):
                 desc="predicting %s" % split.name)
         return computed[split.name]
 
-    if FLAGS.do_eval:
-        split, record_path, _ = source.load(FLAGS.eval_split, need_labels=True)
+    if evaluation is not None:
+        split, record_path, _ = evaluation
         evaluate(split, probabilities_of(split, record_path, FLAGS.eval_batch_size),
                  processor, os.path.join(FLAGS.output_dir, "eval_results.txt"),
                  latest_global_step(FLAGS.output_dir))
 
-    if FLAGS.do_predict:
-        split, record_path, _ = source.load(FLAGS.predict_split, need_labels=False)
+    if prediction is not None:
+        split, record_path, _ = prediction
         probabilities = probabilities_of(split, record_path, FLAGS.predict_batch_size)
         write_predictions(FLAGS.output_dir, split, probabilities, processor)
         if split.has_labels:

@@ -3,7 +3,8 @@ r"""Pretrains BERT with the masked language model and next sentence prediction l
 The same TPUEstimator job runs on a Cloud TPU (``--use_tpu=true``, the KR-BERT-MEDIUM
 run: scripts/pretrain_tpu.sh) and on the CPU (``--use_tpu=false``, scripts/pretrain_cpu.sh).
 Input: TFRecords written by create_pretraining_data.py with the same --max_seq_length
-and --max_predictions_per_seq. Rerunning the same command resumes from the last
+and --max_predictions_per_seq; every file is checked whole (against its .json sidecar,
+or read through) before training. Rerunning the same command resumes from the last
 checkpoint in --output_dir and stops at --num_train_steps.
 
     python run_pretraining.py --bert_config_file=vocab/bert_config_tiny.json \
@@ -20,6 +21,7 @@ Shapes in docstrings: B batch size, S max_seq_length, P max_predictions_per_seq,
 V vocab_size.
 """
 
+import json
 import os
 import time
 
@@ -33,6 +35,7 @@ import heads
 import modeling
 import optimization
 import pretraining_data
+from bert_config import load_bert_config
 from tf_compat import IS_TF2, tf, tpu_estimator
 
 flags.DEFINE_string(
@@ -129,22 +132,62 @@ def iterate_records(files, limit):
                                  (path, getattr(e, "message", e)))
 
 
-def check_records(files, max_seq_length, max_predictions_per_seq, vocab_size,
-                  type_vocab_size, limit=1000):
-    """Checks the data against the flags and the config; raises a one-line InputError.
+REGENERATE = "regenerate it with create_pretraining_data.py"
 
-    The first record must hold every feature, with input_ids of length max_seq_length
-    and masked_lm_positions of length max_predictions_per_seq; in the first ``limit``
-    records every token id must be below vocab_size and every segment id below
-    type_vocab_size.
+
+def read_sidecar(path):
+    """The ``.json`` sidecar create_pretraining_data.py writes beside an output, or None."""
+    try:
+        with tf.io.gfile.GFile(path + ".json", "r") as reader:
+            sidecar = json.loads(reader.read())
+    except (tf.errors.OpError, ValueError):
+        return None
+    return sidecar if isinstance(sidecar, dict) and "bytes" in sidecar else None
+
+
+def check_file_is_whole(path, max_seq_length, max_predictions_per_seq):
+    """Raises InputError unless ``path`` is a whole TFRecord file made with these lengths.
+
+    With a sidecar the check costs two small reads: the sizes and lengths it records
+    must match. Without one the file is read through: every record's length and CRC,
+    and the records must end exactly at the end of the file. Returns whether the file
+    had to be read through.
     """
-    first = next(iterate_records(files, 1), None)
-    if first is None:
-        raise cli.InputError("%s%s: no records (empty or not TFRecord files); give the "
-                             "output of create_pretraining_data.py" %
-                             (files[0], " and %d more" % (len(files) - 1) if files[1:] else ""))
-    path, _, example = first
-    feature = example.features.feature
+    if tf.io.gfile.isdir(path):
+        raise cli.InputError("%s is a folder; give TFRecord files, e.g. '%s/*.tfrecord'"
+                             % (path, path.rstrip("/")))
+    size = tf.io.gfile.stat(path).length
+    sidecar = read_sidecar(path)
+    if sidecar is not None:
+        settings = sidecar.get("settings") or {}
+        for flag, want in (("max_seq_length", max_seq_length),
+                           ("max_predictions_per_seq", max_predictions_per_seq)):
+            if settings.get(flag, want) != want:
+                raise cli.InputError(
+                    "%s was made with --%s=%s (%s.json) but --%s=%d; pass --%s=%s or "
+                    "regenerate the data with --%s=%d" % (path, flag, settings[flag], path, flag,
+                                                          want, flag, settings[flag], flag, want))
+        if sidecar["bytes"] != size:
+            raise cli.InputError("%s has %d bytes but %s.json records %d: it was cut short or "
+                                 "changed; %s" % (path, size, path, sidecar["bytes"], REGENERATE))
+        return False
+    end = 0
+    try:
+        for raw in tf.io.tf_record_iterator(path):
+            end += len(raw) + 16  # length, its CRC, the data, its CRC
+    except tf.errors.OpError as e:
+        raise cli.InputError("%s: damaged after byte %d of %d (%s); %s" % (
+            path, end, size, (getattr(e, "message", None) or str(e)).split("'")[0].strip(),
+            REGENERATE))
+    if end != size:
+        raise cli.InputError("%s: cut short: its whole records end at byte %d of %d; %s"
+                             % (path, end, size, REGENERATE))
+    return True
+
+
+def check_first_record(path, feature, max_seq_length, max_predictions_per_seq):
+    """Raises InputError unless the features of a file's first record are those of
+    create_pretraining_data.py with these lengths."""
     missing = [name for name in FEATURE_NAMES if name not in feature]
     if missing:
         raise cli.InputError("%s: records lack %s; write them with "
@@ -157,6 +200,36 @@ def check_records(files, max_seq_length, max_predictions_per_seq, vocab_size,
             raise cli.InputError(
                 "%s: %s has length %d but --%s=%d; pass --%s=%d or regenerate the data "
                 "with --%s=%d" % (path, name, got, flag, want, flag, got, flag, want))
+
+
+def check_records(files, max_seq_length, max_predictions_per_seq, vocab_size,
+                  type_vocab_size, limit=1000):
+    """Checks the data against the flags and the config; raises a one-line InputError.
+
+    Every file must be whole (``check_file_is_whole``) and its first record must hold
+    every feature, with input_ids of length max_seq_length and masked_lm_positions of
+    length max_predictions_per_seq; in the first ``limit`` records every token id must
+    be below vocab_size and every segment id below type_vocab_size.
+    """
+    read_through, empty = 0, []
+    for path in files:
+        read_through += check_file_is_whole(path, max_seq_length, max_predictions_per_seq)
+        first = next(iterate_records([path], 1), None)
+        if first is None:
+            empty.append(path)
+            continue
+        check_first_record(path, first[2].features.feature, max_seq_length,
+                           max_predictions_per_seq)
+    if len(empty) == len(files):
+        raise cli.InputError("%s%s: no records (empty files); give the output of "
+                             "create_pretraining_data.py" %
+                             (files[0], " and %d more" % (len(files) - 1) if files[1:] else ""))
+    if empty:
+        tf.logging.warning("%d input files hold no record: %s", len(empty), ", ".join(empty))
+    if read_through:
+        tf.logging.info("Checked %d input files without a .json sidecar by reading them "
+                        "through (keep the sidecars beside the files to skip this)",
+                        read_through)
     for path, index, example in iterate_records(files, limit):
         feature = example.features.feature
         for name, size, what in (("input_ids", vocab_size, "vocab_size"),
@@ -417,8 +490,16 @@ def main(_):
                  "iterations_per_loop", "log_every_n_steps"):
         if getattr(FLAGS, name) <= 0:
             raise cli.InputError("--%s must be positive (got %d)" % (name, getattr(FLAGS, name)))
+    cli.check_positive_number("learning_rate", FLAGS.learning_rate)
+    file_utils.check_gcs_reachable([FLAGS.bert_config_file, FLAGS.input_file,
+                                    FLAGS.eval_input_file, FLAGS.output_dir,
+                                    FLAGS.init_checkpoint])
 
-    bert_config = estimator_utils.load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
+    bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
+    if FLAGS.init_checkpoint:
+        estimator_utils.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
+    if not FLAGS.do_train:
+        estimator_utils.require_checkpoint(FLAGS.output_dir, FLAGS.init_checkpoint, "--do_eval")
     train_files = estimator_utils.glob_input_files(FLAGS.input_file)
     eval_files = train_files
     if FLAGS.eval_input_file:
@@ -436,20 +517,11 @@ def main(_):
                            "several times slower; it pays off on TPUs and under TensorFlow 2")
     tf.logging.info("*** Input files: %d (%s ...)", len(train_files), train_files[0])
 
-    run_config = estimator_utils.make_run_config(
-        FLAGS.output_dir, FLAGS.use_tpu, tpu_name=FLAGS.tpu_name, tpu_zone=FLAGS.tpu_zone,
-        gcp_project=FLAGS.gcp_project, master=FLAGS.master,
-        num_tpu_cores=FLAGS.num_tpu_cores, iterations_per_loop=FLAGS.iterations_per_loop,
-        save_checkpoints_steps=FLAGS.save_checkpoints_steps,
-        keep_checkpoint_max=FLAGS.keep_checkpoint_max,
-        config_proto=estimator_utils.session_config(
-            FLAGS.xla_jit, FLAGS.intra_op_threads, FLAGS.inter_op_threads),
-        # TPUEstimator logs steps/s every ceil(log_step_count_steps / iterations_per_loop)
-        # session runs: one run is one step on the CPU, iterations_per_loop on the TPU.
-        log_step_count_steps=FLAGS.log_every_n_steps * (
-            1 if FLAGS.use_tpu else FLAGS.iterations_per_loop))
-    run_config = run_config.replace(tf_random_seed=FLAGS.seed,
-                                    save_summary_steps=FLAGS.save_summary_steps)
+    run_config = estimator_utils.run_config_from_flags(
+        FLAGS, estimator_utils.session_config(FLAGS.xla_jit, FLAGS.intra_op_threads,
+                                              FLAGS.inter_op_threads),
+        keep_checkpoint_max=FLAGS.keep_checkpoint_max, tf_random_seed=FLAGS.seed,
+        save_summary_steps=FLAGS.save_summary_steps)
     use_one_hot = FLAGS.use_one_hot_embeddings
     model_fn = model_fn_builder(
         bert_config=bert_config,

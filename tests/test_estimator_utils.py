@@ -1,9 +1,15 @@
 """The shared TPUEstimator plumbing and the TF 1/2 import."""
 
+import os
+import socket
+import subprocess
+import types
+
 import pytest
 
 import cli
 import estimator_utils
+import file_utils
 from tf_compat import IS_TF2, TF_VERSION, tf, tpu_estimator
 
 
@@ -55,3 +61,98 @@ def test_ensure_output_dir_fails_in_one_line_when_it_cannot_create(tmp_path):
         estimator_utils.ensure_output_dir(str(blocker / "sub"))
     estimator_utils.ensure_output_dir(str(tmp_path / "new" / "dir"))
     assert (tmp_path / "new" / "dir").is_dir()
+
+
+def save_checkpoint(prefix, **shapes):
+    with tf.Graph().as_default():
+        for name, shape in shapes.items():
+            tf.get_variable(name.replace("__", "/"), shape)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            return tf.train.Saver().save(sess, prefix)
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "--init_checkpoint=PATH not found; give a checkpoint prefix"),
+    ("text file", "--init_checkpoint=PATH is not a TensorFlow checkpoint (Unable to open table"),
+    ("empty folder", "--init_checkpoint=PATH is not a TensorFlow checkpoint (Couldn't find"),
+    ("index file", "--init_checkpoint=PATH holds no variable; give the prefix, without the "
+                   ".index or .data-* suffix"),
+])
+def test_an_init_checkpoint_that_is_no_checkpoint_is_one_line(tmp_path, case, message):
+    path = str(tmp_path / "model.ckpt")
+    if case == "text file":
+        (tmp_path / "model.ckpt").write_text(u"not a checkpoint")
+    elif case == "empty folder":
+        path = str(tmp_path)
+    elif case == "index file":
+        path = save_checkpoint(path, bert__w=[2, 3]) + ".index"
+    with pytest.raises(cli.InputError) as error:
+        estimator_utils.checkpoint_shapes(path)
+    assert str(error.value).startswith(message.replace("PATH", path)), str(error.value)
+
+
+def test_warm_start_names_the_variable_and_both_shapes_when_they_differ(tmp_path):
+    prefix = save_checkpoint(str(tmp_path / "model.ckpt"), bert__a=[4], bert__w=[3, 4])
+    with tf.Graph().as_default():
+        tf.get_variable("bert/a", [4])
+        tf.get_variable("bert/w", [3, 5])
+        with pytest.raises(cli.InputError) as error:
+            estimator_utils.warm_start(prefix, use_tpu=False)
+    assert str(error.value) == (
+        "--init_checkpoint=%s: variable bert/w has shape [3, 4] in the checkpoint but [3, 5] in "
+        "this model; use the --bert_config_file the checkpoint was trained with" % prefix)
+    with tf.Graph().as_default():  # matching shapes load
+        tf.get_variable("bert/a", [4])
+        tf.get_variable("bert/w", [3, 4])
+        estimator_utils.warm_start(prefix, use_tpu=False)
+
+
+def test_run_config_from_flags_reads_the_tpu_flags_and_takes_further_settings(tmp_path):
+    FLAGS = types.SimpleNamespace(
+        output_dir=str(tmp_path), use_tpu=False, tpu_name=None, tpu_zone=None,
+        gcp_project=None, master=None, num_tpu_cores=8, iterations_per_loop=5,
+        save_checkpoints_steps=7, log_every_n_steps=3)
+    config = estimator_utils.run_config_from_flags(FLAGS, estimator_utils.session_config(),
+                                                   keep_checkpoint_max=2, tf_random_seed=11)
+    assert config.model_dir == str(tmp_path) and config.cluster is None
+    assert config.save_checkpoints_steps == 7 and config.tpu_config.iterations_per_loop == 5
+    assert config.log_step_count_steps == 15  # on the CPU one session run is one step
+    assert config.keep_checkpoint_max == 2 and config.tf_random_seed == 11
+    FLAGS.use_tpu = True
+    assert estimator_utils.run_config_from_flags(FLAGS, None).log_step_count_steps == 3
+
+
+def test_ensure_output_dir_clears_what_dead_runs_left_unless_a_live_run_uses_it(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    tf1_write = out / ("model.ckpt-20_temp_%s" % ("0123456789abcdef" * 2))
+    tf2_write = out / "model.ckpt-30_temp"
+    for folder in (tf1_write, tf2_write):
+        folder.mkdir()
+        (folder / "part-00000-of-00001.index").write_bytes(b"x")
+    host = socket.gethostname().split(".")[0]
+
+    def temporary(name, pid):
+        return out / ("%s%s%s.%d" % (name, file_utils.TMP_MARK, host, pid))
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = temporary("eval_results.txt", dead.pid)
+    stale.write_text(u"half")
+    kept = ["model.ckpt-30.index", "model.ckpt-30.data-00000-of-00001", "checkpoint",
+            "eval_results.txt"]
+    for name in kept:
+        (out / name).write_text(u"x")
+
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        temporary(estimator_utils.IN_USE, live.pid).write_text(u"")
+        estimator_utils.ensure_output_dir(str(out))  # another live run uses the folder
+        assert tf1_write.is_dir() and tf2_write.is_dir() and not stale.exists()
+    finally:
+        live.kill()
+        live.wait()
+    estimator_utils.ensure_output_dir(str(out))  # that run is gone: its writes are cleared
+    mine = temporary(estimator_utils.IN_USE, os.getpid()).name
+    assert sorted(os.listdir(str(out))) == sorted(kept + [mine])

@@ -8,6 +8,7 @@ of the real splits, written to a temporary folder, plus HATE's real unlabelled t
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -155,13 +156,20 @@ def test_second_run_reuses_the_cache_and_predicts_in_input_order(nsmc_run, commo
     assert not np.allclose(again, first, atol=1e-5)  # the order does matter here
 
 
-def test_hate_writes_the_kaggle_submission_for_the_real_test_file(tmp_path, data_dir, common):
-    data = tmp_path / "data"
+def hate_data(folder, data_dir, train_rows, dev_rows):
+    """``folder``/data: the first rows of HATE's train and dev, its real unlabelled test."""
+    data = folder / "data"
     data.mkdir()
     real = os.path.join(data_dir, "hate")
-    head(os.path.join(real, "train.tsv"), str(data / "train.tsv"), 40)
-    head(os.path.join(real, "dev.tsv"), str(data / "dev.tsv"), 16)
+    head(os.path.join(real, "train.tsv"), str(data / "train.tsv"), train_rows)
+    head(os.path.join(real, "dev.tsv"), str(data / "dev.tsv"), dev_rows)
     os.symlink(os.path.join(real, "test.no_label.tsv"), str(data / "test.no_label.tsv"))
+    return data
+
+
+def test_hate_writes_the_kaggle_submission_for_the_real_test_file(tmp_path, data_dir, common):
+    data = hate_data(tmp_path, data_dir, 40, 16)
+    real = os.path.join(data_dir, "hate")
     output = str(tmp_path / "out")
     run(common + ["--task_name=HATE", "--data_dir=%s" % data, "--output_dir=%s" % output,
                   "--do_train", "--do_eval", "--do_predict", "--predict_batch_size=64"])
@@ -201,3 +209,114 @@ def test_a_bad_row_stops_with_one_line_naming_file_and_line(tmp_path, common):
     assert code == 1
     assert last.startswith("error: %s:3: expected 3 tab-separated columns" % (data / "train.tsv"))
     assert "Traceback" not in log
+
+
+def test_a_full_disk_leaves_the_previous_predictions_whole(nsmc_run, common, tmp_path,
+                                                           file_size_limit):
+    output = str(tmp_path / "out")
+    shutil.copytree(nsmc_run["output"], output)
+    before = {name: open(os.path.join(output, name), "rb").read()
+              for name in ("test_results.tsv", "predictions.tsv")}
+    room = (len(before["test_results.tsv"]) + len(before["predictions.tsv"])) // 2
+    assert len(before["test_results.tsv"]) < room < len(before["predictions.tsv"])
+    done = subprocess.run(
+        [sys.executable, SCRIPT] + common + ["--task_name=nsmc", "--do_predict",
+                                             "--data_dir=%s" % nsmc_run["data"],
+                                             "--output_dir=%s" % output],
+        cwd=ROOT, timeout=600, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        universal_newlines=True, preexec_fn=file_size_limit(room))
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        "error: %s: could not be written (" % os.path.join(output, "predictions.tsv"))
+    for name, data in before.items():
+        assert open(os.path.join(output, name), "rb").read() == data, name
+    assert not [name for name in os.listdir(output) if ".tmp" in name]
+
+
+@pytest.mark.parametrize("case, flag, message", [
+    ("no epochs", "--num_train_epochs=0", "--num_train_epochs=0.0: must be a finite number"),
+    ("negative epochs", "--num_train_epochs=-1", "--num_train_epochs=-1.0: must be a finite"),
+    ("nan rate", "--learning_rate=nan", "--learning_rate=nan: must be a finite number above 0"),
+    ("inf rate", "--learning_rate=inf", "--learning_rate=inf: must be a finite number above 0"),
+    ("zero rate", "--learning_rate=0", "--learning_rate=0.0: must be a finite number above 0"),
+    ("vocab folder", "--vocab_file=DATA", "--vocab_file=DATA is a folder; give the model's "),
+    ("config folder", "--bert_config_file=DATA", "DATA: is a folder; give the BERT config's"),
+    ("hate test", "--eval_split=test",
+     "DATA/test.no_label.tsv has no 'hate' column, so split 'test' cannot be trained on or "
+     "scored; choose a labelled split (e.g. --eval_split=dev)"),
+])
+def test_bad_flags_stop_in_one_line_before_training(tmp_path, data_dir, common, case, flag,
+                                                    message):
+    data = hate_data(tmp_path, data_dir, 16, 8)
+    output = tmp_path / "out"
+    code, log = run(common + ["--task_name=hate", "--data_dir=%s" % data,
+                              "--output_dir=%s" % output, "--do_train", "--do_eval",
+                              flag.replace("DATA", str(data))], expect_ok=False)
+    assert code == 1 and "Traceback" not in log, log[-3000:]
+    assert log.strip().splitlines()[-1].startswith(
+        "error: " + message.replace("DATA", str(data))), log[-1000:]
+    assert not output.exists() or not [n for n in os.listdir(str(output)) if "ckpt" in n]
+
+
+def test_a_checkpoint_of_another_shape_is_one_line_naming_the_variable(nsmc_run, common,
+                                                                        tmp_path):
+    config = tmp_path / "wider.json"
+    config.write_text(json.dumps(dict(TINY_CONFIG, intermediate_size=48)))
+    checkpoint = os.path.join(nsmc_run["output"], "model.ckpt-7")
+    code, log = run(common + ["--bert_config_file=%s" % config, "--task_name=nsmc",
+                              "--data_dir=%s" % nsmc_run["data"], "--do_eval",
+                              "--output_dir=%s" % (tmp_path / "out"),
+                              "--init_checkpoint=%s" % checkpoint], expect_ok=False)
+    assert code == 1 and "Traceback" not in log, log[-3000:]
+    assert log.strip().splitlines()[-1] == (
+        "error: --init_checkpoint=%s: variable bert/encoder/layer_0/intermediate/dense/kernel "
+        "has shape [32, 64] in the checkpoint but [32, 48] in this model; use the "
+        "--bert_config_file the checkpoint was trained with" % checkpoint)
+
+
+def latest_step(output):
+    with open(os.path.join(output, "checkpoint")) as handle:
+        return int(handle.readline().rsplit("-", 1)[1].strip().strip('"'))
+
+
+def test_a_killed_run_resumes_and_a_run_with_other_settings_is_refused(
+        tmp_path, data_dir, common, kill_after_checkpoint):
+    data = tmp_path / "data"
+    data.mkdir()
+    head(os.path.join(data_dir, "nsmc", "train.tsv"), str(data / "train.tsv"), 120)
+    output = str(tmp_path / "out")
+    args = common + ["--task_name=nsmc", "--data_dir=%s" % data, "--output_dir=%s" % output,
+                     "--do_train", "--num_train_epochs=50", "--save_checkpoints_steps=50"]
+    killed_at = kill_after_checkpoint([sys.executable, SCRIPT] + args, output, 50)
+    assert 50 <= killed_at < 750
+
+    _, log = run(args)  # the same flags: the run resumes where it was killed
+    assert "Restoring parameters from %s/model.ckpt-%d" % (output, killed_at) in log
+    assert latest_step(output) == 750  # int(120 / 8 * 50)
+
+    code, log = run(args + ["--learning_rate=2e-3"], expect_ok=False)
+    assert code == 1 and "Traceback" not in log
+    assert log.strip().splitlines()[-1] == (
+        "error: --output_dir=%s holds a model trained with other settings (learning_rate was "
+        "0.001, now 0.002); give a new --output_dir (rerun with the same flags to resume that "
+        "run)" % output)
+
+    head(os.path.join(data_dir, "nsmc", "train.tsv"), str(data / "train.tsv"), 119)
+    code, log = run(args, expect_ok=False)
+    assert code == 1 and "Traceback" not in log
+    assert log.strip().splitlines()[-1].startswith(
+        "error: --output_dir=%s holds a model trained with other settings "
+        "(train_data.split_sha1 was " % output)
+    assert latest_step(output) == 750
+
+
+def test_scoring_with_no_checkpoint_and_no_training_is_refused(tmp_path, nsmc_run, common):
+    output = tmp_path / "out"
+    code, log = run(common + ["--task_name=nsmc", "--data_dir=%s" % nsmc_run["data"],
+                              "--output_dir=%s" % output, "--do_eval", "--do_predict"],
+                    expect_ok=False)
+    assert code == 1 and "Traceback" not in log
+    assert log.strip().splitlines()[-1] == (
+        "error: --do_eval and --do_predict without --do_train: --output_dir=%s holds no "
+        "checkpoint, so there is no trained model to score; pass --init_checkpoint=..., or the "
+        "--output_dir of a trained run" % output)

@@ -11,11 +11,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
+import cli
 import run_pretraining
 from tf_compat import tf
 
@@ -187,6 +187,11 @@ def test_tpu_host_call_writes_the_summaries(tmp_path):
     ("glob", "matches no file"),
     ("vocab", "outside [0, 100) (vocab_size"),
     ("positions", "--max_seq_length=64 exceeds max_position_embeddings=32"),
+    ("rate", "--learning_rate=nan: must be a finite number above 0"),
+    ("cut", "d.tfrecord: damaged after byte "),
+    ("cut in a header", "d.tfrecord: cut short: its whole records end at byte "),
+    ("second file", "e.tfrecord: input_ids has length 24 but --max_seq_length=16"),
+    ("folder", "is a folder; give TFRecord files"),
 ])
 def test_bad_input_fails_in_one_line_before_building_the_graph(tmp_path, case, message):
     config = tiny_config(tmp_path)
@@ -202,6 +207,16 @@ def test_bad_input_fails_in_one_line_before_building_the_graph(tmp_path, case, m
         write_records(tmp_path / "d.tfrecord", 20, max_id=150)
     elif case == "positions":
         extra["max_seq_length"] = 64
+    elif case == "rate":
+        extra["learning_rate"] = "nan"
+    elif case in ("cut", "cut in a header"):
+        size = os.path.getsize(data)
+        last = len(list(tf.io.tf_record_iterator(data))[-1]) + 16
+        os.truncate(data, size - 100 if case == "cut" else size - last + 6)
+    elif case == "second file":
+        data = "%s,%s" % (data, write_records(tmp_path / "e.tfrecord", 20, seq=24))
+    elif case == "folder":
+        data = str(tmp_path)
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, os.path.join(ROOT, "run_pretraining.py")] +
@@ -220,22 +235,12 @@ def latest_step(out):
     return int(path.rsplit("-", 1)[1]) if path else None
 
 
-def test_resumes_after_sigkill_and_stops_at_num_train_steps(tmp_path):
+def test_resumes_after_sigkill_and_stops_at_num_train_steps(tmp_path, kill_after_checkpoint):
     data = write_records(tmp_path / "d.tfrecord", 32)
     out = str(tmp_path / "out")
     args = [sys.executable, os.path.join(ROOT, "run_pretraining.py")] + flags_for(
         tiny_config(tmp_path), data, out, 300, do_train=True)
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 180
-        while (latest_step(out) or 0) < 10 and proc.poll() is None and time.time() < deadline:
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the first run ended before it was killed"
-    killed_at = latest_step(out)
+    killed_at = kill_after_checkpoint(args, out, 10)
     assert 10 <= killed_at < 300
 
     code, log = run(args[2:])
@@ -286,3 +291,87 @@ def test_cpu_script_needs_input():
     proc = run_script("pretrain_cpu.sh", {"INPUT": ""})
     assert proc.returncode != 0
     assert proc.stderr.startswith("error: INPUT is not set"), proc.stderr
+
+
+def test_eval_results_survive_a_full_disk_whole(tmp_path):
+    """Writes beyond 40 bytes fail (EFBIG, as on a full disk): the previous results stay."""
+    import resource
+    path = run_pretraining.write_eval_results({"loss": 1.5, "global_step": 10}, str(tmp_path))
+    before = open(path).read()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (40, hard))
+    try:
+        with pytest.raises(cli.InputError) as error:
+            run_pretraining.write_eval_results(
+                {"loss": 1.25, "global_step": 20, "masked_lm_accuracy": 0.5,
+                 "masked_lm_loss": 2.0, "next_sentence_accuracy": 0.75}, str(tmp_path))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+    assert str(error.value).startswith("%s: could not be written (" % path)
+    assert open(path).read() == before
+    assert os.listdir(str(tmp_path)) == ["eval_results.txt"]
+
+
+def test_eval_with_no_checkpoint_and_no_training_is_refused(tmp_path):
+    data = write_records(tmp_path / "d.tfrecord", 20)
+    out = tmp_path / "out"
+    code, log = run(flags_for(tiny_config(tmp_path), data, str(out), 10, do_eval=True))
+    assert code == 1 and "Traceback" not in log
+    assert log.strip().splitlines()[-1] == (
+        "error: --do_eval without --do_train: --output_dir=%s holds no checkpoint, so there is "
+        "no trained model to score; pass --init_checkpoint=..., or the --output_dir of a trained "
+        "run" % out)
+
+
+def test_the_sidecar_of_create_pretraining_data_vouches_for_a_file_cheaply(tmp_path):
+    import pretraining_pipeline
+    golden = os.path.join(ROOT, "tests", "fixtures", "pretraining_golden")
+    settings = {"do_lower_case": False, "do_whole_word_mask": False, "max_seq_length": 32,
+                "max_predictions_per_seq": 5, "random_seed": 1, "dupe_factor": 1,
+                "masked_lm_prob": 0.15, "short_seq_prob": 0.1, "tokenizer": "wordpiece",
+                "subchar": False}
+    output = str(tmp_path / "c.tfrecord")
+    pretraining_pipeline.run(os.path.join(golden, "corpus.txt"), output,
+                             os.path.join(golden, "vocab.txt"), settings, num_workers=1,
+                             show_progress=False, in_process=True)
+    assert os.path.exists(output + ".json")
+    assert run_pretraining.check_file_is_whole(output, 32, 5) is False  # not read through
+    with pytest.raises(cli.InputError) as error:
+        run_pretraining.check_file_is_whole(output, 24, 5)
+    assert str(error.value) == (
+        "%s was made with --max_seq_length=32 (%s.json) but --max_seq_length=24; pass "
+        "--max_seq_length=32 or regenerate the data with --max_seq_length=24" % (output, output))
+    size = os.path.getsize(output)
+    os.truncate(output, size - 100)
+    with pytest.raises(cli.InputError) as error:
+        run_pretraining.check_file_is_whole(output, 32, 5)
+    assert str(error.value) == (
+        "%s has %d bytes but %s.json records %d: it was cut short or changed; regenerate it "
+        "with create_pretraining_data.py" % (output, size - 100, output, size))
+    os.remove(output + ".json")
+    with pytest.raises(cli.InputError, match="damaged after byte"):
+        run_pretraining.check_file_is_whole(output, 32, 5)
+
+
+@pytest.mark.parametrize("script", ["run_pretraining.py", "run_classifier.py"])
+def test_unreachable_cloud_storage_fails_at_once_in_one_line(tmp_path, script):
+    """gs:// paths through an https proxy that refuses connections (nothing listens on port
+    9): one line naming the path, not TensorFlow's minutes of retries and a traceback."""
+    bucket = "gs://krbert-test-bucket/out"
+    args = ["--output_dir=%s" % bucket, "--do_train", "--bert_config_file=%s" %
+            tiny_config(tmp_path)]
+    if script == "run_pretraining.py":
+        args.append("--input_file=%s" % write_records(tmp_path / "d.tfrecord", 4))
+    else:
+        args += ["--task_name=nsmc", "--data_dir=%s" % tmp_path,
+                 "--vocab_file=%s" % os.path.join(ROOT, "vocab", "vocab_20000.txt")]
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, script)] + args, cwd=ROOT,
+                          env=dict(os.environ, https_proxy="http://127.0.0.1:9"),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: %s: Cloud Storage cannot be reached through the https proxy (127.0.0.1:9: "
+        "Connection refused); check the network, or use local paths" % bucket)
