@@ -480,8 +480,7 @@ def main(_):
     FLAGS = flags.FLAGS
     log.set_verbosity(log.INFO)
     check_flags(FLAGS)
-    bert_config = load_bert_config(FLAGS.bert_config_file,
-                                                   FLAGS.max_seq_length)
+    bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     layer_indexes = parse_layers(FLAGS.layers, bert_config.num_hidden_layers)
     checkpoint = resolve_checkpoint(FLAGS.init_checkpoint)
     tokenizer = load_tokenizer(FLAGS, bert_config)

@@ -108,8 +108,7 @@ def model_from_checkpoint(FLAGS, config_proto):
     processor = classifier_data.get_processor(FLAGS.task_name, FLAGS.hate_label)
     checkpoint = classifier_model.find_checkpoint(FLAGS.init_checkpoint)
     tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, checkpoint)
-    bert_config = load_bert_config(FLAGS.bert_config_file,
-                                                    FLAGS.max_seq_length)
+    bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     tokenization.check_vocab_matches_config(FLAGS.vocab_file, bert_config.vocab_size,
                                             FLAGS.bert_config_file)
     tokenizer = tokenization.tokenizer_from_flags(FLAGS.vocab_file, FLAGS.do_lower_case,
