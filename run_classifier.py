@@ -329,7 +329,7 @@ def main(_):
     log.set_verbosity(log.INFO)
     check_flags(FLAGS)
     processor = classifier_data.get_processor(FLAGS.task_name, FLAGS.hate_label)
-    tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
+    tokenization.check_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     tokenization.check_vocab_matches_config(FLAGS.vocab_file, bert_config.vocab_size,
                                             FLAGS.bert_config_file)

@@ -85,10 +85,57 @@ def test_whitespace_tokenize():
 
 def test_load_vocab_ids_are_line_numbers(tmp_path):
     path = str(tmp_path / "v.txt")
-    with io.open(path, "w", encoding="utf-8") as f:
-        f.write(u"[PAD]\n  a \r\nb\na\nlast")  # stripped lines; "a" again keeps its last id
+    with io.open(path, "wb") as f:
+        f.write(u"\ufeff[PAD]\n  a \r\nb\n영화\nlast".encode("utf-8"))  # BOM, CRLF, no final \n
     vocab = tokenization.load_vocab(path)
-    assert list(vocab.items()) == [("[PAD]", 0), ("a", 3), ("b", 2), ("last", 4)]
+    assert list(vocab.items()) == [("[PAD]", 0), ("a", 1), ("b", 2), (u"영화", 3), ("last", 4)]
+
+
+@pytest.mark.parametrize("lines, where, what", [
+    ([u"[UNK]", u"영화", u"a", u" 영화"], ":4:", u"'영화' is listed again (first at line 2)"),
+    ([u"[UNK]", u"a", u"", u"b"], ":3:", "empty line"),
+    ([u"[UNK]", u"a", u" \t"], ":3:", "empty line"),
+    ([u"[UNK]", u"a", u"b", u""], ":4:", "empty line"),  # a blank line at the end
+])
+def test_load_vocab_refuses_what_would_shift_ids(tmp_path, lines, where, what):
+    path = str(tmp_path / "v.txt")
+    with io.open(path, "w", encoding="utf-8") as f:
+        f.write(u"\n".join(lines) + u"\n")
+    with pytest.raises(tokenization.TokenizerError) as error:
+        tokenization.load_vocab(path)
+    message = str(error.value)
+    assert message.startswith(path + where) and what in message and "\n" not in message
+
+
+def test_load_vocab_refuses_invalid_utf8_naming_the_line(tmp_path):
+    path = str(tmp_path / "v.txt")
+    with io.open(path, "wb") as f:
+        f.write(b"[UNK]\nok\nbad\xff\xfe\nlast\n")
+    with pytest.raises(InputError, match=r"v\.txt:3: line 'bad.*' is not valid UTF-8"):
+        tokenization.load_vocab(path)
+
+
+def test_missing_special_tokens_are_named(tmp_path):
+    no_unk = write_vocab(tmp_path, ["[PAD]", "[CLS]", "[SEP]", "a"])
+    with pytest.raises(tokenization.TokenizerError, match=r"v.*: the vocabulary has no \[UNK\]"):
+        tokenization.FullTokenizer(no_unk, do_lower_case=False)
+    no_mask = write_vocab(tmp_path, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a"], "no_mask.txt")
+    tokenization.FullTokenizer(no_mask, do_lower_case=False)  # WordPiece needs [UNK] only
+    with pytest.raises(InputError, match="no_mask.txt: the vocabulary has no \\[MASK\\]"):
+        tokenization.load_vocab(no_mask, ("[CLS]", "[SEP]", "[MASK]"))
+    with pytest.raises(InputError, match="missing.txt: the vocabulary could not be read"):
+        tokenization.load_vocab(str(tmp_path / "missing.txt"))
+
+
+def test_published_and_shipped_vocabularies_load_with_line_numbers_as_ids(krbert_dir):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = [os.path.join(krbert_dir, name) for name in (
+        "vocab_krmedium_20000.txt", "vocab_char_16424.txt", "vocab_subchar_12367.txt")]
+    for path in paths + [os.path.join(root, "vocab", "vocab_20000.txt")]:
+        with io.open(path, encoding="utf-8") as f:
+            lines = f.read().split(u"\n")[:-1]
+        vocab = tokenization.load_vocab(path, SPECIALS)
+        assert list(vocab.items()) == [(line, i) for i, line in enumerate(lines)]
 
 
 def test_convert_by_vocab(tmp_path):
@@ -240,8 +287,8 @@ def test_check_vocab_matches_shared_configs(krbert_dir):
                                                        size) == size
 
 
-def test_validate_case_matches_checkpoint():
-    validate = tokenization.validate_case_matches_checkpoint
+def test_check_case_matches_checkpoint():
+    validate = tokenization.check_case_matches_checkpoint
     validate(True, "gs://b/uncased_L-12_H-768_A-12/bert_model.ckpt")
     validate(False, "/m/cased_L-12_H-768_A-12/bert_model.ckpt")
     validate(True, "/m/krbert_medium/bert_model.ckpt")  # unknown models pass
@@ -271,10 +318,6 @@ def test_tokenizer_flags(tmp_path):
     assert (values.tokenizer, values.subchar) == ("bidirectional", True)
     with pytest.raises(absl_flags.IllegalFlagValueError):
         values(["prog", "--tokenizer=bert"])
-    vocab = write_vocab(tmp_path, SPECIALS + ["a"])
-    tokenizer = tokenization.tokenizer_from_flags(vocab, False, values.tokenizer, values.subchar)
-    assert isinstance(tokenizer.wordpiece_tokenizer, BidirectionalWordpieceTokenizer)
-    assert tokenizer.subchar
 
 
 # ---------------------------------------------------------------------------------------------
