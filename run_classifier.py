@@ -335,7 +335,8 @@ def main(_):
                                             FLAGS.bert_config_file)
     estimator_utils.ensure_output_dir(FLAGS.output_dir)
     tokenizer = tokenization.FullTokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
-                                           tokenizer=FLAGS.tokenizer, subchar=FLAGS.subchar)
+                                           tokenizer=FLAGS.tokenizer, subchar=FLAGS.subchar,
+                                           required_tokens=("[UNK]", "[CLS]", "[SEP]"))
     source = FeatureSource(
         processor, FLAGS.data_dir, tokenizer,
         tokenizer_signature(FLAGS.vocab_file, FLAGS.do_lower_case, FLAGS.tokenizer,

@@ -200,3 +200,22 @@ def test_a_bad_row_stops_with_one_line_naming_file_and_line(tmp_path, common):
     assert code == 1
     assert last.startswith("error: %s:3: expected 3 tab-separated columns" % (data / "train.tsv"))
     assert "Traceback" not in log
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda lines: lines[:-1] + [lines[9001]], ":20000: token %r is listed again (first at "
+                                               "line 9002)"),
+    (lambda lines: lines[:2] + ["[CLS]x"] + lines[3:], ": the vocabulary has no [CLS] token"),
+])
+def test_a_bad_vocabulary_stops_with_one_line(tmp_path, common, krbert_dir, edit, expected):
+    with open(os.path.join(krbert_dir, "vocab_krmedium_20000.txt"), encoding="utf-8") as f:
+        lines = f.read().split("\n")[:-1]
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(edit(lines)) + "\n", encoding="utf-8")
+    if "%r" in expected:
+        expected = expected % lines[9001]
+    code, log = run(common + ["--vocab_file=%s" % vocab, "--task_name=nsmc",
+                              "--data_dir=%s" % tmp_path, "--output_dir=%s" % (tmp_path / "out"),
+                              "--do_train"], expect_ok=False)
+    assert code == 1 and "Traceback" not in log
+    assert log.strip().splitlines()[-1].startswith("error: %s%s" % (vocab, expected))
