@@ -209,7 +209,7 @@ def main():
                 [sys.executable, os.path.abspath(__file__), "--steps", str(args.steps),
                  "--child", child], env=dict(os.environ, **env),
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
-            lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+            lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
             setting = "TF %s, %s" % (TF_VERSION, name)
             if proc.returncode or not lines:
                 common.row("pretraining bert-mini", setting, "failed: " +

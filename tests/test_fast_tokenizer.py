@@ -82,7 +82,8 @@ def mismatches(tokenizer, texts):
 def random_documents(count, seed):
     """Random texts mixing Korean, ASCII, whitespace, control, CJK, emoji and long words."""
     rng = random.Random(seed)
-    pools = [u"가나다라마바사영화재밌다굿한글", u"ㅋㅎㅠㅜㄱㄴ", u"abcxyzABC019", u" \t\n\r\u3000\u00a0",
+    pools = [u"가나다라마바사영화재밌다굿한글", u"ㅋㅎㅠㅜㄱㄴ", u"abcxyzABC019",
+             u" \t\n\r\u3000\u00a0",
              u"!?.,#[]«»…“”、。！", u"\x00\ufffd\x0b\x1c\x85\u200b\u200d\ufeff\U000e0001",
              u"中文漢字\u3400\uf900\U00020000", u"😀👍❤\ufe0f\U00010100\U0010ffff",
              u"\u1100\u1161\u11a8ﬁ①㈜\u0301\ud800", u"".join(map(chr, range(0x80, 0x3000, 97)))]
@@ -114,7 +115,8 @@ def test_cased_text_uses_c_and_lower_casing_python(tmp_path):
 
 
 @pytest.mark.parametrize("value,implementation", [
-    ("1", fast_tokenization.PYTHON_IMPLEMENTATION), ("yes", fast_tokenization.PYTHON_IMPLEMENTATION),
+    ("1", fast_tokenization.PYTHON_IMPLEMENTATION),
+    ("yes", fast_tokenization.PYTHON_IMPLEMENTATION),
     ("0", fast_tokenization.C_IMPLEMENTATION), ("", fast_tokenization.C_IMPLEMENTATION)])
 def test_environment_variable_forces_pure_python(tmp_path, monkeypatch, value, implementation):
     monkeypatch.setenv(fast_tokenization.PURE_PYTHON_ENV, value)

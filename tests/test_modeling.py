@@ -154,7 +154,10 @@ def test_attention_mask_hides_padded_tokens():
         output = model.get_sequence_output()
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
-            run = lambda i, m: sess.run(output, {ids: i, mask: m})
+
+            def run(i, m):
+                return sess.run(output, {ids: i, mask: m})
+
             base = np.array([[1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12]])
             changed = base.copy()
             changed[:, 4:] = [[20, 21], [22, 23]]

@@ -21,7 +21,7 @@ import classifier_data
 import fast_tokenization
 import tokenization
 from cli import InputError
-from krbert_tokenization import BidirectionalWordpieceTokenizer, to_subchar
+from krbert_tokenization import to_subchar
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -372,7 +372,8 @@ def test_bidirectional_on_the_char_vocabulary(krbert_dir, implementation):
     # forward 보이 ##던 ##데 vs backward 보 ##이던 ##데: "보" is the most frequent of all.
     assert vocab[u"보"] < min(vocab[u"보이"], vocab[u"##던"], vocab[u"##데"], vocab[u"##이던"])
     assert tokenizer.tokenize(u"보이던데") == [u"보", u"##이던", u"##데"]
-    # forward 뻔 ##했으 ##니 vs backward 뻔 ##했 ##으니: forward's "##니" beats every backward piece.
+    # forward 뻔 ##했으 ##니 vs backward 뻔 ##했 ##으니: forward's "##니" beats every backward
+    # piece.
     assert vocab[u"##니"] < min(vocab[u"뻔"], vocab[u"##했"], vocab[u"##으니"])
     assert tokenizer.tokenize(u"뻔했으니") == [u"뻔", u"##했으", u"##니"]
 
