@@ -1,8 +1,9 @@
 """TPUEstimator plumbing shared by run_pretraining.py and run_classifier.py.
 
-Written once: the TPU flags, the RunConfig for Cloud TPU or local CPU, the estimator,
-TFRecord decoding, input-file globbing and warm-starting from a checkpoint. The same
-code path serves both: with ``--use_tpu=false`` TPUEstimator falls back to the CPU.
+What both training scripts need, kept here so that each exists once: the TPU flags, the
+RunConfig for Cloud TPU or local CPU, the estimator, input-file globbing, warm-starting from
+a checkpoint and the output folder check. The same code path serves both: with
+``--use_tpu=false`` TPUEstimator falls back to the CPU.
 """
 
 import os
@@ -99,15 +100,6 @@ def make_estimator(model_fn, run_config, use_tpu, train_batch_size, eval_batch_s
         predict_batch_size=predict_batch_size)
 
 
-def decode_record(record, name_to_features):
-    """Parses one serialized tf.train.Example; int64 features become int32 (TPU-friendly)."""
-    example = tf.parse_single_example(record, name_to_features)
-    for name in list(example.keys()):
-        if example[name].dtype == tf.int64:
-            example[name] = tf.cast(example[name], tf.int32)
-    return example
-
-
 def warm_start(init_checkpoint, use_tpu):
     """Maps the trainable variables found in ``init_checkpoint`` onto the current graph.
 
@@ -147,10 +139,3 @@ def ensure_output_dir(path):
                              "folder" % (path, getattr(e, "message", e)))
     if not path.startswith("gs://") and not os.access(path, os.W_OK):
         raise cli.InputError("--output_dir=%s is not writable; choose a writable folder" % path)
-
-
-def read_first_record(path):
-    """The first tf.train.Example of a TFRecord file, or None when the file is empty."""
-    for raw in tf.io.tf_record_iterator(path):
-        return tf.train.Example.FromString(raw)
-    return None
