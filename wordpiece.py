@@ -353,9 +353,13 @@ class WordpieceTokenizer(object):
 
     def tokenize_word(self, word):
         """The pieces of one word as a list; [unk_token] if it cannot be split."""
+        return self._pieces_or_unk(word, self.word_pieces)
+
+    def _pieces_or_unk(self, word, split):
+        """split(word), or [unk_token] when it fails or the word is too long."""
         pieces = None
         if len(word) <= self.max_input_chars_per_word:
-            pieces = self.word_pieces(word)
+            pieces = split(word)
         return [self.unk_token] if pieces is None else pieces
 
     def tokenize(self, text):
@@ -382,10 +386,7 @@ class WordpieceTokenizer(object):
 
     def reference_word(self, word):
         """The pieces of one word, by the plain algorithm."""
-        pieces = None
-        if len(word) <= self.max_input_chars_per_word:
-            pieces = self.reference_pieces(word)
-        return [self.unk_token] if pieces is None else pieces
+        return self._pieces_or_unk(word, self.reference_pieces)
 
     def reference_tokenize(self, text):
         """Same as tokenize, by the plain per-word algorithm."""
