@@ -246,6 +246,21 @@ def _strip_accents(word):
                    if unicodedata.category(char) != "Mn")
 
 
+class lazy_attribute(object):
+    """A read-only attribute computed on first use, then stored on the instance (so later
+    reads are plain attribute lookups)."""
+
+    def __init__(self, compute):
+        self.compute = compute
+        self.__doc__ = compute.__doc__
+
+    def __get__(self, instance, owner):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.compute.__name__] = self.compute(instance)
+        return value
+
+
 class BasicTokenizer(object):
     """Splits text into words: cleaning, CJK characters, optional lower-casing, punctuation."""
 
@@ -253,21 +268,35 @@ class BasicTokenizer(object):
         """Args: do_lower_case: lower-case and strip accents (uncased models)."""
         self.do_lower_case = do_lower_case
 
+    # The patterns of the common case, fetched on first use (FullTokenizer's C path needs
+    # none): texts with no character beyond U+FFFF and none to drop or to set apart.
+    @lazy_attribute
+    def _unusual(self):
+        return char_patterns().unusual
+
+    @lazy_attribute
+    def _drop_marks(self):
+        return char_patterns().marks_bmp
+
+    @lazy_attribute
+    def _words(self):
+        return char_patterns().words_bmp
+
     def tokenize(self, text):
         """Returns the words of `text` (fast path; same output as reference_tokenize)."""
         if text.__class__ is not str:
             text = convert_to_unicode(text)
-        patterns = char_patterns()
-        if patterns.unusual(text):
-            return self._tokenize_unusual(text, patterns)
+        if self._unusual(text):
+            return self._tokenize_unusual(text)
         if self.do_lower_case:
             text = text.lower()
             if not text.isascii():
-                text = patterns.marks_bmp("", unicodedata.normalize("NFD", text))
-        return patterns.words_bmp(text)
+                text = self._drop_marks("", unicodedata.normalize("NFD", text))
+        return self._words(text)
 
-    def _tokenize_unusual(self, text, patterns):
+    def _tokenize_unusual(self, text):
         """tokenize for texts with characters to drop, CJK ideographs or beyond U+FFFF."""
+        patterns = char_patterns()
         text = patterns.cjk(" \\g<0> ", patterns.drop("", text))
         if self.do_lower_case:
             text = patterns.marks("", unicodedata.normalize("NFD", text.lower()))
