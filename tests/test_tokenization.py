@@ -8,6 +8,7 @@ reviews (tests/test_fast_tokenizer.py does the same for the C path). Tests of Fu
 with cased text run on both paths (the `implementation` fixture).
 """
 
+import ast
 import io
 import json
 import os
@@ -65,6 +66,52 @@ def implementation(request, monkeypatch):
 def pure_python(monkeypatch):
     """FullTokenizers built in the test run the pure-Python path."""
     monkeypatch.setenv(fast_tokenization.PURE_PYTHON_ENV, "1")
+
+
+# ---------------------------------------------------------------------------------------------
+# The modules' layers.
+
+TOKENIZER_LAYERS = [("wordpiece",), ("krbert_tokenization",), ("fast_tokenization",),
+                    ("tokenization",)]
+
+
+def project_imports(module_name):
+    """(project modules imported at the top level, those imported inside functions)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with io.open(os.path.join(root, module_name + ".py"), encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    top_level = set(tree.body)
+    layered = {name for layer in TOKENIZER_LAYERS for name in layer}
+    found = {True: set(), False: set()}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module]
+        else:
+            continue
+        found[node in top_level].update(name for name in names if name in layered)
+    return found[True], found[False]
+
+
+def test_tokenizer_modules_import_downward_only():
+    for level, layer in enumerate(TOKENIZER_LAYERS):
+        below = {name for lower in TOKENIZER_LAYERS[:level] for name in lower}
+        for module_name in layer:
+            top_level, in_functions = project_imports(module_name)
+            assert top_level <= below, (module_name, top_level - below)
+            assert not in_functions, (module_name, in_functions)
+    assert project_imports("tokenization")[0] == {"wordpiece", "krbert_tokenization",
+                                                  "fast_tokenization"}
+
+
+def test_tokenization_keeps_the_original_module_names():
+    for name in ("FullTokenizer", "BasicTokenizer", "WordpieceTokenizer", "load_vocab",
+                 "convert_by_vocab", "convert_tokens_to_ids", "convert_ids_to_tokens",
+                 "convert_to_unicode", "printable_text", "whitespace_tokenize",
+                 "_is_whitespace", "_is_control", "_is_punctuation"):
+        assert callable(getattr(tokenization, name)), name
+    assert tokenization._is_punctuation(u"-") and not tokenization._is_control(u"\t")
 
 
 # ---------------------------------------------------------------------------------------------
