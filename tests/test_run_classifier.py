@@ -286,18 +286,22 @@ def test_fine_tuning_starts_from_every_encoder_variable_of_run_pretraining(
     assert "Loaded %d of %d trainable variables" % (len(before), len(before) + 2) in log
 
 
-def test_fine_tuning_learns_nsmc_beyond_the_majority_class(tmp_path, data_dir, common):
-    """From random weights, 3,000 NSMC reviews for 2 epochs: dev accuracy (1,000 reviews)
-    must beat always predicting the majority class by 8 points (a run measured 0.685
-    against 0.518)."""
+def test_fine_tuning_learns_nsmc_beyond_the_majority_class(tmp_path, data_dir):
+    """From random weights (2 layers, hidden 64), 3,000 NSMC reviews for 2 epochs: dev
+    accuracy (1,000 reviews) must beat always predicting the majority class (0.518) by 8
+    points. Runs of this command measured 0.685 and 0.698 (TF 2.15) and 0.737 (TF 1.15)."""
     data = tmp_path / "data"
     data.mkdir()
     head(os.path.join(data_dir, "nsmc", "train.tsv"), str(data / "train.tsv"), 3000)
     head(os.path.join(data_dir, "nsmc", "dev.tsv"), str(data / "dev.tsv"), 1000)
+    config = tmp_path / "bert_config.json"
+    config.write_text(json.dumps(dict(TINY_CONFIG, hidden_size=64, intermediate_size=128)))
     output = tmp_path / "out"
-    run(common + ["--task_name=nsmc", "--data_dir=%s" % data, "--output_dir=%s" % output,
-                  "--do_train", "--do_eval", "--max_seq_length=48", "--train_batch_size=32",
-                  "--num_train_epochs=2"])
+    run(["--task_name=nsmc", "--data_dir=%s" % data, "--output_dir=%s" % output,
+         "--vocab_file=%s" % os.path.join(ROOT, "vocab", "vocab_20000.txt"),
+         "--bert_config_file=%s" % config, "--do_lower_case=False", "--do_train", "--do_eval",
+         "--max_seq_length=48", "--train_batch_size=32", "--learning_rate=1e-3",
+         "--num_train_epochs=2"])
     labels = [row[2] for row in read_tsv(str(data / "dev.tsv"))[1:]]
     majority = max(labels.count("0"), labels.count("1")) / float(len(labels))
     results = dict(line.split(" = ") for line in
