@@ -289,7 +289,8 @@ def test_fine_tuning_starts_from_every_encoder_variable_of_run_pretraining(
 def test_fine_tuning_learns_nsmc_beyond_the_majority_class(tmp_path, data_dir):
     """From random weights (2 layers, hidden 64), 3,000 NSMC reviews for 2 epochs: dev
     accuracy (1,000 reviews) must beat always predicting the majority class (0.518) by 8
-    points. Runs of this command measured 0.685 and 0.698 (TF 2.15) and 0.737 (TF 1.15)."""
+    points. Four runs of this command measured 0.725 and 0.712 (TF 2.15), 0.692 and 0.707
+    (TF 1.15); at a learning rate of 1e-3 one run in five stayed at the majority class."""
     data = tmp_path / "data"
     data.mkdir()
     head(os.path.join(data_dir, "nsmc", "train.tsv"), str(data / "train.tsv"), 3000)
@@ -300,7 +301,7 @@ def test_fine_tuning_learns_nsmc_beyond_the_majority_class(tmp_path, data_dir):
     run(["--task_name=nsmc", "--data_dir=%s" % data, "--output_dir=%s" % output,
          "--vocab_file=%s" % os.path.join(ROOT, "vocab", "vocab_20000.txt"),
          "--bert_config_file=%s" % config, "--do_lower_case=False", "--do_train", "--do_eval",
-         "--max_seq_length=48", "--train_batch_size=32", "--learning_rate=1e-3",
+         "--max_seq_length=48", "--train_batch_size=32", "--learning_rate=5e-4",
          "--num_train_epochs=2"])
     labels = [row[2] for row in read_tsv(str(data / "dev.tsv"))[1:]]
     majority = max(labels.count("0"), labels.count("1")) / float(len(labels))
