@@ -21,6 +21,7 @@ for name in "${tests[@]}"; do
 done
 python=$(job_python)
 root=$(pwd)
+case "$python" in /*) ;; */*) python=$root/$python ;; esac  # the tests run from a copy
 copy=$(mktemp -d)
 trap 'rm -rf "$copy"' EXIT
 for name in "${tests[@]}"; do cp "$1/$name" "$copy/"; done
