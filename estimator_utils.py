@@ -1,8 +1,8 @@
 """TPUEstimator plumbing shared by run_pretraining.py and run_classifier.py.
 
-Shared by both scripts: the TPU flags, the RunConfig for Cloud TPU or local CPU, the
-estimator, TFRecord decoding and warm-starting from a checkpoint; input-file globbing
-(``glob_input_files``) comes from file_utils. The same code path serves both: with
+What both training scripts need, kept here so that each exists once: the TPU flags, the
+RunConfig for Cloud TPU or local CPU, the estimator, TFRecord decoding, warm-starting from a
+checkpoint and the output folder check (input-file globbing comes from file_utils). The same code path serves both: with
 ``--use_tpu=false`` TPUEstimator falls back to the CPU.
 """
 
@@ -234,10 +234,3 @@ def require_checkpoint(output_dir, init_checkpoint, what):
         "%s without --do_train: --output_dir=%s holds no checkpoint, so there is no trained "
         "model to score; pass --init_checkpoint=..., or the --output_dir of a trained run"
         % (what, output_dir))
-
-
-def read_first_record(path):
-    """The first tf.train.Example of a TFRecord file, or None when the file is empty."""
-    for raw in tf.io.tf_record_iterator(path):
-        return tf.train.Example.FromString(raw)
-    return None

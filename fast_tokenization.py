@@ -6,7 +6,7 @@ punctuation character and CJK ideograph a word of its own, then splits every wor
 greedy longest-match-first WordPiece, or KR-BERT's bidirectional WordPiece, over tries of
 the vocabulary. Python still decodes bytes and NFKD-decomposes text for sub-character
 models (``FullTokenizer.tokenize``), and supplies the character classes (``char_class``,
-from the same per-character rules as ``tokenization``'s reference path). It keeps no word
+from the per-character rules of ``wordpiece``, which the reference path applies). It keeps no word
 cache: splitting a word in C costs about as much as looking it up would.
 
 Build it with ``python setup.py build_ext --inplace`` (scripts/setup.sh does, for its
@@ -20,9 +20,10 @@ Otherwise it tokenizes in pure Python. Both give the same tokens; the tests comp
 with the per-character reference path.
 """
 
+import functools
 import os
 
-import tokenization
+import wordpiece
 from krbert_tokenization import SPECIAL_IDS
 
 try:
@@ -46,9 +47,6 @@ CHAR_SPACE = 2
 CHAR_ALONE = 3
 """A word of its own: punctuation and CJK ideographs."""
 
-_bmp_classes = []
-
-
 def extension():
     """The built _fast_tokenizer module, or None when it is missing or of another API_VERSION."""
     if getattr(_fast_tokenizer, "API_VERSION", None) != API_VERSION:
@@ -64,27 +62,26 @@ def pure_python_forced():
 def char_class(cp):
     """How basic tokenization with do_lower_case=False treats code point `cp` (a CHAR_* class)."""
     char = chr(cp)
-    if char in u"\x00\ufffd" or tokenization._is_control(char):
+    if char in u"\x00\ufffd" or wordpiece.is_control(char):
         return CHAR_DROP
-    if char.isspace():  # covers tokenization._is_whitespace, and what str.split splits on
+    if char.isspace():  # covers wordpiece.is_whitespace, and what str.split splits on
         return CHAR_SPACE
-    if tokenization._is_chinese_char(cp) or tokenization._is_punctuation(char):
+    if wordpiece.is_chinese_char(cp) or wordpiece.is_punctuation(char):
         return CHAR_ALONE
     return CHAR_WORD
 
 
+@functools.lru_cache(maxsize=None)
 def bmp_classes():
     """char_class of every code point below U+10000, as 65,536 bytes (computed once)."""
-    if not _bmp_classes:
-        _bmp_classes.append(bytes(map(char_class, range(0x10000))))
-    return _bmp_classes[0]
+    return bytes(map(char_class, range(0x10000)))
 
 
 def c_tokenizer(wordpiece_tokenizer, bidirectional):
     """A _fast_tokenizer.Tokenizer with the vocabulary and settings of `wordpiece_tokenizer`.
 
     Args:
-      wordpiece_tokenizer: a tokenization.WordpieceTokenizer (vocab, unk_token and
+      wordpiece_tokenizer: a wordpiece.WordpieceTokenizer (vocab, unk_token and
         max_input_chars_per_word are read).
       bidirectional: split words as krbert_tokenization.BidirectionalWordpieceTokenizer does.
     Raises:

@@ -12,14 +12,15 @@ the word, the word becomes [UNK] (its id is left out, so the failed candidate co
 smaller, or wins the tie).
 
 Sub-character models read text NFKD-decomposed into conjoining jamo; KR-BERT applies the
-decomposition to the raw text before any tokenization, and so does ``to_subchar`` here.
+decomposition to the raw text before any tokenization, and so does ``to_subchar`` here (the
+one place the project NFKD-normalises text).
 
 Use through ``tokenization.FullTokenizer(vocab_file, tokenizer="bidirectional", subchar=...)``.
 """
 
 import unicodedata
 
-from tokenization import WordpieceTokenizer, affix_table
+from wordpiece import MAX_INPUT_CHARS_PER_WORD, UNK_TOKEN, WordpieceTokenizer, affix_table
 
 SPECIAL_IDS = 5
 """Ids below this ([PAD] [UNK] [CLS] [SEP] [MASK]) do not count when comparing splits."""
@@ -27,13 +28,14 @@ SPECIAL_IDS = 5
 
 def to_subchar(text):
     """`text` decomposed into jamo (NFKD), the form KR-BERT's sub-character models read."""
-    return unicodedata.normalize("NFKD", text)
+    return text if text.isascii() else unicodedata.normalize("NFKD", text)
 
 
 class BidirectionalWordpieceTokenizer(WordpieceTokenizer):
     """Forward and backward greedy WordPiece; the split made of more frequent pieces wins."""
 
-    def __init__(self, vocab, unk_token="[UNK]", max_input_chars_per_word=200):
+    def __init__(self, vocab, unk_token=UNK_TOKEN,
+                 max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD):
         """Args: vocab: token -> id, ids ranked by frequency; unk_token; longest word."""
         WordpieceTokenizer.__init__(self, vocab, unk_token, max_input_chars_per_word)
         self._unk_id = vocab.get(unk_token, -1)

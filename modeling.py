@@ -134,24 +134,38 @@ def gelu(x):
     """Gaussian Error Linear Unit, tanh approximation (https://arxiv.org/abs/1606.08415).
 
     gelu(x) = 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))); any shape, same out.
-    The gradient is written out by hand: a few fused passes instead of the chain of
-    elementwise gradients (the pow gradient alone costs more than the forward pass).
+    The gradient is written out by hand (_gelu_gradient): a few fused passes instead of
+    the chain of elementwise gradients (the pow gradient alone costs more than the forward
+    pass).
     """
-    return _gelu_with_gradient(x)
-
-
-@tf.custom_gradient
-def _gelu_with_gradient(x):
-    """gelu(x), with derivative cdf (1 + (1 - t) x c'(x)), t = tanh(c(x)), c the inner."""
     cube = tf.pow(x, 3)
     tanh = tf.tanh(_GELU_SCALE * (x + _GELU_CUBIC * cube))
     cdf = 0.5 * (1.0 + tanh)
+    return _with_gradient(_GELU_GRADIENT, x * cdf, [x], [cube, tanh, cdf])
 
-    def grad(dy):
-        x_inner_derivative = _GELU_SCALE * x + (3.0 * _GELU_SCALE * _GELU_CUBIC) * cube
-        return dy * (cdf * (1.0 + (1.0 - tanh) * x_inner_derivative))
 
-    return x * cdf, grad
+def _with_gradient(gradient_name, output, inputs, saved):
+    """`output`, whose gradient with respect to `inputs` the gradient `gradient_name` gives.
+
+    An IdentityN op passes `output`, `inputs` and the forward tensors `saved` through, and
+    its registered gradient receives them all as op.inputs. Unlike tf.custom_gradient this
+    adds no op outside the path to the output (tf.custom_gradient leaves an unused
+    Identity behind in graph mode).
+    """
+    graph = tf.get_default_graph()
+    with graph.gradient_override_map({"IdentityN": gradient_name}):
+        return tf.identity_n([output] + list(inputs) + list(saved))[0]
+
+
+_GELU_GRADIENT = "BertGelu"
+
+
+@tf.RegisterGradient(_GELU_GRADIENT)
+def _gelu_gradient(op, dy, *unused_dys):
+    """d gelu / dx = cdf (1 + (1 - t) x c'(x)), t = tanh(c(x)), c the inner function."""
+    _, x, cube, tanh, cdf = op.inputs
+    x_inner_derivative = _GELU_SCALE * x + (3.0 * _GELU_SCALE * _GELU_CUBIC) * cube
+    return [None, dy * (cdf * (1.0 + (1.0 - tanh) * x_inner_derivative)), None, None, None]
 
 
 def gelu_exact(x):
@@ -221,30 +235,36 @@ def layer_norm(input_tensor, name=None):
         return cast(output, input_tensor.dtype)
 
 
-@tf.custom_gradient
 def _normalize(x, gamma, beta):
     """gamma * (x - mean) / sqrt(variance + epsilon) + beta over the last axis of x.
 
-    The forward pass is tf.nn.moments + tf.nn.batch_normalization; the gradient is
-    the closed form (fewer passes over the activations than the generic one).
+    The forward pass is tf.nn.moments + tf.nn.batch_normalization; the gradient
+    (_normalize_gradient) is the closed form, fewer passes over the activations than the
+    generic one.
     """
     mean, variance = tf.nn.moments(x, [-1], keep_dims=True)
     output = tf.nn.batch_normalization(x, mean, variance, offset=beta, scale=gamma,
                                        variance_epsilon=LAYER_NORM_EPSILON)
+    return _with_gradient(_NORMALIZE_GRADIENT, output, [x, gamma, beta], [mean, variance])
 
-    def grad(dy):
-        inverse_std = tf.rsqrt(variance + LAYER_NORM_EPSILON)
-        normalized = (x - mean) * inverse_std
-        outer_axes = list(range(x.shape.ndims - 1))
-        d_gamma = tf.reduce_sum(dy * normalized, outer_axes)
-        d_beta = tf.reduce_sum(dy, outer_axes)
-        d_normalized = dy * gamma
-        d_x = inverse_std * (
-            d_normalized - tf.reduce_mean(d_normalized, [-1], keepdims=True)
-            - normalized * tf.reduce_mean(d_normalized * normalized, [-1], keepdims=True))
-        return d_x, d_gamma, d_beta
 
-    return output, grad
+_NORMALIZE_GRADIENT = "BertLayerNorm"
+
+
+@tf.RegisterGradient(_NORMALIZE_GRADIENT)
+def _normalize_gradient(op, dy, *unused_dys):
+    """Gradients of _normalize's output with respect to x, gamma and beta."""
+    _, x, gamma, _, mean, variance = op.inputs
+    inverse_std = tf.rsqrt(variance + LAYER_NORM_EPSILON)
+    normalized = (x - mean) * inverse_std
+    outer_axes = list(range(x.shape.ndims - 1))
+    d_gamma = tf.reduce_sum(dy * normalized, outer_axes)
+    d_beta = tf.reduce_sum(dy, outer_axes)
+    d_normalized = dy * gamma
+    d_x = inverse_std * (
+        d_normalized - tf.reduce_mean(d_normalized, [-1], keepdims=True)
+        - normalized * tf.reduce_mean(d_normalized * normalized, [-1], keepdims=True))
+    return [None, d_x, d_gamma, d_beta, None, None]
 
 
 def layer_norm_and_dropout(input_tensor, dropout_prob, name=None):

@@ -1,7 +1,8 @@
 """Masked-LM and next-sentence instances, drawn exactly as BERT's create_pretraining_data.py.
 
-This module holds the algorithm only (no TensorFlow, no file access); the script
-``create_pretraining_data.py`` reads the text, runs the workers and writes the TFRecords.
+This module holds the algorithm only (no TensorFlow, no file access);
+``pretraining_pipeline.run``, which the script ``create_pretraining_data.py`` calls, reads
+the text, runs the workers and writes the TFRecords.
 
 For one input file and one seed it reproduces the original release instance for instance:
 every value comes from the same ``random.Random(seed)`` draws, in the same order:

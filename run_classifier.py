@@ -364,7 +364,7 @@ def main(_):
                                     FLAGS.output_dir, FLAGS.init_checkpoint, FLAGS.cache_dir])
     check_flags(FLAGS)
     processor = classifier_data.get_processor(FLAGS.task_name, FLAGS.hate_label)
-    tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
+    tokenization.check_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
     if FLAGS.init_checkpoint:
         estimator_utils.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
     if not FLAGS.do_train:
@@ -376,7 +376,8 @@ def main(_):
                                             FLAGS.bert_config_file)
     estimator_utils.ensure_output_dir(FLAGS.output_dir)
     tokenizer = tokenization.FullTokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
-                                           tokenizer=FLAGS.tokenizer, subchar=FLAGS.subchar)
+                                           tokenizer=FLAGS.tokenizer, subchar=FLAGS.subchar,
+                                           required_tokens=("[UNK]", "[CLS]", "[SEP]"))
     source = FeatureSource(
         processor, FLAGS.data_dir, tokenizer,
         tokenizer_signature(FLAGS.vocab_file, FLAGS.do_lower_case, FLAGS.tokenizer,

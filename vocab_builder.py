@@ -40,7 +40,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import unicodedata
 
 import sentencepiece as spm
 from tqdm import tqdm
@@ -48,6 +47,7 @@ from tqdm import tqdm
 import file_utils
 import tokenization
 from cli import InputError
+from krbert_tokenization import to_subchar
 from tf_compat import tf
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -125,7 +125,7 @@ def sample_lines(lines, size, seed):
 
 def normalize(text, subchar):
     """The text the tokenizer splits: NFKD-decomposed (syllables -> jamo) with subchar."""
-    return unicodedata.normalize("NFKD", text) if subchar else text
+    return to_subchar(text) if subchar else text
 
 
 def count_words(lines, do_lower_case=False, subchar=False, progress=True):

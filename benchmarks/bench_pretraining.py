@@ -87,8 +87,14 @@ def write_data(path, num_records):
 
 def original_input_fn(path, spec):
     """The original pipeline: map_and_batch of parse_single_example, no prefetch."""
-    import estimator_utils
     from tf_compat import tf
+
+    def decode_record(record):  # one tf.train.Example; int64 features to int32, as the TPU wants
+        example = tf.parse_single_example(record, spec)
+        for name in list(example.keys()):
+            if example[name].dtype == tf.int64:
+                example[name] = tf.cast(example[name], tf.int32)
+        return example
 
     def input_fn(params):
         files = tf.data.Dataset.from_tensor_slices(tf.constant([path]))
@@ -97,8 +103,8 @@ def original_input_fn(path, spec):
             tf.data.TFRecordDataset, cycle_length=1, sloppy=True))
         d = d.shuffle(100, seed=SEED)
         return d.apply(tf.data.experimental.map_and_batch(
-            lambda record: estimator_utils.decode_record(record, spec),
-            batch_size=params["batch_size"], num_parallel_batches=4, drop_remainder=True))
+            decode_record, batch_size=params["batch_size"], num_parallel_batches=4,
+            drop_remainder=True))
 
     return input_fn
 
@@ -209,7 +215,7 @@ def main():
                 [sys.executable, os.path.abspath(__file__), "--steps", str(args.steps),
                  "--child", child], env=dict(os.environ, **env),
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
-            lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+            lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
             setting = "TF %s, %s" % (TF_VERSION, name)
             if proc.returncode or not lines:
                 common.row("pretraining bert-mini", setting, "failed: " +

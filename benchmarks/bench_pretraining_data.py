@@ -9,9 +9,9 @@ Rows: wall-clock seconds of the whole script (start-up included) with 1 worker o
 file as one shard, and with 2 workers on the same text cut into 2 shards by
 shard_corpus.py (best of two runs), and for that run its critical-path CPU time (the
 main process's CPU before the workers start plus the slowest shard's; the wall-clock time
-on otherwise idle cores, since the machine may be shared); peak RSS of a worker (ru_maxrss, measured by each
-worker and printed on the script's last line) for 2 shards and for the doubled corpus
-(the first 200,000 lines in 4 shards of the same size); and the peak RSS of the whole
+on otherwise idle cores, since the machine may be shared); peak RSS of a worker (ru_maxrss,
+measured by each worker and printed on the script's last line) for 2 shards and for the
+doubled corpus (the first 200,000 lines in 4 shards of the same size); and the peak RSS of the whole
 process tree (os.wait4's ru_maxrss, the main process: TensorFlow and the tokenizer).
 """
 

@@ -1,4 +1,27 @@
+# shellcheck shell=bash
 # Sourced by the job scripts.
+
+# fail MESSAGE...: prints "error: MESSAGE" on stderr and exits with status 1.
+fail() {
+  echo "error: $*" >&2
+  exit 1
+}
+
+# job_python: prints the Python a job script runs: $PYTHON when set; with DRY_RUN=1 the
+# path in the virtual environment for TF (1: .venv, 2: .venv-tf2), which is not created;
+# otherwise the environment scripts/setup.sh creates or finds. Use as python=$(job_python),
+# so that a failed set-up stops the script.
+job_python() {
+  if [ -n "${PYTHON:-}" ]; then
+    echo "$PYTHON"
+  elif [ "${DRY_RUN:-0}" = 1 ]; then
+    if [ "${TF:-1}" = 2 ]; then echo .venv-tf2/bin/python; else echo .venv/bin/python; fi
+  else
+    local venv
+    venv=$(scripts/setup.sh | tail -n1) || return 1
+    echo "$venv/bin/python"
+  fi
+}
 
 # run_or_print CMD...: prints the command (shell-quoted, ready to copy), then runs it in
 # place of the script, or only prints it when DRY_RUN=1.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole pipeline end to end on the CPU, at demo scale (about 10 minutes on 2 cores):
+# The whole pipeline end to end on the CPU, at demo scale (3-4 minutes on 2 cores):
 #
 #   1. build_vocab.py               a WordPiece vocabulary from a sample of the corpus
 #   2. shard_corpus.py              cut a slice of the corpus into shards at document breaks

@@ -10,8 +10,8 @@
 #   DRY_RUN=1 scripts/finetune_hate.sh                 only print the command
 #   scripts/finetune_hate.sh --hate_label=bias         extra flags go to run_classifier.py
 #
-# Environment variables as in scripts/finetune_nsmc.sh (DATA_DIR, VOCAB, BERT_CONFIG,
+# Environment variables as in scripts/finetune.sh (DATA_DIR, VOCAB, BERT_CONFIG,
 # INIT_CHECKPOINT, OUTPUT_DIR, TF=2; USE_TPU=1 with BUCKET, TPU_NAME, TPU_ZONE,
 # GCP_PROJECT), which runs the job.
 set -euo pipefail
-TASK=HATE FINETUNE_SCRIPT="$0" exec "$(dirname "$0")/finetune_nsmc.sh" "$@"
+TASK=HATE FINETUNE_SCRIPT="$0" exec "$(dirname "$0")/finetune.sh" "$@"

@@ -6,6 +6,7 @@
 #   INPUT='/tmp/pretrain/*.tfrecord' scripts/pretrain_cpu.sh
 #   INPUT=... STEPS=500 BATCH=32 OUTPUT_DIR=runs/tiny TF=2 scripts/pretrain_cpu.sh
 #   INPUT=... scripts/pretrain_cpu.sh --xla_jit=true     extra flags go to run_pretraining.py
+#   DRY_RUN=1 INPUT=... scripts/pretrain_cpu.sh          only print the command
 #
 # INPUT (required): TFRecord globs from create_pretraining_data.py, written with
 # --max_seq_length=$MAX_SEQ --max_predictions_per_seq=$MAX_PRED (defaults 128 and 20).
@@ -15,7 +16,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-fail() { echo "error: $*" >&2; exit 1; }
+# shellcheck source=scripts/common.sh
+source scripts/common.sh
 
 [ -n "${INPUT:-}" ] || fail "INPUT is not set; give the TFRecords from create_pretraining_data.py, e.g. INPUT='/tmp/pretrain/*.tfrecord' $0"
 OUTPUT_DIR=${OUTPUT_DIR:-runs/pretrain_cpu}
@@ -27,11 +29,8 @@ BERT_CONFIG=${BERT_CONFIG:-vocab/bert_config_tiny.json}
 WARMUP=$(( STEPS / 10 ))
 SAVE=$(( STEPS / 4 > 0 ? STEPS / 4 : 1 ))
 
-VENV=$(scripts/setup.sh | tail -n1)
-# shellcheck disable=SC1091
-source "$VENV/bin/activate"
-
-cmd=(python run_pretraining.py
+python=$(job_python)
+cmd=("$python" run_pretraining.py
   --bert_config_file="$BERT_CONFIG"
   --input_file="$INPUT"
   --output_dir="$OUTPUT_DIR"
@@ -51,6 +50,4 @@ cmd=(python run_pretraining.py
   --use_tpu=false)
 cmd+=("$@")
 
-printf '%q ' "${cmd[@]}"
-echo
-exec "${cmd[@]}"
+run_or_print "${cmd[@]}"

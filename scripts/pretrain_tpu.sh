@@ -32,7 +32,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-fail() { echo "error: $*" >&2; exit 1; }
+# shellcheck source=scripts/common.sh
+source scripts/common.sh
 
 for var in BUCKET TPU_NAME TPU_ZONE GCP_PROJECT; do
   [ -n "${!var:-}" ] || fail "$var is not set; run as BUCKET=... TPU_NAME=... TPU_ZONE=... GCP_PROJECT=... $0"
@@ -46,14 +47,8 @@ case "$INPUT" in gs://*) ;; *) fail "INPUT=$INPUT must be on gs:// (the TPU read
 case "$OUTPUT_DIR" in gs://*) ;; *) fail "OUTPUT_DIR=$OUTPUT_DIR must be on gs:// (the TPU writes it)";; esac
 [ -f "$BERT_CONFIG" ] || fail "BERT_CONFIG=$BERT_CONFIG not found"
 
-if [ "${DRY_RUN:-0}" = 1 ]; then
-  PYTHON=${PYTHON:-.venv/bin/python}
-elif [ -z "${PYTHON:-}" ]; then
-  VENV=$(scripts/setup.sh | tail -n1)
-  PYTHON=$VENV/bin/python
-fi
-
-cmd=("$PYTHON" run_pretraining.py
+python=$(job_python)
+cmd=("$python" run_pretraining.py
   --bert_config_file="$BERT_CONFIG"
   --input_file="$INPUT"
   --output_dir="$OUTPUT_DIR"
@@ -76,6 +71,4 @@ if [ -n "${INIT_CHECKPOINT:-}" ]; then
 fi
 cmd+=("$@")
 
-# shellcheck source=scripts/common.sh
-source scripts/common.sh
 run_or_print "${cmd[@]}"

@@ -163,7 +163,7 @@ def test_subchar_learns_jamo(tmp_path):
     singles = assert_wordpiece_form(tokens, 240)
     assert not [t for t in tokens if any(u"\uac00" <= c <= u"\ud7a3" for c in t)]
     assert set(u"\u110b\u1167\u11bc\u1112\u116a") <= singles  # the jamo of 영화
-    counts = fulltokenizer_counts(vocab_file, [l for l in lines if l], subchar=True)
+    counts = fulltokenizer_counts(vocab_file, [line for line in lines if line], subchar=True)
     assert "[UNK]" not in counts
     assert_frequency_order(tokens, counts)
     # The learned pieces join jamo back into syllable-sized (and longer) units.
@@ -176,7 +176,7 @@ def test_max_alphabet_keeps_the_most_frequent_characters(tmp_path):
     lines = make_corpus(1500)
     lines += [u"%s%s 영화" % (rng.choice(rare), rng.choice(STEMS)) for _ in range(30)]
     corpus = write_lines(tmp_path / "corpus.txt", lines)
-    words = vocab_builder.count_words([l for l in lines if l], progress=False)
+    words = vocab_builder.count_words([line for line in lines if line], progress=False)
     chars = collections.Counter()
     for word, count in words.items():
         for char in word:
@@ -213,7 +213,7 @@ def test_sample_lines_is_a_deterministic_uniform_reservoir():
 
 
 def test_input_sentence_size_trains_on_the_sample_only(tmp_path):
-    base = [l for l in make_corpus(400) if l]
+    base = [line for line in make_corpus(400) if line]
     # Line i carries its own CJK character, a word of its own for BasicTokenizer.
     lines = [u"%s %s" % (line, chr(0x4E00 + i)) for i, line in enumerate(base)]
     corpus = write_lines(tmp_path / "corpus.txt", lines)
@@ -307,7 +307,7 @@ def test_command_line_is_deterministic_and_reports(tmp_path):
     assert "[UNK] rate" in out["a"][1] and "tokens per word" in out["a"][1]
     eval_lines = read_vocab(eval_file)
     counts = fulltokenizer_counts(str(tmp_path / "a" / "vocab.txt"), eval_lines)
-    n_words = sum(len(tokenization.BasicTokenizer(False).tokenize(l)) for l in eval_lines)
+    n_words = sum(len(tokenization.BasicTokenizer(False).tokenize(line)) for line in eval_lines)
     ev = report["eval"]
     assert (ev["lines"], ev["tokens"], ev["words"]) == (len(eval_lines), sum(counts.values()),
                                                          n_words)

@@ -20,23 +20,6 @@ def test_tf_compat_gives_the_v1_api_on_both_versions():
     assert tpu_estimator.TPUEstimator.__name__ == "TPUEstimator"
 
 
-def test_decode_record_turns_int64_into_int32(tmp_path):
-    example = tf.train.Example(features=tf.train.Features(feature={
-        "ids": tf.train.Feature(int64_list=tf.train.Int64List(value=[3, 1, 4])),
-        "w": tf.train.Feature(float_list=tf.train.FloatList(value=[0.5])),
-    }))
-    path = str(tmp_path / "one.tfrecord")
-    with tf.io.TFRecordWriter(path) as writer:
-        writer.write(example.SerializeToString())
-    first = estimator_utils.read_first_record(path)
-    assert list(first.features.feature["ids"].int64_list.value) == [3, 1, 4]
-
-    decoded = estimator_utils.decode_record(
-        tf.constant(example.SerializeToString()),
-        {"ids": tf.FixedLenFeature([3], tf.int64), "w": tf.FixedLenFeature([1], tf.float32)})
-    assert decoded["ids"].dtype == tf.int32 and decoded["w"].dtype == tf.float32
-    with tf.Session() as sess:
-        assert list(sess.run(decoded["ids"])) == [3, 1, 4]
 
 
 def test_session_config_turns_on_xla_only_when_asked():

@@ -154,7 +154,10 @@ def test_attention_mask_hides_padded_tokens():
         output = model.get_sequence_output()
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
-            run = lambda i, m: sess.run(output, {ids: i, mask: m})
+
+            def run(i, m):
+                return sess.run(output, {ids: i, mask: m})
+
             base = np.array([[1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12]])
             changed = base.copy()
             changed[:, 4:] = [[20, 21], [22, 23]]
@@ -183,6 +186,39 @@ def test_dynamic_batch_and_dropout_only_in_training():
     assert first.shape == (3, 5, 8)
     assert not np.allclose(first, second)
     np.testing.assert_array_equal(third, fourth)
+
+
+def unreachable_ops(graph, outputs):
+    """Ops of `graph` from which no path of data or control edges leads to `outputs`.
+
+    `outputs`: tensors and ops. The message constants of a tf.assert_* that TensorFlow
+    checked while building the graph (and so never made into an op) are left out.
+    """
+    reachable, stack = set(), [getattr(output, "op", output) for output in outputs]
+    while stack:
+        op = stack.pop()
+        if op.name not in reachable:
+            reachable.add(op.name)
+            stack.extend(tensor.op for tensor in op.inputs)
+            stack.extend(op.control_inputs)
+    return sorted(op.name for op in graph.get_operations()
+                  if op.name not in reachable and "/assert_less_equal/" not in op.name)
+
+
+@pytest.mark.parametrize("is_training", [True, False])
+def test_every_op_of_the_model_leads_to_an_output_or_an_initializer(is_training):
+    """No op is left dangling: each one feeds the model's outputs or the variables' init."""
+    with tf.Graph().as_default() as graph:
+        ids = tf.constant([[1, 2, 3, 4, 5]] * 3)
+        mask = tf.constant([[1, 1, 1, 0, 0]] * 3)
+        model = modeling.BertModel(tiny_config(), is_training, ids, mask, mask)
+        outputs = model.get_all_encoder_layers() + [
+            model.get_pooled_output(), model.get_embedding_output(),
+            model.get_embedding_table(), tf.global_variables_initializer()]
+        assert unreachable_ops(graph, outputs) == []
+        # The check itself: an op nothing reads is caught.
+        tf.identity(model.get_pooled_output(), name="unused")
+        assert unreachable_ops(graph, outputs) == ["unused"]
 
 
 def test_create_attention_mask_from_input_mask():

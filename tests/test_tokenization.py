@@ -8,6 +8,7 @@ reviews (tests/test_fast_tokenizer.py does the same for the C path). Tests of Fu
 with cased text run on both paths (the `implementation` fixture).
 """
 
+import ast
 import io
 import json
 import os
@@ -21,7 +22,7 @@ import classifier_data
 import fast_tokenization
 import tokenization
 from cli import InputError
-from krbert_tokenization import BidirectionalWordpieceTokenizer, to_subchar
+from krbert_tokenization import to_subchar
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -68,6 +69,52 @@ def pure_python(monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------
+# The modules' layers.
+
+TOKENIZER_LAYERS = [("wordpiece",), ("krbert_tokenization",), ("fast_tokenization",),
+                    ("tokenization",)]
+
+
+def project_imports(module_name):
+    """(project modules imported at the top level, those imported inside functions)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with io.open(os.path.join(root, module_name + ".py"), encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    top_level = set(tree.body)
+    layered = {name for layer in TOKENIZER_LAYERS for name in layer}
+    found = {True: set(), False: set()}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module]
+        else:
+            continue
+        found[node in top_level].update(name for name in names if name in layered)
+    return found[True], found[False]
+
+
+def test_tokenizer_modules_import_downward_only():
+    for level, layer in enumerate(TOKENIZER_LAYERS):
+        below = {name for lower in TOKENIZER_LAYERS[:level] for name in lower}
+        for module_name in layer:
+            top_level, in_functions = project_imports(module_name)
+            assert top_level <= below, (module_name, top_level - below)
+            assert not in_functions, (module_name, in_functions)
+    assert project_imports("tokenization")[0] == {"wordpiece", "krbert_tokenization",
+                                                  "fast_tokenization"}
+
+
+def test_tokenization_keeps_the_original_module_names():
+    for name in ("FullTokenizer", "BasicTokenizer", "WordpieceTokenizer", "load_vocab",
+                 "convert_by_vocab", "convert_tokens_to_ids", "convert_ids_to_tokens",
+                 "convert_to_unicode", "printable_text", "whitespace_tokenize",
+                 "_is_whitespace", "_is_control", "_is_punctuation"):
+        assert callable(getattr(tokenization, name)), name
+    assert tokenization._is_punctuation(u"-") and not tokenization._is_control(u"\t")
+
+
+# ---------------------------------------------------------------------------------------------
 # Module functions.
 
 def test_convert_to_unicode_and_printable_text():
@@ -85,10 +132,57 @@ def test_whitespace_tokenize():
 
 def test_load_vocab_ids_are_line_numbers(tmp_path):
     path = str(tmp_path / "v.txt")
-    with io.open(path, "w", encoding="utf-8") as f:
-        f.write(u"[PAD]\n  a \r\nb\na\nlast")  # stripped lines; "a" again keeps its last id
+    with io.open(path, "wb") as f:
+        f.write(u"\ufeff[PAD]\n  a \r\nb\n영화\nlast".encode("utf-8"))  # BOM, CRLF, no final \n
     vocab = tokenization.load_vocab(path)
-    assert list(vocab.items()) == [("[PAD]", 0), ("a", 3), ("b", 2), ("last", 4)]
+    assert list(vocab.items()) == [("[PAD]", 0), ("a", 1), ("b", 2), (u"영화", 3), ("last", 4)]
+
+
+@pytest.mark.parametrize("lines, where, what", [
+    ([u"[UNK]", u"영화", u"a", u" 영화"], ":4:", u"'영화' is listed again (first at line 2)"),
+    ([u"[UNK]", u"a", u"", u"b"], ":3:", "empty line"),
+    ([u"[UNK]", u"a", u" \t"], ":3:", "empty line"),
+    ([u"[UNK]", u"a", u"b", u""], ":4:", "empty line"),  # a blank line at the end
+])
+def test_load_vocab_refuses_what_would_shift_ids(tmp_path, lines, where, what):
+    path = str(tmp_path / "v.txt")
+    with io.open(path, "w", encoding="utf-8") as f:
+        f.write(u"\n".join(lines) + u"\n")
+    with pytest.raises(tokenization.TokenizerError) as error:
+        tokenization.load_vocab(path)
+    message = str(error.value)
+    assert message.startswith(path + where) and what in message and "\n" not in message
+
+
+def test_load_vocab_refuses_invalid_utf8_naming_the_line(tmp_path):
+    path = str(tmp_path / "v.txt")
+    with io.open(path, "wb") as f:
+        f.write(b"[UNK]\nok\nbad\xff\xfe\nlast\n")
+    with pytest.raises(InputError, match=r"v\.txt:3: line 'bad.*' is not valid UTF-8"):
+        tokenization.load_vocab(path)
+
+
+def test_missing_special_tokens_are_named(tmp_path):
+    no_unk = write_vocab(tmp_path, ["[PAD]", "[CLS]", "[SEP]", "a"])
+    with pytest.raises(tokenization.TokenizerError, match=r"v.*: the vocabulary has no \[UNK\]"):
+        tokenization.FullTokenizer(no_unk, do_lower_case=False)
+    no_mask = write_vocab(tmp_path, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a"], "no_mask.txt")
+    tokenization.FullTokenizer(no_mask, do_lower_case=False)  # WordPiece needs [UNK] only
+    with pytest.raises(InputError, match="no_mask.txt: the vocabulary has no \\[MASK\\]"):
+        tokenization.load_vocab(no_mask, ("[CLS]", "[SEP]", "[MASK]"))
+    with pytest.raises(InputError, match="missing.txt: the vocabulary could not be read"):
+        tokenization.load_vocab(str(tmp_path / "missing.txt"))
+
+
+def test_published_and_shipped_vocabularies_load_with_line_numbers_as_ids(krbert_dir):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = [os.path.join(krbert_dir, name) for name in (
+        "vocab_krmedium_20000.txt", "vocab_char_16424.txt", "vocab_subchar_12367.txt")]
+    for path in paths + [os.path.join(root, "vocab", "vocab_20000.txt")]:
+        with io.open(path, encoding="utf-8") as f:
+            lines = f.read().split(u"\n")[:-1]
+        vocab = tokenization.load_vocab(path, SPECIALS)
+        assert list(vocab.items()) == [(line, i) for i, line in enumerate(lines)]
 
 
 def test_convert_by_vocab(tmp_path):
@@ -240,8 +334,8 @@ def test_check_vocab_matches_shared_configs(krbert_dir):
                                                        size) == size
 
 
-def test_validate_case_matches_checkpoint():
-    validate = tokenization.validate_case_matches_checkpoint
+def test_check_case_matches_checkpoint():
+    validate = tokenization.check_case_matches_checkpoint
     validate(True, "gs://b/uncased_L-12_H-768_A-12/bert_model.ckpt")
     validate(False, "/m/cased_L-12_H-768_A-12/bert_model.ckpt")
     validate(True, "/m/krbert_medium/bert_model.ckpt")  # unknown models pass
@@ -271,10 +365,6 @@ def test_tokenizer_flags(tmp_path):
     assert (values.tokenizer, values.subchar) == ("bidirectional", True)
     with pytest.raises(absl_flags.IllegalFlagValueError):
         values(["prog", "--tokenizer=bert"])
-    vocab = write_vocab(tmp_path, SPECIALS + ["a"])
-    tokenizer = tokenization.tokenizer_from_flags(vocab, False, values.tokenizer, values.subchar)
-    assert isinstance(tokenizer.wordpiece_tokenizer, BidirectionalWordpieceTokenizer)
-    assert tokenizer.subchar
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,7 +419,8 @@ def test_bidirectional_on_the_char_vocabulary(krbert_dir, implementation):
     # forward 보이 ##던 ##데 vs backward 보 ##이던 ##데: "보" is the most frequent of all.
     assert vocab[u"보"] < min(vocab[u"보이"], vocab[u"##던"], vocab[u"##데"], vocab[u"##이던"])
     assert tokenizer.tokenize(u"보이던데") == [u"보", u"##이던", u"##데"]
-    # forward 뻔 ##했으 ##니 vs backward 뻔 ##했 ##으니: forward's "##니" beats every backward piece.
+    # forward 뻔 ##했으 ##니 vs backward 뻔 ##했 ##으니: forward's "##니" beats every backward
+    # piece.
     assert vocab[u"##니"] < min(vocab[u"뻔"], vocab[u"##했"], vocab[u"##으니"])
     assert tokenizer.tokenize(u"뻔했으니") == [u"뻔", u"##했으", u"##니"]
 
