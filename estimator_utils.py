@@ -2,8 +2,8 @@
 
 What both training scripts need, kept here so that each exists once: the TPU flags, the
 RunConfig for Cloud TPU or local CPU, the estimator, TFRecord decoding, warm-starting from a
-checkpoint and the output folder check (input-file globbing comes from file_utils). The same code path serves both: with
-``--use_tpu=false`` TPUEstimator falls back to the CPU.
+checkpoint and the output folder check (input-file globbing comes from file_utils). The same
+code path serves both: with ``--use_tpu=false`` TPUEstimator falls back to the CPU.
 """
 
 import atexit
