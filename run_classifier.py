@@ -84,6 +84,7 @@ flags.DEFINE_bool("bucket_by_length", True,
                   "CPU only: batch examples of similar length, padded to the batch's longest "
                   "example instead of --max_seq_length. Ignored with --use_tpu.")
 flags.DEFINE_integer("log_every_n_steps", 100, "Training loss is logged this often.")
+flags.DEFINE_integer("seed", 12345, "Random seed of initialisation, dropout and shuffling.")
 estimator_utils.define_tpu_flags(flags)
 tokenization.define_tokenizer_flags(flags)
 
@@ -315,6 +316,7 @@ def estimator_factory(FLAGS, model_fn):
         # On the CPU TPUEstimator counts steps in units of iterations_per_loop.
         log_step_count_steps=FLAGS.log_every_n_steps * (
             1 if FLAGS.use_tpu else FLAGS.iterations_per_loop))
+    run_config = run_config.replace(tf_random_seed=FLAGS.seed)
 
     def estimator_for(predict_batch_size):
         return estimator_utils.make_estimator(
@@ -364,7 +366,7 @@ def main(_):
         estimator_for(FLAGS.predict_batch_size).train(
             input_fn=classifier_data.make_input_fn(
                 train[1], FLAGS.max_seq_length, is_training=True, bucket_by_length=bucket,
-                drop_remainder=True),
+                drop_remainder=True, seed=FLAGS.seed),
             max_steps=num_train_steps)
 
     computed = {}
