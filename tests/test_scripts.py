@@ -52,12 +52,16 @@ def test_reproduce_summary_reports_both_initialisations(tmp_path, capsys):
                              "masked_lm_loss": [(1, 9.5), (1000, 5.0), (2000, 4.0)]})
     (pretrain / "eval_results.txt").write_text(
         "global_step = 2000\nmasked_lm_accuracy = 0.4\nnext_sentence_accuracy = 0.8\n")
-    for run, value in [("nsmc_10_pretrained", "0.85"), ("nsmc_10_scratch", "0.8")]:
+    for run, value in [("nsmc_10_pretrained_seed1", "0.85"), ("nsmc_10_pretrained_seed2", "0.87"),
+                       ("nsmc_10_scratch_seed1", "0.8"), ("nsmc_10_scratch_seed2", "0.8"),
+                       ("hate_scratch_seed1", "0.5")]:
         (tmp_path / "finetune" / run).mkdir(parents=True)
         (tmp_path / "finetune" / run / "eval_results.txt").write_text(
-            "eval_accuracy = %s\neval_loss = 0.4\n" % value)
+            "eval_accuracy = %s\neval_macro_f1 = %s\n" % (value, value))
+    (tmp_path / "finetune" / "hate_pretrained_seed1").mkdir()  # a run that did not finish
     (tmp_path / "stage_seconds.tsv").write_text(  # pretraining stopped once and resumed
-        "pretraining\t240\npretraining\t360\nnsmc_10_pretrained\t61\nnsmc_10_scratch\t59\n")
+        "pretraining\t240\npretraining\t360\nnsmc_10_pretrained_seed1\t61\n"
+        "nsmc_10_pretrained_seed2\t63\nnsmc_10_scratch_seed1\t59\nnsmc_10_scratch_seed2\t59\n")
     (tmp_path / "tasks" / "nsmc_10").mkdir(parents=True)
     (tmp_path / "tasks" / "nsmc_10" / "train.tsv").write_text(
         "id\tdocument\tlabel\n" + "1\tgood\t1\n" * 1200)
@@ -66,8 +70,9 @@ def test_reproduce_summary_reports_both_initialisations(tmp_path, capsys):
     assert "| steps | 2000 |" in out and "| wall time (all pretraining stages) | 10 min |" in out
     assert "NSMC, first 1,200 rows of train, 3 epochs | test accuracy (?) |" in out
     assert "1000: 0.250, 2000: 0.375" in out
-    assert "| 85.00 | 80.00 | +5.00 | 61 s / 59 s |" in out
-    assert "n/a" in out  # the runs not made yet
+    assert "| 86.00 ± 1.41 (2) | 80.00 ± 0.00 (2) | +6.00 | 62 s / 59 s |" in out
+    assert "| n/a | 50.00 (1) | n/a | n/a / n/a |" in out  # HATE: one run of two finished
+    assert "| n/a | n/a | n/a | n/a / n/a |" in out  # NSMC 100%: not run
     curve = (tmp_path / "mlm_curve.tsv").read_text().splitlines()
     assert curve == ["step\tmasked_lm_accuracy\tmasked_lm_loss", "1\t0.0000\t9.5000",
                      "1000\t0.2500\t5.0000", "2000\t0.3750\t4.0000"]
