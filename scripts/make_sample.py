@@ -59,8 +59,9 @@ def cut_table(lines, rows, keep_empty_documents):
 def cut_corpus(lines, count, complete_document):
     """The first ``count`` lines of a corpus; with ``complete_document`` on up to the next
     blank line, so that no document is cut short."""
-    end = count
-    while complete_document and end < len(lines) and lines[end].strip():
+    end = min(count, len(lines))
+    while complete_document and 0 < end < len(lines) and lines[end - 1].strip() \
+            and lines[end].strip():
         end += 1
     return lines[:end]
 

@@ -11,6 +11,7 @@ from tf_compat import tf
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
+import make_sample  # noqa: E402
 import reproduce_summary  # noqa: E402
 
 
@@ -27,6 +28,46 @@ def test_script_without_data_says_how_to_get_it(tmp_path, script):
     assert code == 1
     assert err.count("\n") == 1, err
     assert "corpus/nsmc_reviews.txt not found" in err and "download_data.sh" in err
+
+
+def pick_data_dir(cwd, **env):
+    """common.sh's pick_data_dir run in ``cwd``; returns (stdout, stderr)."""
+    environment = dict((key, value) for key, value in os.environ.items() if key != "DATA_DIR")
+    environment.update(env)
+    proc = subprocess.run(["bash", "-c", 'source "$0"; pick_data_dir nsmc/train.tsv',
+                           os.path.join(ROOT, "scripts", "common.sh")], cwd=str(cwd),
+                          env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip(), proc.stderr
+
+
+def test_scripts_fall_back_to_the_sample_and_say_so(tmp_path):
+    out, err = pick_data_dir(tmp_path)
+    assert out == "data/sample"
+    assert err.count("\n") == 1 and "shipped sample" in err and "download_data.sh" in err
+    (tmp_path / "data" / "nsmc").mkdir(parents=True)
+    (tmp_path / "data" / "nsmc" / "train.tsv").write_text("id\tdocument\tlabel\n")
+    assert pick_data_dir(tmp_path) == ("data", "")
+    assert pick_data_dir(tmp_path, DATA_DIR="/elsewhere") == ("/elsewhere", "")
+
+
+def test_make_sample_cuts_rows_and_whole_documents():
+    table = [b"id\tdocument\tlabel\n", b"1\ta\t0\n", b"2\t\t1\n", b"3\tb\t1\n", b"4\t\t0\n"]
+    assert make_sample.cut_table(table, 1, False) == table[:2]
+    assert make_sample.cut_table(table, 1, True) == table[:3] + table[4:]
+    corpus = [b"a\n", b"b\n", b"\n", b"c\n", b"d\n", b"e\n", b"\n", b"f\n"]
+    assert make_sample.cut_corpus(corpus, 4, True) == corpus[:6]
+    assert make_sample.cut_corpus(corpus, 3, True) == corpus[:3]
+    assert make_sample.cut_corpus(corpus, 4, False) == corpus[:4]
+
+
+def test_the_shipped_sample_is_what_make_sample_cuts(full_data_dir, tmp_path):
+    written = make_sample.make_sample(full_data_dir, str(tmp_path))
+    assert len(written) == 8 and sum(size for _, _, size in written) < 5e6
+    for name, _, _ in written:
+        with open(os.path.join(ROOT, "data", "sample", name), "rb") as shipped:
+            assert (tmp_path / name).read_bytes() == shipped.read(), name
 
 
 def test_reproduce_rejects_an_unknown_stage():
