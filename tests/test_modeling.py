@@ -106,7 +106,8 @@ def trainable_parameter_count():
     ("bert_config_char16424.json", 99265066),
 ])
 def test_parameter_count_with_both_heads(request, config_name, expected):
-    config = modeling.BertConfig.from_json_file(shipped_or_published(request, config_name, SHIPPED_MEDIUM_CONFIG))
+    config = modeling.BertConfig.from_json_file(
+        shipped_or_published(request, config_name, SHIPPED_MEDIUM_CONFIG))
     with tf.Graph().as_default():
         build_pretraining_graph(config, batch_size=2, seq_length=4, num_predictions=1)
         assert trainable_parameter_count() == expected
