@@ -1,6 +1,6 @@
 r"""Cuts the shipped sample (data/sample/) from the full data: the first rows of every file.
 
-    python scripts/make_sample.py --data_dir=../shared/data --output_dir=data/sample
+    python scripts/make_sample.py ../shared/data data/sample
 
 Deterministic: the same full data always give the same bytes. Files keep their names,
 headers and formats, so any script reads the sample with DATA_DIR=data/sample. What is cut:
@@ -22,13 +22,8 @@ not stated. Prints one line per file: rows (lines for the corpus) and bytes.
 import os
 import sys
 
-from absl import flags
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cli  # noqa: E402
-
-flags.DEFINE_string("data_dir", None, "The full data, laid out as data/README.md describes.")
-flags.DEFINE_string("output_dir", "data/sample", "Where the sample is written.")
 
 # (file, data rows kept from the top, keep later rows whose document is empty)
 TABLES = [
@@ -68,7 +63,7 @@ def cut_corpus(lines, count, complete_document):
 
 def read_lines(path):
     if not os.path.isfile(path):
-        raise cli.InputError("%s not found: --data_dir must hold the full data (nsmc/, hate/, "
+        raise cli.InputError("%s not found: DATA_DIR must hold the full data (nsmc/, hate/, "
                              "corpus/; see data/README.md)" % path)
     with open(path, "rb") as reader:
         return reader.read().splitlines(True)
@@ -95,11 +90,10 @@ def make_sample(data_dir, output_dir):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise cli.InputError("unexpected arguments: %s" % " ".join(argv[1:]))
-    if not flags.FLAGS.data_dir:
-        raise cli.InputError("--data_dir is required: the folder holding the full data")
-    written = make_sample(flags.FLAGS.data_dir, flags.FLAGS.output_dir)
+    if len(argv) not in (2, 3):
+        raise cli.InputError("usage: python scripts/make_sample.py DATA_DIR [OUTPUT_DIR]: "
+                             "DATA_DIR holds the full data; OUTPUT_DIR defaults to data/sample")
+    written = make_sample(argv[1], argv[2] if len(argv) == 3 else "data/sample")
     for name, rows, size in written:
         print("%-26s %7d rows/lines %9d bytes" % (name, rows, size))
     print("%-26s %26d bytes" % ("total", sum(size for _, _, size in written)))
