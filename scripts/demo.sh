@@ -14,7 +14,7 @@
 #
 # DATA_DIR must hold corpus/ and nsmc/ (scripts/download_data.sh fills it). Unset, it is
 # data/ when that holds them, else the shipped sample data/sample (6,000 NSMC training rows,
-# 24,000 corpus lines; a smaller subset and 2 epochs, same stages).
+# 24,000 corpus lines: 5,000 of them for 4 epochs, the same stages).
 # WORK (default runs/demo) receives everything; it is started afresh on every run.
 # Every stage prints the command it runs, so it can be copied and scaled up.
 set -euo pipefail
@@ -35,7 +35,7 @@ PRETRAIN_STEPS=${PRETRAIN_STEPS:-400}
 NSMC_TRAIN=${NSMC_TRAIN:-$(( SAMPLE ? 5000 : 20000 ))}
 NSMC_DEV=${NSMC_DEV:-1000}
 NSMC_TEST=${NSMC_TEST:-$(( SAMPLE ? 1000 : 2000 ))}
-NSMC_EPOCHS=${NSMC_EPOCHS:-$(( SAMPLE ? 2 : 1 ))}
+NSMC_EPOCHS=${NSMC_EPOCHS:-$(( SAMPLE ? 4 : 1 ))}
 
 VENV=$(scripts/setup.sh | tail -n 1)
 PY="$VENV/bin/python"

@@ -96,7 +96,7 @@ def skip_counts(skipped_reports):
         reason = reason.split("Skipped: ", 1)[-1]
         for group in (NEEDS_FULL_DATA, NEEDS_KRBERT):
             if reason.startswith(group):
-                reason = group.replace("needs ", "need ")
+                reason = group
         counts[reason] = counts.get(reason, 0) + 1
     return counts
 
@@ -109,8 +109,8 @@ def pytest_terminal_summary(terminalreporter):
     skipped = terminalreporter.stats.get("skipped", [])
     counts = skip_counts(skipped)
     if counts:
-        parts = ", ".join("%d %s" % (count, reason) for reason, count in sorted(counts.items()))
-        line = "%d checks left out: %s" % (len(skipped), parts)
+        parts = ", ".join("%d (%s)" % (count, reason) for reason, count in sorted(counts.items()))
+        line = "%d check%s left out: %s" % (len(skipped), "s"[:len(skipped) != 1], parts)
     else:
         line = "no check left out"
     terminalreporter.write_line("%s; data: %s" % (line, describe_data()))
