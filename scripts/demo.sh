@@ -14,7 +14,7 @@
 #
 # DATA_DIR must hold corpus/ and nsmc/ (scripts/download_data.sh fills it). Unset, it is
 # data/ when that holds them, else the shipped sample data/sample (6,000 NSMC training rows,
-# 24,000 corpus lines: 5,000 of them for 4 epochs, the same stages).
+# 24,000 corpus lines; fine-tuning on 5,000 rows for 4 epochs, the same stages).
 # WORK (default runs/demo) receives everything; it is started afresh on every run.
 # Every stage prints the command it runs, so it can be copied and scaled up.
 set -euo pipefail
