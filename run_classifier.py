@@ -95,6 +95,7 @@ flags.DEFINE_bool("do_export", False,
 flags.DEFINE_string("export_dir", None,
                     "Base folder of the SavedModel versions (default <output_dir>/export).")
 classifier_data.define_hate_label_flag(flags)
+flags.DEFINE_integer("seed", 12345, "Random seed of initialisation, dropout and shuffling.")
 estimator_utils.define_tpu_flags(flags)
 tokenization.define_tokenizer_flags(flags)
 
@@ -266,7 +267,7 @@ def training_settings(FLAGS, bert_config, train_meta, bucket_by_length):
     the training flags."""
     settings = {"train_data": train_meta["key_fields"], "bert_config": bert_config.to_dict(),
                 "bucket_by_length": bool(bucket_by_length)}
-    for name in ("init_checkpoint", "learning_rate", "num_train_epochs", "warmup_proportion",
+    for name in ("init_checkpoint", "learning_rate", "num_train_epochs", "warmup_proportion", "seed",
                  "train_batch_size"):
         settings[name] = FLAGS[name].value
     return json.loads(json.dumps(settings))
@@ -330,7 +331,8 @@ def estimator_factory(FLAGS, model_fn):
     """A function giving the TPUEstimator with a given predict batch size (evaluation
     runs as a prediction, with --eval_batch_size)."""
     run_config = estimator_utils.run_config_from_flags(
-        FLAGS, None if FLAGS.use_tpu else estimator_utils.session_config())
+        FLAGS, None if FLAGS.use_tpu else estimator_utils.session_config(),
+        tf_random_seed=FLAGS.seed)
 
     def estimator_for(predict_batch_size):
         return estimator_utils.make_estimator(
@@ -411,7 +413,7 @@ def main(_):
         estimator_for(FLAGS.predict_batch_size).train(
             input_fn=classifier_data.make_input_fn(
                 train[1], FLAGS.max_seq_length, is_training=True, bucket_by_length=bucket,
-                drop_remainder=True),
+                drop_remainder=True, seed=FLAGS.seed),
             max_steps=num_train_steps)
 
     computed = {}

@@ -54,6 +54,26 @@ run_stage() {
   echo -e "$name\t$(( $(date +%s) - start ))" >> "$TIMES"
 }
 
+# pick_data_dir FILE...: prints the data folder: DATA_DIR when set; else data/ when it holds
+# every FILE; else the shipped sample data/sample, saying so in one line on stderr.
+pick_data_dir() {
+  local need
+  if [ -n "${DATA_DIR:-}" ]; then
+    echo "$DATA_DIR"
+    return 0
+  fi
+  for need in "$@"; do
+    if [ ! -s "data/$need" ]; then
+      echo "$(basename "$0"): no DATA_DIR and no full data in data/: running on the shipped" \
+           "sample data/sample (data/sample/README.md); for the full data run" \
+           "scripts/download_data.sh (needs internet) or set DATA_DIR." >&2
+      echo data/sample
+      return 0
+    fi
+  done
+  echo data
+}
+
 # require_data DATA_DIR FILE...: stops with a one-line error naming the first FILE (a path
 # inside DATA_DIR) that is missing or empty, and how to get the data.
 require_data() {
@@ -66,4 +86,18 @@ require_data() {
       exit 1
     fi
   done
+}
+
+# find_python VERSION: prints the path of a python VERSION (e.g. 3.7): on PATH, under pyenv
+# or in /usr; fails when there is none.
+find_python() {
+  local want=$1 cand
+  for cand in "python$want" "$(pyenv root 2>/dev/null)/versions/$want"*/bin/"python$want" \
+              /usr/bin/"python$want" /usr/local/bin/"python$want"; do
+    if [ -n "$cand" ] && "$cand" -c 'import sys' >/dev/null 2>&1; then
+      command -v "$cand" 2>/dev/null || echo "$cand"
+      return 0
+    fi
+  done
+  return 1
 }

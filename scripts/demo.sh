@@ -12,24 +12,30 @@
 #   scripts/demo.sh                 TensorFlow 1.15 (Python 3.7, .venv)
 #   TF=2 scripts/demo.sh            TensorFlow 2.15 (Python 3.11, .venv-tf2)
 #
-# DATA_DIR (default data/) must hold corpus/ and nsmc/ (scripts/download_data.sh fills it).
+# DATA_DIR must hold corpus/ and nsmc/ (scripts/download_data.sh fills it). Unset, it is
+# data/ when that holds them, else the shipped sample data/sample (6,000 NSMC training rows,
+# 24,000 corpus lines; fine-tuning on 5,000 rows for 4 epochs, the same stages).
 # WORK (default runs/demo) receives everything; it is started afresh on every run.
 # Every stage prints the command it runs, so it can be copied and scaled up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DATA_DIR=${DATA_DIR:-data}
+# shellcheck source=scripts/common.sh
+source scripts/common.sh
+NEEDS=(corpus/nsmc_reviews.txt nsmc/train.tsv nsmc/test.tsv)
+DATA_DIR=$(pick_data_dir "${NEEDS[@]}")
+require_data "$DATA_DIR" "${NEEDS[@]}"
+
+SAMPLE=0
+if [ "$(cd "$DATA_DIR" && pwd -P)" = "$(cd data/sample && pwd -P)" ]; then SAMPLE=1; fi
 WORK=${WORK:-runs/demo}
 VOCAB_SIZE=${VOCAB_SIZE:-8000}
 CORPUS_LINES=${CORPUS_LINES:-60000}
 PRETRAIN_STEPS=${PRETRAIN_STEPS:-400}
-NSMC_TRAIN=${NSMC_TRAIN:-20000}
+NSMC_TRAIN=${NSMC_TRAIN:-$(( SAMPLE ? 5000 : 20000 ))}
 NSMC_DEV=${NSMC_DEV:-1000}
-NSMC_TEST=${NSMC_TEST:-2000}
-
-# shellcheck source=scripts/common.sh
-source scripts/common.sh
-require_data "$DATA_DIR" corpus/nsmc_reviews.txt nsmc/train.tsv nsmc/test.tsv
+NSMC_TEST=${NSMC_TEST:-$(( SAMPLE ? 1000 : 2000 ))}
+NSMC_EPOCHS=${NSMC_EPOCHS:-$(( SAMPLE ? 4 : 1 ))}
 
 VENV=$(scripts/setup.sh | tail -n 1)
 PY="$VENV/bin/python"
@@ -105,7 +111,7 @@ run_stage finetuning "" "$PY" run_classifier.py \
   --max_seq_length=128 \
   --train_batch_size=32 \
   --learning_rate=2e-4 \
-  --num_train_epochs=1.0 \
+  --num_train_epochs="$NSMC_EPOCHS" \
   --output_dir="$WORK/nsmc_out" \
   --use_tpu=false
 

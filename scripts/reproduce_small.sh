@@ -6,10 +6,13 @@
 #   pretrain   BERT-mini (vocab/bert_config_mini.json) for PRETRAIN_STEPS steps; the
 #              training MLM accuracy is logged every 100 steps (pretrain/train.log and
 #              TensorBoard), the final checkpoint is evaluated (pretrain/eval_results.txt)
-#   finetune   NSMC with 10% (the first 13,000 rows) and 100% of train, and HATE, each once
-#              from the pretrained checkpoint and once from random weights, same settings;
-#              NSMC is scored on the 50,000-row test split, HATE on dev (macro-F1)
-#   summary    the results table (results.md) and the MLM accuracy curve (mlm_curve.tsv)
+#   finetune   NSMC with 10% (the first 13,000 rows) and HATE once per seed of SEEDS, and
+#              NSMC with 100% of train once per seed of NSMC_100_SEEDS, each from the
+#              pretrained checkpoint and from random weights, same settings; the seed
+#              (run_classifier.py --seed) fixes the classifier's initialisation, dropout and
+#              shuffling. NSMC is scored on the 50,000-row test split, HATE on dev (macro-F1)
+#   summary    the results table (results.md: mean +- standard deviation over the seeds and
+#              the difference of the means) and the MLM accuracy curve (mlm_curve.tsv)
 #
 #   scripts/reproduce_small.sh                        every stage (about 3 hours on 2 cores)
 #   scripts/reproduce_small.sh finetune summary       only these stages
@@ -18,7 +21,13 @@
 # Environment: TF (default 2: TensorFlow 2.15 is the faster one on the CPU), DATA_DIR
 # (default data/), WORK (default runs/reproduce_small), PRETRAIN_STEPS, PRETRAIN_LR,
 # PRETRAIN_BATCH, FINETUNE_LR, FINETUNE_BATCH, SEQ, INITS (default "pretrained scratch";
-# INITS=scratch runs the from-scratch fine-tuning alone, e.g. while pretraining runs).
+# INITS=scratch runs the from-scratch fine-tuning alone, e.g. while pretraining runs),
+# SEEDS (default "1 2 3"), NSMC_100_SEEDS (default "1"; "" leaves NSMC 100% out),
+# NSMC_SMALL_ROWS (13000), BERT_CONFIG (vocab/bert_config_mini.json).
+# A quick check of every stage on the shipped sample (a few minutes):
+#   DATA_DIR=data/sample WORK=runs/reproduce_dry BERT_CONFIG=vocab/bert_config_tiny.json \
+#     PRETRAIN_STEPS=20 NSMC_SMALL_ROWS=300 SEEDS="1 2" NSMC_100_SEEDS= \
+#     scripts/reproduce_small.sh
 # Every command is printed before it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,8 +45,10 @@ FINETUNE_LR=${FINETUNE_LR:-1e-4}
 FINETUNE_BATCH=${FINETUNE_BATCH:-32}
 NSMC_SMALL_ROWS=${NSMC_SMALL_ROWS:-13000}
 INITS=${INITS:-pretrained scratch}
+SEEDS=${SEEDS:-1 2 3}
+NSMC_100_SEEDS=${NSMC_100_SEEDS-1}
 VOCAB=vocab/vocab_20000.txt
-CONFIG=vocab/bert_config_mini.json
+CONFIG=${BERT_CONFIG:-vocab/bert_config_mini.json}
 
 stages=("$@")
 if [ ${#stages[@]} -eq 0 ]; then stages=(data pretrain finetune summary); fi
@@ -107,8 +118,8 @@ make_task_dirs() {
   done
 }
 
-finetune() {  # name task data epochs eval_split init(pretrained|scratch)
-  local name=$1 task=$2 data=$3 epochs=$4 split=$5 init=$6 ckpt=()
+finetune() {  # name task data epochs eval_split init(pretrained|scratch) seed
+  local name=$1 task=$2 data=$3 epochs=$4 split=$5 init=$6 seed=$7 ckpt=()
   if [ "$init" = pretrained ]; then
     ckpt=(--init_checkpoint="$WORK/pretrain/model.ckpt-$PRETRAIN_STEPS")
   fi
@@ -126,6 +137,7 @@ finetune() {  # name task data epochs eval_split init(pretrained|scratch)
     --learning_rate="$FINETUNE_LR" \
     --num_train_epochs="$epochs" \
     --cache_dir="$WORK/feature_cache" \
+    --seed="$seed" \
     --output_dir="$WORK/finetune/$name" \
     --use_tpu=false
 }
@@ -138,11 +150,15 @@ stage_finetune() {
     exit 1
   fi
   make_task_dirs
-  local data task epochs split init
+  local data task epochs split seeds init seed
   for run in "nsmc_10 NSMC 3 test" "hate HATE 3 dev" "nsmc_100 NSMC 1 test"; do
     read -r data task epochs split <<< "$run"
-    for init in $INITS; do
-      finetune "${data}_$init" "$task" "$data" "$epochs" "$split" "$init"
+    seeds=$SEEDS
+    if [ "$data" = nsmc_100 ]; then seeds=$NSMC_100_SEEDS; fi
+    for seed in $seeds; do
+      for init in $INITS; do
+        finetune "${data}_${init}_seed$seed" "$task" "$data" "$epochs" "$split" "$init" "$seed"
+      done
     done
   done
 }

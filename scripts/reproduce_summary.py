@@ -3,10 +3,15 @@
     python scripts/reproduce_summary.py runs/reproduce_small
 
 Reads the files the stages wrote: pretrain/ (event files, eval_results.txt),
-finetune/<run>/eval_results.txt and stage_seconds.tsv. Writes mlm_curve.tsv (step,
-training-batch masked-LM accuracy and loss, one row per logged step) into the folder.
+finetune/<task>_<init>_seed<N>/eval_results.txt (one folder per seed) and
+stage_seconds.tsv. Each fine-tuning row gives, per initialisation, the mean and the sample
+standard deviation over the seeds (and their number), the difference of the means and the
+mean wall time of one run. Writes mlm_curve.tsv (step, training-batch masked-LM accuracy and
+loss, one row per logged step) into the folder.
 """
 
+import glob
+import math
 import os
 import sys
 
@@ -53,16 +58,59 @@ def data_rows(work, task, split):
         return "{:,}".format(sum(1 for _ in f) - 1)
 
 
-def show(value):
-    """A metric as "83.85", or "n/a" for a run not made yet."""
-    return "n/a" if value is None else "%.2f" % value
+def seed_runs(work, run):
+    """{seed: folder name} of the fine-tuning folders <run>_seed<N> (a folder named <run>
+    alone, from a run without seeds, counts as seed "-")."""
+    runs = {}
+    for path in glob.glob(os.path.join(work, "finetune", run + "_seed*")):
+        if os.path.isdir(path):
+            runs[os.path.basename(path)[len(run) + len("_seed"):]] = os.path.basename(path)
+    if os.path.isdir(os.path.join(work, "finetune", run)):
+        runs["-"] = run
+    return runs
 
 
-def metric(work, run, key):
-    path = os.path.join(work, "finetune", run, "eval_results.txt")
+def metric(work, name, key):
+    path = os.path.join(work, "finetune", name, "eval_results.txt")
     if not os.path.exists(path):
         return None
     return 100.0 * float(read_key_values(path)[key])
+
+
+def mean_and_sd(values):
+    """(mean, sample standard deviation or None for one value) of a non-empty list."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def show(values):
+    """"83.85 ± 0.20 (3)" (mean ± standard deviation (seeds)), "83.85 (1)", or "n/a"."""
+    if not values:
+        return "n/a"
+    mean, sd = mean_and_sd(values)
+    spread = "" if sd is None else " ± %.2f" % sd
+    return "%.2f%s (%d)" % (mean, spread, len(values))
+
+
+def finetune_row(work, run, key, seconds):
+    """(pretrained, scratch, difference, wall time) cells of one task's row."""
+    values, times = {}, {}
+    for init in ("pretrained", "scratch"):
+        names = sorted(seed_runs(work, "%s_%s" % (run, init)).values())
+        results = [(name, metric(work, name, key)) for name in names]
+        values[init] = [value for _, value in results if value is not None]
+        runs = [float(seconds[name]) for name, value in results
+                if value is not None and name in seconds]
+        times[init] = "%.0f s" % (sum(runs) / len(runs)) if runs else "n/a"
+    if values["pretrained"] and values["scratch"]:
+        difference = "%+.2f" % (mean_and_sd(values["pretrained"])[0] -
+                                mean_and_sd(values["scratch"])[0])
+    else:
+        difference = "n/a"
+    return (show(values["pretrained"]), show(values["scratch"]), difference,
+            "%s / %s" % (times["pretrained"], times["scratch"]))
 
 
 def main(work):
@@ -81,20 +129,14 @@ def main(work):
           % float(pretrain["next_sentence_accuracy"]))
     print("| training masked-LM accuracy by step | %s |" % curve_points(curve, 1000))
     print()
-    print("| fine-tuning | metric | pretrained | from scratch | difference | "
-          "wall time (pretrained / scratch) |")
+    print("| fine-tuning | metric | pretrained: mean ± sd (seeds) | from scratch | "
+          "difference of the means | wall time of one run (pretrained / scratch) |")
     print("|---|---|---|---|---|---|")
     for run, what, split, key, name in RUNS:
         what = what % data_rows(work, run, "train")
         name = name % data_rows(work, run, split)
-        pretrained, scratch = (metric(work, "%s_%s" % (run, init), key)
-                               for init in ("pretrained", "scratch"))
-        difference = ("n/a" if pretrained is None or scratch is None
-                      else "%+.2f" % (pretrained - scratch))
-        times = " / ".join("%s s" % seconds.get("%s_%s" % (run, init), "n/a")
-                           for init in ("pretrained", "scratch"))
-        print("| %s | %s | %s | %s | %s | %s |" % (what, name, show(pretrained), show(scratch),
-                                                  difference, times))
+        print("| %s | %s | %s | %s | %s | %s |"
+              % ((what, name) + finetune_row(work, run, key, seconds)))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Creates the virtual environment if it is missing, installs the requirements and builds
-# the C tokenizer (_fast_tokenizer, from csrc/) in place for the environment's Python.
+# Creates the virtual environment if it is missing, installs the locked requirements and
+# builds the C tokenizer (_fast_tokenizer, from csrc/) in place for the environment's Python.
 #
 #   scripts/setup.sh          Python 3.7 + TensorFlow 1.15 in .venv
 #   TF=2 scripts/setup.sh     Python 3.11 + TensorFlow 2.15 in .venv-tf2
+#   VENV=/tmp/v scripts/setup.sh     another environment folder
 #
-# Idempotent: the requirements are installed again only when the requirement files have
+# The packages come from the lock files (exact versions, sha256 hashes checked):
+# requirements-lock-py37.txt, or requirements-lock-py311.txt plus the version-pinned
+# requirements-lock-py311-torch.txt (why torch has no hash: scripts/lock.sh, which also
+# regenerates them from the loose requirements*.txt).
+#
+# Idempotent: the requirements are installed again only when the lock files have
 # changed since the last successful install; the C tokenizer is rebuilt only when csrc/ or
 # setup.py have changed, or its module file is missing or was rebuilt by hand since. A
 # failed build is reported but does not stop the setup: tokenization then runs in pure
@@ -14,6 +20,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
+# shellcheck source=scripts/common.sh
+source scripts/common.sh
+
 TF=${TF:-1}
 case "$TF" in
   1) VENV=${VENV:-$ROOT/.venv};     PY_WANT=3.7 ;;
@@ -21,26 +30,17 @@ case "$TF" in
   *) echo "setup.sh: TF must be 1 or 2 (got '$TF')" >&2; exit 2 ;;
 esac
 
-# The TensorFlow 2.15 leg also installs the test-only packages (transformers, torch CPU, ...).
-REQUIREMENTS=(requirements.txt requirements-dev.txt)
-if [ "$TF" = 2 ]; then REQUIREMENTS+=(requirements-test.txt); fi
-
-find_python() {
-  local want=$1 cand
-  for cand in "python$want" "$(pyenv root 2>/dev/null)/versions/$want"*/bin/"python$want" \
-              /usr/bin/"python$want" /usr/local/bin/"python$want"; do
-    if [ -n "$cand" ] && "$cand" -c 'import sys' >/dev/null 2>&1; then
-      command -v "$cand" 2>/dev/null || echo "$cand"
-      return 0
-    fi
-  done
-  return 1
-}
+case "$TF" in
+  1) LOCKS=(requirements-lock-py37.txt) ;;
+  2) LOCKS=(requirements-lock-py311.txt)
+     if [ -f requirements-lock-py311-torch.txt ]; then
+       LOCKS+=(requirements-lock-py311-torch.txt)
+     fi ;;
+esac
 
 install_requirements() {
-  local stamp="$VENV/.requirements.sha" want_sha log PY file pip_args=()
-  for file in "${REQUIREMENTS[@]}"; do pip_args+=(-r "$file"); done
-  want_sha=$(cat "${REQUIREMENTS[@]}" | sha1sum | cut -d' ' -f1)
+  local stamp="$VENV/.requirements.sha" want_sha log PY
+  want_sha=$(cat "${LOCKS[@]}" | sha1sum | cut -d' ' -f1)
   if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_sha" ]; then
     return 0
   fi
@@ -54,8 +54,13 @@ install_requirements() {
   fi
   log="$VENV/pip-install.log"
   echo "setup.sh: installing requirements into $VENV (log: $log)" >&2
+  # The first lock with hashes and no dependency resolution (it lists every package); the
+  # torch lock, if any, by version (its dependencies are in the first).
   if ! { "$VENV/bin/python" -m pip install --upgrade "pip<24.1" &&
-         "$VENV/bin/python" -m pip install "${pip_args[@]}"; } >"$log" 2>&1; then
+         "$VENV/bin/python" -m pip install --require-hashes --no-deps -r "${LOCKS[0]}" &&
+         { [ ${#LOCKS[@]} -eq 1 ] ||
+           "$VENV/bin/python" -m pip install --no-deps -r "${LOCKS[1]}"; } &&
+         "$VENV/bin/python" -m pip check; } >"$log" 2>&1; then
     tail -n 20 "$log" >&2
     echo "setup.sh: pip install failed; see $log" >&2
     exit 1

@@ -1,4 +1,11 @@
-"""Shared fixtures: the project root on sys.path and the real-data directory."""
+"""Shared fixtures: the project root on sys.path and the data folders.
+
+Data: DATA_DIR when it is set; otherwise data/ when it holds the full data; otherwise the
+shipped sample data/sample/. Every test that reads data runs on the sample; the checks that
+need the full data (``full_data_dir``) or the published KR-BERT vocabularies
+(``krbert_dir``) are skipped with their reason when those are missing, and the closing
+lines of the run count what was left out.
+"""
 
 import os
 import sys
@@ -9,30 +16,65 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+SAMPLE_DIR = os.path.join(ROOT, "data", "sample")
+NEEDS_FULL_DATA = "needs the full data"
+NEEDS_KRBERT = "needs the published KR-BERT vocabularies"
 
-def _data_dir():
-    return os.path.abspath(os.environ.get("DATA_DIR", os.path.join(ROOT, "data")))
+
+def resolve_data_dir():
+    """(folder, is_full): DATA_DIR if set, else data/ if it holds the full data, else the
+    sample."""
+    explicit = os.environ.get("DATA_DIR")
+    if explicit:
+        path = os.path.abspath(explicit)
+    elif os.path.isfile(os.path.join(ROOT, "data", "nsmc", "test.tsv")):
+        path = os.path.join(ROOT, "data")
+    else:
+        path = SAMPLE_DIR
+    return path, os.path.realpath(path) != os.path.realpath(SAMPLE_DIR)
+
+
+def describe_data():
+    """One line naming the data the tests read."""
+    path, is_full = resolve_data_dir()
+    return "%s (%s)" % (path, "full data" if is_full else "the shipped sample")
 
 
 @pytest.fixture(scope="session")
 def data_dir():
-    """The real-data folder (DATA_DIR, default data/); fails, never skips, when it is missing."""
-    path = _data_dir()
+    """The data folder: the full data or the sample; fails, never skips, when DATA_DIR
+    names a folder without the data."""
+    path, _ = resolve_data_dir()
     if not os.path.isfile(os.path.join(path, "nsmc", "test.tsv")):
         pytest.fail(
-            "real data not found in DATA_DIR=%s: set DATA_DIR to the folder holding nsmc/, hate/, "
-            "corpus/ and krbert/ (run scripts/download_data.sh to fetch the public parts)" % path,
-            pytrace=False)
+            "data not found in DATA_DIR=%s: set DATA_DIR to the folder holding nsmc/, hate/, "
+            "corpus/ (and krbert/), or unset it to use data/sample" % path, pytrace=False)
     return path
 
 
 @pytest.fixture(scope="session")
+def is_full_data(data_dir):
+    """True on the full data, False on the shipped sample."""
+    return resolve_data_dir()[1]
+
+
+@pytest.fixture(scope="session")
+def full_data_dir(data_dir, is_full_data):
+    """The full data folder; skips the test (with its reason) on the sample."""
+    if not is_full_data:
+        pytest.skip("%s (running on data/sample; set DATA_DIR to the full data, see "
+                    "scripts/download_data.sh)" % NEEDS_FULL_DATA)
+    return data_dir
+
+
+@pytest.fixture(scope="session")
 def krbert_dir(data_dir):
-    """The published KR-BERT vocabularies and configs (DATA_DIR/krbert)."""
+    """The published KR-BERT vocabularies and configs (DATA_DIR/krbert); skips the test
+    (with its reason) when they are missing: they are not shipped (licence not stated)."""
     path = os.path.join(data_dir, "krbert")
-    if not os.path.isdir(path):
-        pytest.fail("DATA_DIR/krbert not found at %s: it holds the published KR-BERT vocabularies "
-                    "and configs" % path, pytrace=False)
+    if not os.path.isfile(os.path.join(path, "vocab_krmedium_20000.txt")):
+        pytest.skip("%s (not shipped: licence not stated; set DATA_DIR to a folder with "
+                    "krbert/, see scripts/download_data.sh)" % NEEDS_KRBERT)
     return path
 
 
@@ -81,3 +123,41 @@ def kill_after_checkpoint():
         return latest_step(output_dir)
 
     return kill
+
+
+def shipped_or_published(request, name, shipped):
+    """``shipped`` (a file in the repository) for ``name`` "shipped", else the published
+    KR-BERT file DATA_DIR/krbert/``name``: the test is skipped, with its reason, without it."""
+    if name == "shipped":
+        return shipped
+    return os.path.join(request.getfixturevalue("krbert_dir"), name)
+
+
+def skip_counts(skipped_reports):
+    """{what they need: count} of skipped test reports: the full data, the KR-BERT
+    vocabularies, or else the skip's own reason."""
+    counts = {}
+    for report in skipped_reports:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(
+            report.longrepr)
+        reason = reason.split("Skipped: ", 1)[-1]
+        for group in (NEEDS_FULL_DATA, NEEDS_KRBERT):
+            if reason.startswith(group):
+                reason = group
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter):
+    """After pytest's own summary (with -rs, every skip and its reason): one line counting
+    the checks left out, by reason, and the data the run read."""
+    yield
+    skipped = terminalreporter.stats.get("skipped", [])
+    counts = skip_counts(skipped)
+    if counts:
+        parts = ", ".join("%d (%s)" % (count, reason) for reason, count in sorted(counts.items()))
+        line = "%d check%s left out: %s" % (len(skipped), "s"[:len(skipped) != 1], parts)
+    else:
+        line = "no check left out"
+    terminalreporter.write_line("%s; data: %s" % (line, describe_data()))

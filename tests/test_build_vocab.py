@@ -329,12 +329,13 @@ def test_command_line_is_deterministic_and_reports(tmp_path):
 # ----------------------------------------------------------------------------- real data
 
 
-def test_shipped_vocab_beats_published_on_nsmc(data_dir, krbert_dir):
+def test_shipped_vocab_beats_published_on_nsmc(full_data_dir, krbert_dir):
     """The shipped 20,000-token vocabulary has an [UNK] rate and tokens per document no
     higher than the published KR-BERT-MEDIUM vocabulary on NSMC's 50,000 test reviews."""
     tokens = read_vocab(SHIPPED_VOCAB)
     assert_wordpiece_form(tokens, 20000)
-    docs = vocab_builder.read_eval_texts(os.path.join(data_dir, "nsmc", "test.tsv"), "document")
+    docs = vocab_builder.read_eval_texts(os.path.join(full_data_dir, "nsmc", "test.tsv"),
+                                         "document")
     assert len(docs) == 50000
     ours = vocab_builder.evaluate(SHIPPED_VOCAB, docs, progress=False)
     published = vocab_builder.evaluate(os.path.join(krbert_dir, PUBLISHED_VOCAB), docs,

@@ -157,17 +157,28 @@ def test_hate_rejects_a_label_outside_the_chosen_set(tmp_path):
 # The real data (reading only)
 
 
-def test_real_nsmc_splits(data_dir):
+def data_rows(path):
+    """Lines of a file less its header."""
+    with open(path, "rb") as handle:
+        return sum(1 for _ in handle) - 1
+
+
+def test_real_nsmc_splits(data_dir, is_full_data):
+    """Every row of each split is read (on the full data: the published sizes), the three
+    empty test reviews are kept and doubly quoted ones restored."""
     processor = cd.get_processor("NSMC")
-    sizes, empties = {}, {}
+    sizes, empties, expected = {}, {}, {}
     for split_name in ("train", "dev", "test"):
         split = processor.read_split(os.path.join(data_dir, "nsmc"), split_name)
         sizes[split_name] = len(split.examples)
+        expected[split_name] = data_rows(split.path)
         empties[split_name] = cd.log_split(processor, split)
         assert {e.label for e in split.examples} == {"0", "1"}
         if split_name == "test":
             by_id = {e.guid: e.text for e in split.examples}
-    assert sizes == {"train": 130000, "dev": 20000, "test": 50000}
+    if is_full_data:
+        assert expected == {"train": 130000, "dev": 20000, "test": 50000}
+    assert sizes == expected
     assert empties["test"] == 3
     assert by_id["5494222"].startswith('"결혼은 현실이에요 징징징" 성현아')
     assert not any(t.startswith('"""') for t in by_id.values())
@@ -178,16 +189,23 @@ def test_real_nsmc_splits(data_dir):
     ("bias", {"none": 5148, "gender": 1232, "others": 1516}),
     ("gender", {"False": 6664, "True": 1232}),
 ])
-def test_real_hate_splits(data_dir, kind, train_counts):
+def test_real_hate_splits(data_dir, is_full_data, kind, train_counts):
+    """Every row is read with a label of the chosen set (on the full data: the published
+    sizes and label counts); the test file has no labels."""
     processor = cd.get_processor("hate", hate_label=kind)
     train = processor.read_split(data_dir, "train")
     dev = processor.read_split(data_dir, "dev")
     test = processor.read_split(data_dir, "test", need_labels=False)
-    assert (len(train.examples), len(dev.examples), len(test.examples)) == (7896, 471, 974)
+    sizes = tuple(len(split.examples) for split in (train, dev, test))
+    assert sizes == tuple(data_rows(split.path) for split in (train, dev, test))
     counts = {}
     for example in train.examples:
         counts[example.label] = counts.get(example.label, 0) + 1
-    assert counts == train_counts
+    if is_full_data:
+        assert sizes == (7896, 471, 974)
+        assert counts == train_counts
+    else:
+        assert set(counts) == set(train_counts)  # every label occurs in the sample
     assert not test.has_labels and test.examples[0].label is None
     assert test.path.endswith("test.no_label.tsv")
 

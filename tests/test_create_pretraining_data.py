@@ -1,8 +1,8 @@
 """Tests of create_pretraining_data.py and shard_corpus.py and the modules behind them.
 
 The golden test compares with examples written by BERT's original script (see
-tests/fixtures/pretraining_golden/README.md); the statistics tests use the real corpus
-(DATA_DIR/corpus, DATA_DIR/krbert).
+tests/fixtures/pretraining_golden/README.md); the statistics tests use the start of the real
+corpus (DATA_DIR/corpus, or the shipped sample) with the shipped vocabulary.
 """
 
 import json
@@ -158,7 +158,7 @@ def real_examples(data_dir, tmp_path_factory):
             if number >= 6000 and not line.strip():
                 break
             writer.write(line)
-    vocab_file = os.path.join(data_dir, "krbert", "vocab_krmedium_20000.txt")
+    vocab_file = os.path.join(ROOT, "vocab", "vocab_20000.txt")
     out = {}
     for whole_word in (False, True):
         output = str(folder / ("wwm%d.tfrecord" % whole_word))

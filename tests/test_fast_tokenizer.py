@@ -3,29 +3,30 @@
 
 The C path must give, token for token, what the plain per-character reference path
 (FullTokenizer.reference_tokenize) gives: on hand-made tricky texts, random strings, random
-small vocabularies and every NSMC test review with the three published KR-BERT vocabularies,
-for BERT WordPiece, KR-BERT's bidirectional WordPiece and bidirectional on sub-characters.
+small vocabularies and every NSMC test review, with the shipped vocabulary and the three
+published KR-BERT vocabularies (when DATA_DIR holds them), for BERT WordPiece, KR-BERT's
+bidirectional WordPiece and bidirectional on sub-characters.
 
 The extension must be built (scripts/setup.sh builds it; scripts/test.sh runs setup.sh):
 these tests fail, they do not skip, when it is missing.
 """
 
 import io
-import os
 import random
 
 import pytest
 
 import fast_tokenization
 import tokenization
-from test_tokenization import SPECIALS, nsmc_documents, write_vocab
+from test_tokenization import SHIPPED_VOCAB, SPECIALS, nsmc_documents, vocab_path, write_vocab
 
 NOT_BUILT = ("the C tokenizer _fast_tokenizer is not built for this Python (or is stale); run "
              "scripts/setup.sh or 'python setup.py build_ext --inplace'")
 MODES = [("wordpiece", False), ("bidirectional", False), ("bidirectional", True)]
-SHARED_VOCABS = {("wordpiece", False): "vocab_krmedium_20000.txt",
-                 ("bidirectional", False): "vocab_char_16424.txt",
-                 ("bidirectional", True): "vocab_subchar_12367.txt"}
+REAL_VOCABS = [("shipped", "wordpiece", False), ("shipped", "bidirectional", False),
+               ("vocab_krmedium_20000.txt", "wordpiece", False),
+               ("vocab_char_16424.txt", "bidirectional", False),
+               ("vocab_subchar_12367.txt", "bidirectional", True)]
 HAND_TOKENS = [u"영화", u"영", u"##화", u"##가", u"##화가", u"재밌", u"##다", u"ㅋㅋ", u"##ㅋ",
                u"굿", "!", ".", ",", "a", "##a", "ab", "##b", "##bc", "abc", u"中", u"😀",
                u"##😀", u"\u1112\u1161\u11ab", u"\u1112", u"##\u1161", u"##\u11ab", "fi", "1",
@@ -220,22 +221,21 @@ def test_random_small_vocabularies(tmp_path, mode, subchar):
         assert not found, (io.open(vocab, encoding="utf-8").read().split("\n"), found[:3])
 
 
-@pytest.mark.parametrize("mode,subchar", MODES)
-def test_shared_vocabularies_on_tricky_and_random_texts(krbert_dir, mode, subchar):
-    tokenizer = c_full_tokenizer(os.path.join(krbert_dir, SHARED_VOCABS[mode, subchar]),
-                                 mode, subchar)
+@pytest.mark.parametrize("vocab,mode,subchar", REAL_VOCABS)
+def test_real_vocabularies_on_tricky_and_random_texts(request, vocab, mode, subchar):
+    tokenizer = c_full_tokenizer(vocab_path(request, vocab), mode, subchar)
     assert not mismatches(tokenizer, TRICKY_TEXTS)
     found = mismatches(tokenizer, random_documents(3000, seed=7))
     assert not found, found[:3]
 
 
-@pytest.mark.parametrize("mode,subchar", MODES)
-def test_shared_vocabularies_on_every_nsmc_review(krbert_dir, nsmc_test_docs, mode, subchar):
-    tokenizer = c_full_tokenizer(os.path.join(krbert_dir, SHARED_VOCABS[mode, subchar]),
-                                 mode, subchar)
+@pytest.mark.parametrize("vocab,mode,subchar", REAL_VOCABS)
+def test_real_vocabularies_on_every_nsmc_test_review(request, nsmc_test_docs, is_full_data,
+                                                     vocab, mode, subchar):
+    tokenizer = c_full_tokenizer(vocab_path(request, vocab), mode, subchar)
     found = mismatches(tokenizer, nsmc_test_docs)
     assert not found, (len(found), found[:3])
-    assert len(nsmc_test_docs) == 50000
+    assert len(nsmc_test_docs) == 50000 or not is_full_data
 
 
 @pytest.fixture(scope="module")
@@ -298,8 +298,8 @@ def test_zero_max_chars_makes_every_word_unknown():
     assert c_tokenizer(max_chars=0).tokenize(u"a a,") == ["[UNK]", "[UNK]", "[UNK]"]
 
 
-def test_the_comparison_catches_wrong_character_classes(krbert_dir):
-    tokenizer = c_full_tokenizer(os.path.join(krbert_dir, "vocab_krmedium_20000.txt"))
+def test_the_comparison_catches_wrong_character_classes():
+    tokenizer = c_full_tokenizer(SHIPPED_VOCAB)
     tokenizer._fast = c_tokenizer(dict(tokenizer.vocab), bmp=bytes(0x10000),
                                   classify=lambda cp: 0).tokenize  # no spaces, no punctuation
     assert len(mismatches(tokenizer, TRICKY_TEXTS)) > len(TRICKY_TEXTS) // 2

@@ -8,7 +8,10 @@ import pytest
 
 import heads
 import modeling
+from conftest import ROOT, shipped_or_published
 from tf_compat import tf
+
+SHIPPED_MEDIUM_CONFIG = os.path.join(ROOT, "vocab", "bert_config_medium.json")
 
 # vocab 30, hidden 8, 2 layers, 2 heads, intermediate 12, 20 positions, 3 token types.
 TINY = dict(vocab_size=30, hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
@@ -98,11 +101,13 @@ def trainable_parameter_count():
 
 
 @pytest.mark.parametrize("config_name, expected", [
+    ("shipped", 102015010),  # vocab/bert_config_medium.json: KR-BERT-MEDIUM's shape
     ("bert_config_krmedium.json", 102015010),
     ("bert_config_char16424.json", 99265066),
 ])
-def test_parameter_count_with_both_heads(krbert_dir, config_name, expected):
-    config = modeling.BertConfig.from_json_file(os.path.join(krbert_dir, config_name))
+def test_parameter_count_with_both_heads(request, config_name, expected):
+    config = modeling.BertConfig.from_json_file(
+        shipped_or_published(request, config_name, SHIPPED_MEDIUM_CONFIG))
     with tf.Graph().as_default():
         build_pretraining_graph(config, batch_size=2, seq_length=4, num_predictions=1)
         assert trainable_parameter_count() == expected
@@ -385,9 +390,8 @@ def test_bfloat16_compute_keeps_float32_variables_and_names(tmp_path):
         assert not np.array_equal(a, b)
 
 
-def test_config_round_trip(krbert_dir, tmp_path):
-    config = modeling.BertConfig.from_json_file(
-        os.path.join(krbert_dir, "bert_config_krmedium.json"))
+def test_config_round_trip(tmp_path):
+    config = modeling.BertConfig.from_json_file(SHIPPED_MEDIUM_CONFIG)
     assert (config.vocab_size, config.hidden_size, config.num_hidden_layers) == (20000, 768, 12)
     assert config.hidden_act == "gelu" and config.type_vocab_size == 2
     path = tmp_path / "config.json"

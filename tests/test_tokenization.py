@@ -22,9 +22,11 @@ import classifier_data
 import fast_tokenization
 import tokenization
 from cli import InputError
-from krbert_tokenization import to_subchar
+from conftest import ROOT, shipped_or_published
+from krbert_tokenization import BidirectionalWordpieceTokenizer, to_subchar
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+SHIPPED_VOCAB = os.path.join(ROOT, "vocab", "vocab_20000.txt")
 
 
 def write_vocab(tmp_path, tokens, name="vocab.txt"):
@@ -39,6 +41,12 @@ def nsmc_documents(data_dir):
     split = classifier_data.get_processor("nsmc").read_split(
         os.path.join(data_dir, "nsmc"), "test")
     return [example.text for example in split.examples]
+
+
+def vocab_path(request, name):
+    """The shipped vocabulary for "shipped", else the published KR-BERT vocabulary ``name``
+    (the test is skipped, with its reason, when those are missing)."""
+    return shipped_or_published(request, name, SHIPPED_VOCAB)
 
 
 @pytest.fixture(params=["fast", "reference"])
@@ -324,6 +332,13 @@ def test_check_vocab_matches_config(tmp_path):
         tokenization.check_vocab_matches_config(20000, 16424)
 
 
+def test_check_vocab_matches_shipped_config():
+    config = os.path.join(ROOT, "vocab", "bert_config_medium.json")
+    with io.open(config) as f:
+        size = json.load(f)["vocab_size"]
+    assert tokenization.check_vocab_matches_config(SHIPPED_VOCAB, size) == size == 20000
+
+
 def test_check_vocab_matches_shared_configs(krbert_dir):
     for vocab, config in [("vocab_krmedium_20000.txt", "bert_config_krmedium.json"),
                           ("vocab_char_16424.txt", "bert_config_char16424.json"),
@@ -425,12 +440,15 @@ def test_bidirectional_on_the_char_vocabulary(krbert_dir, implementation):
     assert tokenizer.tokenize(u"뻔했으니") == [u"뻔", u"##했으", u"##니"]
 
 
-def test_subchar_decomposes_before_tokenizing(tmp_path, krbert_dir, implementation):
+def test_subchar_decomposes_before_tokenizing(tmp_path, implementation):
     assert to_subchar(u"한ﬁ①") == u"\u1112\u1161\u11abfi1"
     jamo = [u"\u1112\u1161\u11ab", u"fi", "1", u"##\u1100"]
     tokenizer = bidirectional(tmp_path, jamo, subchar=True)
     assert tokenizer.tokenize(u"한 ﬁ ①") == [u"\u1112\u1161\u11ab", "fi", "1"]
     assert bidirectional(tmp_path, jamo).tokenize(u"한") == ["[UNK]"]  # no subchar: syllable
+
+
+def test_subchar_on_the_subchar_vocabulary(krbert_dir, implementation):
     tokenizer = tokenization.FullTokenizer(os.path.join(krbert_dir, "vocab_subchar_12367.txt"),
                                            do_lower_case=False, tokenizer="bidirectional",
                                            subchar=True)
@@ -466,7 +484,10 @@ def random_texts(count, seed):
     return texts
 
 
-CONFIGS = [("vocab_krmedium_20000.txt", "wordpiece", False, False),
+CONFIGS = [("shipped", "wordpiece", False, False),
+           ("shipped", "wordpiece", False, True),
+           ("shipped", "bidirectional", False, False),
+           ("vocab_krmedium_20000.txt", "wordpiece", False, False),
            ("vocab_krmedium_20000.txt", "wordpiece", False, True),
            ("vocab_char_16424.txt", "bidirectional", False, False),
            ("vocab_subchar_12367.txt", "bidirectional", True, False),
@@ -476,13 +497,13 @@ CONFIGS = [("vocab_krmedium_20000.txt", "wordpiece", False, False),
 @pytest.fixture(scope="module")
 def equivalence_texts(data_dir):
     docs = nsmc_documents(data_dir)
-    return random.Random(0).sample(docs, 2500) + random_texts(2500, seed=1)
+    return random.Random(0).sample(docs, min(2500, len(docs))) + random_texts(2500, seed=1)
 
 
 @pytest.mark.parametrize("vocab,mode,subchar,lower", CONFIGS)
-def test_fast_path_equals_reference(krbert_dir, equivalence_texts, vocab, mode, subchar, lower,
+def test_fast_path_equals_reference(request, equivalence_texts, vocab, mode, subchar, lower,
                                     pure_python):
-    tokenizer = tokenization.FullTokenizer(os.path.join(krbert_dir, vocab), do_lower_case=lower,
+    tokenizer = tokenization.FullTokenizer(vocab_path(request, vocab), do_lower_case=lower,
                                            tokenizer=mode, subchar=subchar, check_case=False)
     assert tokenizer.implementation == fast_tokenization.PYTHON_IMPLEMENTATION
     mismatches = [text for text in equivalence_texts
@@ -491,10 +512,8 @@ def test_fast_path_equals_reference(krbert_dir, equivalence_texts, vocab, mode, 
                             for t in mismatches[:3]]
 
 
-def test_equivalence_check_catches_a_broken_fast_path(krbert_dir, equivalence_texts,
-                                                       pure_python):
-    tokenizer = tokenization.FullTokenizer(os.path.join(krbert_dir, "vocab_krmedium_20000.txt"),
-                                           do_lower_case=False)
+def test_equivalence_check_catches_a_broken_fast_path(equivalence_texts, pure_python):
+    tokenizer = tokenization.FullTokenizer(SHIPPED_VOCAB, do_lower_case=False)
     tokenizer._words = lambda text: text.split()  # forgets punctuation and control characters
     assert any(tokenizer.tokenize(text) != tokenizer.reference_tokenize(text)
                for text in equivalence_texts)

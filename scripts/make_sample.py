@@ -1,0 +1,103 @@
+r"""Cuts the shipped sample (data/sample/) from the full data: the first rows of every file.
+
+    python scripts/make_sample.py ../shared/data data/sample
+
+Deterministic: the same full data always give the same bytes. Files keep their names,
+headers and formats, so any script reads the sample with DATA_DIR=data/sample. What is cut:
+
+    nsmc/train.tsv            the first 6,000 rows
+    nsmc/dev.tsv              the first 1,000 rows
+    nsmc/test.tsv             the first 1,000 rows, then every later row with an empty
+                              document (the split's 3), in file order
+    hate/train.tsv            the first 600 rows
+    hate/dev.tsv              the first 300 rows
+    hate/test.no_label.tsv    the first 300 rows
+    corpus/nsmc_reviews.txt   the first 24,000 lines, then on to the end of that document
+    corpus/news_comments.txt  the first 2,000 lines (one comment a line)
+
+The published KR-BERT vocabularies (krbert/) are not part of the sample: their licence is
+not stated. Prints one line per file: rows (lines for the corpus) and bytes.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import cli  # noqa: E402
+
+# (file, data rows kept from the top, keep later rows whose document is empty)
+TABLES = [
+    ("nsmc/train.tsv", 6000, False),
+    ("nsmc/dev.tsv", 1000, False),
+    ("nsmc/test.tsv", 1000, True),
+    ("hate/train.tsv", 600, False),
+    ("hate/dev.tsv", 300, False),
+    ("hate/test.no_label.tsv", 300, False),
+]
+# (file, lines kept from the top, complete the document in progress; news_comments.txt has
+# no document breaks)
+CORPORA = [
+    ("corpus/nsmc_reviews.txt", 24000, True),
+    ("corpus/news_comments.txt", 2000, False),
+]
+
+
+def cut_table(lines, rows, keep_empty_documents):
+    """The header and the first ``rows`` data lines of a TSV (raw byte lines), plus, with
+    ``keep_empty_documents``, every later line whose second column is empty."""
+    kept = lines[:rows + 1]
+    if keep_empty_documents:
+        kept += [line for line in lines[rows + 1:] if line.split(b"\t")[1:2] == [b""]]
+    return kept
+
+
+def cut_corpus(lines, count, complete_document):
+    """The first ``count`` lines of a corpus; with ``complete_document`` on up to the next
+    blank line, so that no document is cut short."""
+    end = min(count, len(lines))
+    while complete_document and 0 < end < len(lines) and lines[end - 1].strip() \
+            and lines[end].strip():
+        end += 1
+    return lines[:end]
+
+
+def read_lines(path):
+    if not os.path.isfile(path):
+        raise cli.InputError("%s not found: DATA_DIR must hold the full data (nsmc/, hate/, "
+                             "corpus/; see data/README.md)" % path)
+    with open(path, "rb") as reader:
+        return reader.read().splitlines(True)
+
+
+def write_lines(path, lines):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as writer:
+        writer.writelines(lines)
+    return os.path.getsize(path)
+
+
+def make_sample(data_dir, output_dir):
+    """Writes the sample; returns [(file, data rows or corpus lines, bytes)]."""
+    written = []
+    for name, rows, keep_empty in TABLES:
+        lines = cut_table(read_lines(os.path.join(data_dir, name)), rows, keep_empty)
+        size = write_lines(os.path.join(output_dir, name), lines)
+        written.append((name, len(lines) - 1, size))
+    for name, count, complete in CORPORA:
+        lines = cut_corpus(read_lines(os.path.join(data_dir, name)), count, complete)
+        written.append((name, len(lines), write_lines(os.path.join(output_dir, name), lines)))
+    return written
+
+
+def main(argv):
+    if len(argv) not in (2, 3):
+        raise cli.InputError("usage: python scripts/make_sample.py DATA_DIR [OUTPUT_DIR]: "
+                             "DATA_DIR holds the full data; OUTPUT_DIR defaults to data/sample")
+    written = make_sample(argv[1], argv[2] if len(argv) == 3 else "data/sample")
+    for name, rows, size in written:
+        print("%-26s %7d rows/lines %9d bytes" % (name, rows, size))
+    print("%-26s %26d bytes" % ("total", sum(size for _, _, size in written)))
+
+
+if __name__ == "__main__":
+    cli.run(main)
