@@ -267,8 +267,8 @@ def training_settings(FLAGS, bert_config, train_meta, bucket_by_length):
     the training flags."""
     settings = {"train_data": train_meta["key_fields"], "bert_config": bert_config.to_dict(),
                 "bucket_by_length": bool(bucket_by_length)}
-    for name in ("init_checkpoint", "learning_rate", "num_train_epochs", "warmup_proportion", "seed",
-                 "train_batch_size"):
+    for name in ("init_checkpoint", "learning_rate", "num_train_epochs", "warmup_proportion",
+                 "train_batch_size", "seed"):
         settings[name] = FLAGS[name].value
     return json.loads(json.dumps(settings))
 

@@ -23,7 +23,7 @@ import fast_tokenization
 import tokenization
 from cli import InputError
 from conftest import ROOT, shipped_or_published
-from krbert_tokenization import BidirectionalWordpieceTokenizer, to_subchar
+from krbert_tokenization import to_subchar
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 SHIPPED_VOCAB = os.path.join(ROOT, "vocab", "vocab_20000.txt")
