@@ -80,6 +80,9 @@ class BertConfig(object):
 
 
 # The keys of the original release's bert_config.json, each with the kind of value it holds.
+ACTIVATIONS = ("gelu", "gelu_exact", "relu", "tanh", "linear")
+"""The hidden_act names modeling.get_activation knows: gelu is the tanh form, gelu_exact erf."""
+
 CONFIG_KEYS = collections.OrderedDict([
     ("vocab_size", "count"), ("hidden_size", "count"), ("num_hidden_layers", "count"),
     ("num_attention_heads", "count"), ("intermediate_size", "count"), ("hidden_act", "act"),
@@ -97,8 +100,8 @@ _KIND_RULES = {
              lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1),
     "scale": ("a positive number",
               lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
-    "act": ("one of gelu, relu, tanh, linear",
-            lambda v: isinstance(v, str) and v.lower() in ("gelu", "relu", "tanh", "linear")),
+    "act": ("one of " + ", ".join(ACTIVATIONS),
+            lambda v: isinstance(v, str) and v.lower() in ACTIVATIONS),
 }
 
 

@@ -118,3 +118,10 @@ def test_both_scripts_stop_on_a_misspelt_key_in_one_line(tmp_path, script):
     assert done.stderr.strip().splitlines()[-1] == (
         "error: %s: unknown key 'num_hidden_layer' (did you mean 'num_hidden_layers'?); the "
         "keys are %s" % (config, ", ".join(bert_config.CONFIG_KEYS)))
+
+
+def test_every_activation_a_config_accepts_is_one_the_model_has():
+    for name in bert_config.ACTIVATIONS:
+        modeling.get_activation(name)  # raises ValueError for a name it does not know
+    with pytest.raises(ValueError):
+        modeling.get_activation("swish")
