@@ -422,16 +422,12 @@ def resolve_checkpoint(path):
 
 def load_tokenizer(FLAGS, bert_config):
     """The tokenizer of the flags, checked against the config and the checkpoint's name."""
-    tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
+    tokenization.check_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
     tokenization.check_vocab_matches_config(FLAGS.vocab_file, bert_config.vocab_size,
                                             FLAGS.bert_config_file)
-    tokenizer = tokenization.tokenizer_from_flags(FLAGS.vocab_file, FLAGS.do_lower_case,
-                                                  FLAGS.tokenizer, FLAGS.subchar)
-    missing = [t for t in SPECIAL_TOKENS if t not in tokenizer.vocab]
-    if missing:
-        raise cli.InputError("--vocab_file=%s has no %s token; pass the model's vocabulary"
-                             % (FLAGS.vocab_file, " or ".join(missing)))
-    return tokenizer
+    return tokenization.FullTokenizer(FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case,
+                                      tokenizer=FLAGS.tokenizer, subchar=FLAGS.subchar,
+                                      required_tokens=("[UNK]",) + SPECIAL_TOKENS)
 
 
 def make_estimator(FLAGS, model_fn, model_dir):
