@@ -50,6 +50,9 @@ from tf_compat import tf
 
 log = tf.compat.v1.logging
 
+REQUIRED_TOKENS = ("[UNK]", "[CLS]", "[SEP]")
+"""What a classifier's vocabulary must hold."""
+
 flags.DEFINE_string("input_file", None, "Text to classify, one per line (default: stdin).")
 flags.DEFINE_string("output_file", None, "Where the TSV goes (default: stdout).")
 flags.DEFINE_string("init_checkpoint", None,
@@ -107,12 +110,13 @@ def model_from_checkpoint(FLAGS, config_proto):
                              % FLAGS.vocab_file)
     processor = classifier_data.get_processor(FLAGS.task_name, FLAGS.hate_label)
     checkpoint = classifier_model.find_checkpoint(FLAGS.init_checkpoint)
-    tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, checkpoint)
+    tokenization.check_case_matches_checkpoint(FLAGS.do_lower_case, checkpoint)
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     tokenization.check_vocab_matches_config(FLAGS.vocab_file, bert_config.vocab_size,
                                             FLAGS.bert_config_file)
-    tokenizer = tokenization.tokenizer_from_flags(FLAGS.vocab_file, FLAGS.do_lower_case,
-                                                  FLAGS.tokenizer, FLAGS.subchar)
+    tokenizer = tokenization.FullTokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
+                                           tokenizer=FLAGS.tokenizer, subchar=FLAGS.subchar,
+                                           required_tokens=REQUIRED_TOKENS)
     log.info("Restoring %s (%s)", checkpoint, processor.flag_text)
     predictor = classifier_model.Predictor.from_checkpoint(
         bert_config, checkpoint, (processor.flag_text, processor.labels),
@@ -134,8 +138,10 @@ def model_from_saved_model(FLAGS, config_proto):
         if max_seq_length > limit:
             raise cli.InputError("--max_seq_length=%d exceeds the model's "
                                  "max_position_embeddings=%d" % (max_seq_length, limit))
-    tokenizer = tokenization.tokenizer_from_flags(vocab_file, metadata["do_lower_case"],
-                                                  metadata["tokenizer"], metadata["subchar"])
+    tokenizer = tokenization.FullTokenizer(vocab_file, metadata["do_lower_case"],
+                                           tokenizer=metadata["tokenizer"],
+                                           subchar=metadata["subchar"],
+                                           required_tokens=REQUIRED_TOKENS)
     log.info("Loading the SavedModel %s (%s)", path, metadata["task"])
     predictor = classifier_model.Predictor.from_saved_model(path, config_proto)
     return Model(predictor, tokenizer, metadata["labels"], max_seq_length)

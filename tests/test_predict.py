@@ -24,6 +24,9 @@ from tf_compat import tf
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "predict.py")
 ATOL = 1e-5
+# A loaded SavedModel runs a graph that TensorFlow's optimizer fuses differently from the
+# checkpoint's (measured: up to 1.3e-5 apart in probability on the tiny model).
+SAVED_MODEL_ATOL = 5e-5
 """predict.py writes six decimals; the rest is float32 noise of other batch shapes."""
 
 
@@ -242,7 +245,7 @@ def test_saved_model_loads_and_gives_the_checkpoints_probabilities(export_dir, t
             [signature.outputs["probabilities"].name, signature.outputs["label_ids"].name],
             feed)
     assert probabilities.dtype == np.float32 and label_ids.dtype == np.int32
-    assert np.allclose(probabilities, test_texts["probabilities"], atol=ATOL)
+    assert np.allclose(probabilities, test_texts["probabilities"], atol=SAVED_MODEL_ATOL)
     assert list(label_ids) == list(test_texts["probabilities"].argmax(axis=1))
 
 
@@ -252,6 +255,6 @@ def test_predict_serves_from_the_saved_model(export_dir, nsmc_run, common, test_
     assert os.path.join(export_dir, "2") in log  # the latest version
     _, texts, labels, probabilities = parse(out)
     assert texts == test_texts["texts"]
-    assert np.allclose(probabilities, test_texts["probabilities"], atol=ATOL)
+    assert np.allclose(probabilities, test_texts["probabilities"], atol=SAVED_MODEL_ATOL)
     last = one_line_error(["--saved_model=%s" % export_dir, "--task_name=NSMC"])
     assert last.startswith("error: --saved_model carries the model") and "drop --task_name" in last
