@@ -334,7 +334,7 @@ def test_a_killed_run_resumes_and_a_run_with_other_settings_is_refused(
     assert code == 1 and "Traceback" not in log
     assert log.strip().splitlines()[-1].startswith(
         "error: --output_dir=%s holds a model trained with other settings "
-        "(train_data.split_sha1 was " % output)
+        "(train_data.split_sha256 was " % output)
     assert latest_step(output) == 750
 
 

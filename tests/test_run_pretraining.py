@@ -191,7 +191,7 @@ def test_tpu_host_call_writes_the_summaries(tmp_path):
     ("cut", "d.tfrecord: damaged after byte "),
     ("cut in a header", "d.tfrecord: cut short: its whole records end at byte "),
     ("second file", "e.tfrecord: input_ids has length 24 but --max_seq_length=16"),
-    ("folder", "is a folder; give TFRecord files"),
+    ("folder", "is a folder, not a file; pass the files in it"),
 ])
 def test_bad_input_fails_in_one_line_before_building_the_graph(tmp_path, case, message):
     config = tiny_config(tmp_path)
