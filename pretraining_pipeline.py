@@ -128,6 +128,16 @@ def sidecar_name(output):
     return output + ".json"
 
 
+def read_sidecar(output):
+    """The sidecar of a finished ``output`` (a dict recording its "bytes"), or None."""
+    try:
+        with tf.io.gfile.GFile(sidecar_name(output), "r") as reader:
+            sidecar = json.loads(reader.read())
+    except (tf.errors.OpError, ValueError, OSError):
+        return None
+    return sidecar if isinstance(sidecar, dict) and "bytes" in sidecar else None
+
+
 def job_key(path, outputs, settings, vocab_sha256):
     """What must match for an existing output to count as done."""
     return {"input_file": path, "input_bytes": tf.io.gfile.stat(path).length,
@@ -138,14 +148,13 @@ def job_key(path, outputs, settings, vocab_sha256):
 def is_complete(outputs, key):
     """Whether every output exists with a sidecar recording `key` and its byte size."""
     for output in outputs:
+        sidecar = read_sidecar(output)
+        if sidecar is None or any(sidecar.get(name) != value for name, value in key.items()):
+            return False
         try:
-            with tf.io.gfile.GFile(sidecar_name(output), "r") as reader:
-                sidecar = json.loads(reader.read())
-            if any(sidecar.get(name) != value for name, value in key.items()):
+            if tf.io.gfile.stat(output).length != sidecar["bytes"]:
                 return False
-            if tf.io.gfile.stat(output).length != sidecar.get("bytes"):
-                return False
-        except (tf.errors.OpError, ValueError, OSError):
+        except (tf.errors.OpError, OSError):
             return False
     return True
 

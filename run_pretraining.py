@@ -21,7 +21,6 @@ Shapes in docstrings: B batch size, S max_seq_length, P max_predictions_per_seq,
 V vocab_size.
 """
 
-import json
 import os
 import time
 
@@ -35,6 +34,7 @@ import heads
 import modeling
 import optimization
 import pretraining_data
+import pretraining_pipeline
 from bert_config import load_bert_config
 from tf_compat import IS_TF2, tf, tpu_estimator
 
@@ -135,16 +135,6 @@ def iterate_records(files, limit):
 REGENERATE = "regenerate it with create_pretraining_data.py"
 
 
-def read_sidecar(path):
-    """The ``.json`` sidecar create_pretraining_data.py writes beside an output, or None."""
-    try:
-        with tf.io.gfile.GFile(path + ".json", "r") as reader:
-            sidecar = json.loads(reader.read())
-    except (tf.errors.OpError, ValueError):
-        return None
-    return sidecar if isinstance(sidecar, dict) and "bytes" in sidecar else None
-
-
 def check_file_is_whole(path, max_seq_length, max_predictions_per_seq):
     """Raises InputError unless ``path`` is a whole TFRecord file made with these lengths.
 
@@ -157,7 +147,7 @@ def check_file_is_whole(path, max_seq_length, max_predictions_per_seq):
         raise cli.InputError("%s is a folder; give TFRecord files, e.g. '%s/*.tfrecord'"
                              % (path, path.rstrip("/")))
     size = tf.io.gfile.stat(path).length
-    sidecar = read_sidecar(path)
+    sidecar = pretraining_pipeline.read_sidecar(path)
     if sidecar is not None:
         settings = sidecar.get("settings") or {}
         for flag, want in (("max_seq_length", max_seq_length),
