@@ -10,7 +10,7 @@ BPE, run on the text split exactly as tokenization.BasicTokenizer splits it, sup
 longer pieces. The file starts with [PAD] [UNK] [CLS] [SEP] [MASK] (ids 0-4), then lists
 the tokens by frequency: how often WordPiece (tokenization.WordpieceTokenizer) produces
 each one on the sampled training text, ties in code point order. It has exactly
---vocab_size lines. Steps and rules: vocab_builder.py.
+--vocab_size lines. Steps and rules: build_vocab_lib.py.
 
 Same input and flags give a byte-identical file, whatever --num_threads.
 
@@ -30,10 +30,10 @@ import time
 
 from absl import flags
 
+import build_vocab_lib
 import cli
 import file_utils
 import tokenization
-import vocab_builder
 from tf_compat import tf
 
 flags.DEFINE_string("input_file", None, "Training text, one sentence per line: comma-separated "
@@ -73,7 +73,7 @@ def check_flags():
                              "files or globs)")
     if not FLAGS.output_file:
         raise cli.InputError("--output_file is missing; pass where to write the vocabulary")
-    least = len(vocab_builder.SPECIAL_TOKENS) + 2
+    least = len(build_vocab_lib.SPECIAL_TOKENS) + 2
     if FLAGS.vocab_size < least:
         raise cli.InputError("--vocab_size=%d: pass at least %d (5 special tokens and one "
                              "character in both forms)" % (FLAGS.vocab_size, least))
@@ -107,9 +107,9 @@ def prepare_outputs(files):
 def write_report(stats, seconds, vocab_file):
     """Evaluates --eval_file with the new vocabulary (written to `vocab_file`, the temporary
     name of --output_file); prints and writes the report, atomically."""
-    texts = vocab_builder.read_eval_texts(FLAGS.eval_file, FLAGS.eval_column)
-    evaluation = vocab_builder.evaluate(vocab_file, texts, FLAGS.do_lower_case,
-                                        FLAGS.tokenizer, FLAGS.subchar)
+    texts = build_vocab_lib.read_eval_texts(FLAGS.eval_file, FLAGS.eval_column)
+    evaluation = build_vocab_lib.evaluate(vocab_file, texts, FLAGS.do_lower_case,
+                                          FLAGS.tokenizer, FLAGS.subchar)
     evaluation["vocab_file"] = FLAGS.output_file
     report = collections.OrderedDict([("vocab_file", FLAGS.output_file),
                                       ("vocab_size", FLAGS.vocab_size)])
@@ -123,7 +123,7 @@ def write_report(stats, seconds, vocab_file):
     print("training text: %d of %d lines sampled, %d words (%d distinct)"
           % (stats["sampled_lines"], stats["input_lines"], stats["training_words"],
              stats["distinct_words"]))
-    print(vocab_builder.format_evaluation(evaluation))
+    print(build_vocab_lib.format_evaluation(evaluation))
     print("report: %s" % path)
 
 
@@ -133,7 +133,7 @@ def main(argv):
     files = file_utils.glob_input_files(FLAGS.input_file, "--input_file")
     prepare_outputs(files)
     start = time.time()
-    tokens, stats = vocab_builder.build_vocab(
+    tokens, stats = build_vocab_lib.build_vocab(
         files, vocab_size=FLAGS.vocab_size, do_lower_case=FLAGS.do_lower_case,
         subchar=FLAGS.subchar, max_alphabet=FLAGS.max_alphabet,
         input_sentence_size=FLAGS.input_sentence_size, min_word_count=FLAGS.min_word_count,
@@ -143,7 +143,7 @@ def main(argv):
     # first: the previous vocabulary and report stay until the new ones are complete.
     with file_utils.staged(FLAGS.output_file) as vocab_tmp:
         with tf.io.gfile.GFile(vocab_tmp, "w") as out:
-            out.write(vocab_builder.vocab_text(tokens))
+            out.write(build_vocab_lib.vocab_text(tokens))
         if FLAGS.eval_file:
             write_report(stats, seconds, vocab_tmp)
     print("wrote %s: %d tokens (%d characters in both forms, %d longer pieces) in %.1f s"

@@ -31,9 +31,9 @@ import os
 
 from absl import flags
 
-import classifier_data
+import classifier_tasks
 import cli
-import hf_convert
+import convert_checkpoint_lib
 import modeling
 import tokenization
 from tf_compat import tf
@@ -88,7 +88,7 @@ def read_checkpoint(path):
         raise cli.InputError("%s: not a readable TensorFlow checkpoint (%s)"
                              % (path, getattr(e, "message", e)))
     shapes = reader.get_variable_to_shape_map()
-    skipped = sorted(name for name in shapes if not hf_convert.is_model_variable(name))
+    skipped = sorted(name for name in shapes if not convert_checkpoint_lib.is_model_variable(name))
     log.info("%s: %d variables; %d optimizer slots and counters left out", path, len(shapes),
              len(skipped))
     return reader, {name: shape for name, shape in shapes.items() if name not in skipped}
@@ -118,9 +118,9 @@ def write_checkpoint(arrays, prefix):
 def _tag_to_task():
     """{feature-cache tag: (task_name, hate_label)} of every registered task."""
     tags = {}
-    for task in classifier_data.PROCESSORS:
+    for task in classifier_tasks.PROCESSORS:
         for label in (("hate", "bias", "gender") if task == "hate" else ("hate",)):
-            tags[classifier_data.get_processor(task, label).tag] = (task, label)
+            tags[classifier_tasks.get_processor(task, label).tag] = (task, label)
     return tags
 
 
@@ -137,7 +137,7 @@ def classifier_processor(task_name, hate_label, num_labels, checkpoint):
         for name in tf.io.gfile.listdir(folder):
             tag = name.split("_", 1)[0]
             if name.endswith(".tf_record") and tag in tags:
-                processor = classifier_data.get_processor(*tags[tag])
+                processor = classifier_tasks.get_processor(*tags[tag])
                 if len(processor.labels) == num_labels:
                     found.add(tags[tag])
         if len(found) != 1:
@@ -149,7 +149,7 @@ def classifier_processor(task_name, hate_label, num_labels, checkpoint):
         task_name, hate_label = found.pop()
         log.info("Task %s (labels %s) from the feature cache in %s", task_name.upper(),
                  hate_label if task_name == "hate" else "", folder)
-    processor = classifier_data.get_processor(task_name, hate_label)
+    processor = classifier_tasks.get_processor(task_name, hate_label)
     if len(processor.labels) != num_labels:
         raise cli.InputError("%s has %d output classes but --task_name=%s has %d labels (%s); "
                              "pass the task it was fine-tuned on" % (
@@ -185,38 +185,40 @@ def to_hf(init_checkpoint, bert_config_file, vocab_file, do_lower_case, output_d
     vocab = tokenization.load_vocab(vocab_file)
     tokenization.check_vocab_matches_config(vocab, config["vocab_size"], bert_config_file)
     tokenization.check_case_matches_vocab(do_lower_case, vocab, vocab_file)
-    hf_convert.safetensors_numpy()  # fail before any work when it is missing
+    convert_checkpoint_lib.safetensors_numpy()  # fail before any work when it is missing
     checkpoint = resolve_checkpoint(init_checkpoint)
     reader, shapes = read_checkpoint(checkpoint)
-    architecture, heads = hf_convert.heads_of_checkpoint(shapes, checkpoint)
+    architecture, heads = convert_checkpoint_lib.heads_of_checkpoint(shapes, checkpoint)
     labels, task = None, None
     if "classifier" in heads:
         processor = classifier_processor(task_name, hate_label, shapes["output_weights"][0],
                                          checkpoint)
         labels, task = processor.labels, processor.tag
-    pairs = hf_convert.variable_pairs(config["num_hidden_layers"], heads,
-                                      prefix="bert." if heads else "")
-    hf_convert.match_variables(shapes, pairs, checkpoint, key=0)
-    wanted = hf_convert.expected_shapes(config, heads, labels and len(labels))
-    hf_convert.check_shapes(shapes, wanted, checkpoint, bert_config_file)
+    pairs = convert_checkpoint_lib.variable_pairs(config["num_hidden_layers"], heads,
+                                                  prefix="bert." if heads else "")
+    convert_checkpoint_lib.match_variables(shapes, pairs, checkpoint, key=0)
+    wanted = convert_checkpoint_lib.expected_shapes(config, heads, labels and len(labels))
+    convert_checkpoint_lib.check_shapes(shapes, wanted, checkpoint, bert_config_file)
 
-    tensors = hf_convert.convert_tensors(
+    tensors = convert_checkpoint_lib.convert_tensors(
         {tf_name: reader.get_tensor(tf_name) for tf_name, _, _ in pairs}, pairs, to_hf=True)
-    hf_config = hf_convert.hf_config(config, architecture, vocab.get("[PAD]", 0), labels, task)
+    hf_config = convert_checkpoint_lib.hf_config(config, architecture, vocab.get("[PAD]", 0),
+                                                 labels, task)
     tf.io.gfile.makedirs(output_dir)
-    hf_convert.save_safetensors(tensors, os.path.join(output_dir, "model.safetensors"))
-    hf_convert.write_json(os.path.join(output_dir, "config.json"), hf_config)
-    sha1 = hf_convert.copy_vocab(vocab_file, output_dir)
-    hf_convert.tokenizer_files(output_dir, do_lower_case, config["max_position_embeddings"])
+    convert_checkpoint_lib.save_safetensors(tensors, os.path.join(output_dir, "model.safetensors"))
+    convert_checkpoint_lib.write_json(os.path.join(output_dir, "config.json"), hf_config)
+    sha1 = convert_checkpoint_lib.copy_vocab(vocab_file, output_dir)
+    convert_checkpoint_lib.tokenizer_files(output_dir, do_lower_case,
+                                           config["max_position_embeddings"])
     hangul = sum(1 for token in vocab if tokenization._HANGUL_SYLLABLES.search(token))
-    card = hf_convert.model_card(
+    card = convert_checkpoint_lib.model_card(
         os.path.basename(os.path.normpath(output_dir)), hf_config,
         (checkpoint, bert_config_file), {"file": vocab_file, "size": len(vocab), "sha1": sha1,
                                          "hangul": hangul}, tokenizer_mode, subchar,
         do_lower_case)
     with open(os.path.join(output_dir, "README.md"), "w", encoding="utf-8") as handle:
         handle.write(card)
-    for line in hf_convert.tokenizer_warnings(tokenizer_mode, subchar):
+    for line in convert_checkpoint_lib.tokenizer_warnings(tokenizer_mode, subchar):
         if line:
             log.warning("%s (also written to %s/README.md)", line.replace("**", ""), output_dir)
     log.info("Wrote %s (%d tensors from %d variables; hidden_act %s) to %s", architecture,
@@ -232,13 +234,13 @@ def load_hf_weights(hf_dir):
     index = single + ".index.json"
     binary = os.path.join(hf_dir, "pytorch_model.bin")
     if os.path.isfile(single):
-        return hf_convert.load_safetensors(single), single
+        return convert_checkpoint_lib.load_safetensors(single), single
     if os.path.isfile(index):
         with open(index, encoding="utf-8") as handle:
             shards = sorted(set(json.load(handle)["weight_map"].values()))
         tensors = {}
         for shard in shards:
-            tensors.update(hf_convert.load_safetensors(os.path.join(hf_dir, shard)))
+            tensors.update(convert_checkpoint_lib.load_safetensors(os.path.join(hf_dir, shard)))
         return tensors, index
     if os.path.isfile(binary):
         return load_pytorch_bin(binary), binary
@@ -278,33 +280,34 @@ def read_hf_config(hf_dir):
 def to_tf(hf_dir, output_dir, tanh_gelu=False):
     """Writes bert_model.ckpt, bert_config.json and vocab.txt for a transformers folder."""
     hf_config, config_path = read_hf_config(hf_dir)
-    config, note = hf_convert.tf_config(hf_config, config_path, tanh_gelu)
+    config, note = convert_checkpoint_lib.tf_config(hf_config, config_path, tanh_gelu)
     log.info("GELU: %s", note)
-    eps = hf_config.get("layer_norm_eps", hf_convert.LAYER_NORM_EPS)
-    if eps != hf_convert.LAYER_NORM_EPS:
+    eps = hf_config.get("layer_norm_eps", convert_checkpoint_lib.LAYER_NORM_EPS)
+    if eps != convert_checkpoint_lib.LAYER_NORM_EPS:
         log.warning("%s: layer_norm_eps=%g, but modeling.py normalises with %g; outputs will "
-                    "differ slightly", config_path, eps, hf_convert.LAYER_NORM_EPS)
+                    "differ slightly", config_path, eps, convert_checkpoint_lib.LAYER_NORM_EPS)
     vocab_file = os.path.join(hf_dir, "vocab.txt")
     if not os.path.isfile(vocab_file):
         raise cli.InputError("--hf_dir=%s has no vocab.txt; this codebase's tokenizer needs "
                              "the WordPiece vocabulary" % hf_dir)
     tensors, where = load_hf_weights(hf_dir)
     log.info("Read %d tensors from %s", len(tensors), where)
-    prefix = hf_convert.drop_tied_and_buffers(tensors, where)
-    architecture, heads, pooler = hf_convert.heads_of_hf(tensors, prefix)
-    pairs = hf_convert.variable_pairs(config["num_hidden_layers"], heads, prefix, pooler)
-    hf_convert.match_variables(tensors, pairs, where, key=1)
-    arrays = hf_convert.convert_tensors(tensors, pairs, to_hf=False)
+    prefix = convert_checkpoint_lib.drop_tied_and_buffers(tensors, where)
+    architecture, heads, pooler = convert_checkpoint_lib.heads_of_hf(tensors, prefix)
+    pairs = convert_checkpoint_lib.variable_pairs(config["num_hidden_layers"], heads, prefix,
+                                                  pooler)
+    convert_checkpoint_lib.match_variables(tensors, pairs, where, key=1)
+    arrays = convert_checkpoint_lib.convert_tensors(tensors, pairs, to_hf=False)
     num_labels = arrays["output_weights"].shape[0] if "classifier" in heads else None
-    hf_convert.check_shapes({k: v.shape for k, v in arrays.items()},
-                            hf_convert.expected_shapes(config, heads, num_labels, pooler),
-                            where, config_path)
+    wanted = convert_checkpoint_lib.expected_shapes(config, heads, num_labels, pooler)
+    convert_checkpoint_lib.check_shapes({k: v.shape for k, v in arrays.items()}, wanted,
+                                        where, config_path)
 
     tf.io.gfile.makedirs(output_dir)
     write_checkpoint(arrays, os.path.join(output_dir, "bert_model.ckpt"))
     with open(os.path.join(output_dir, "bert_config.json"), "w") as handle:
         handle.write(modeling.BertConfig.from_dict(config).to_json_string())
-    hf_convert.copy_vocab(vocab_file, output_dir)
+    convert_checkpoint_lib.copy_vocab(vocab_file, output_dir)
     size = len(tokenization.load_vocab(vocab_file))
     if size != config["vocab_size"]:
         log.warning("vocab.txt has %d tokens but vocab_size is %d; run_classifier.py refuses "

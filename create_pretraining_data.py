@@ -10,7 +10,7 @@ plus --tokenizer/--subchar (KR-BERT) and --num_workers.
 
 Every input file is a shard, processed on its own by a worker process, and its examples
 are the original script's for that file alone, instance for instance and in the same
-order (same seed, same draws; see pretraining_data.py). Unlike the original, several
+order (same seed, same draws; see pretraining_instances.py). Unlike the original, several
 input files are not pooled into one set of documents: each gives its own output. A worker
 holds one shard as token ids and instances as small int rows, so memory follows the
 largest shard, not the corpus.
@@ -39,7 +39,7 @@ identical bytes.
 from absl import flags
 
 import cli
-import pretraining_pipeline
+import create_pretraining_data_lib
 import tokenization
 
 flags.DEFINE_string("input_file", None,
@@ -96,9 +96,9 @@ def main(argv):
     if len(argv) > 1:
         raise cli.InputError("unexpected arguments %s; every setting is a --flag"
                              % " ".join(argv[1:]))
-    summary = pretraining_pipeline.run(FLAGS.input_file, FLAGS.output_file, FLAGS.vocab_file,
-                                       settings_from_flags(), num_workers=FLAGS.num_workers)
-    print(pretraining_pipeline.summary_line(summary))
+    summary = create_pretraining_data_lib.run(FLAGS.input_file, FLAGS.output_file, FLAGS.vocab_file,
+                                              settings_from_flags(), num_workers=FLAGS.num_workers)
+    print(create_pretraining_data_lib.summary_line(summary))
 
 
 if __name__ == "__main__":

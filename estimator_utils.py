@@ -13,7 +13,6 @@ import re
 import cli
 import file_utils
 import modeling
-from file_utils import glob_input_files  # noqa: F401 (the scripts' --input_file globs)
 from tf_compat import TPUClusterResolver, tf, tpu_estimator
 
 IN_USE = "in_use"  # the marker of a run using an output folder: in_use.tmp-HOST.PID

@@ -39,8 +39,9 @@ import numpy as np
 from absl import flags
 from tqdm import tqdm
 
-import classifier_data
+import classifier_features
 import classifier_model
+import classifier_tasks
 import cli
 import estimator_utils
 import file_utils
@@ -75,7 +76,7 @@ flags.DEFINE_integer("batch_size", 64, "Texts per batch.")
 flags.DEFINE_bool("bucket_by_length", True,
                   "Batch texts of similar length, each batch padded to its longest text "
                   "instead of --max_seq_length.")
-classifier_data.define_hate_label_flag(flags)
+classifier_tasks.define_hate_label_flag(flags)
 tokenization.define_tokenizer_flags(flags)
 
 SORT_WINDOW = 1 << 14
@@ -108,7 +109,7 @@ def model_from_checkpoint(FLAGS, config_proto):
     if not tf.io.gfile.exists(FLAGS.vocab_file):
         raise cli.InputError("--vocab_file=%s not found; pass the model's vocabulary"
                              % FLAGS.vocab_file)
-    processor = classifier_data.get_processor(FLAGS.task_name, FLAGS.hate_label)
+    processor = classifier_tasks.get_processor(FLAGS.task_name, FLAGS.hate_label)
     checkpoint = classifier_model.find_checkpoint(FLAGS.init_checkpoint)
     tokenization.check_case_matches_checkpoint(FLAGS.do_lower_case, checkpoint)
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
@@ -250,8 +251,8 @@ def tokenize_window(texts, first_line, model, report, stats):
     began = time.time()
     id_lists = []
     for number, text in enumerate(texts, start=first_line):
-        ids, cut = classifier_data.example_to_ids(
-            classifier_data.InputExample(str(number), text, None, number), model.tokenizer,
+        ids, cut = classifier_features.example_to_ids(
+            classifier_tasks.InputExample(str(number), text, None, number), model.tokenizer,
             model.max_seq_length)
         if cut:
             report.note("truncated", number)

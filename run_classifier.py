@@ -43,8 +43,9 @@ import numpy as np
 from absl import flags
 from tqdm import tqdm
 
-import classifier_data
+import classifier_features
 import classifier_model
+import classifier_tasks
 import cli
 import estimator_utils
 import file_utils
@@ -94,7 +95,7 @@ flags.DEFINE_bool("do_export", False,
                   "--init_checkpoint) as a SavedModel for serving.")
 flags.DEFINE_string("export_dir", None,
                     "Base folder of the SavedModel versions (default <output_dir>/export).")
-classifier_data.define_hate_label_flag(flags)
+classifier_tasks.define_hate_label_flag(flags)
 flags.DEFINE_integer("seed", 12345, "Random seed of initialisation, dropout and shuffling.")
 estimator_utils.define_tpu_flags(flags)
 tokenization.define_tokenizer_flags(flags)
@@ -167,8 +168,8 @@ class FeatureSource(object):
                 "%s has no '%s' column, so split '%s' cannot be trained on or scored; choose "
                 "a labelled split (e.g. --eval_split=dev), or predict it with --do_predict"
                 % (split.path, self.processor.label_column, split_name))
-        classifier_data.log_split(self.processor, split)
-        record_path, meta = classifier_data.build_feature_cache(
+        classifier_tasks.log_split(self.processor, split)
+        record_path, meta = classifier_features.build_feature_cache(
             self.processor, split, self.tokenizer, self.signature, self.max_seq_length,
             self.cache_dir, sort_by_length=not for_training)
         return split, record_path, meta
@@ -177,11 +178,11 @@ class FeatureSource(object):
 def predict_probabilities(estimator, record_path, num_examples, max_seq_length,
                           bucket_by_length, use_tpu, desc="predicting"):
     """float [N, C] class probabilities of the cached examples, in their input order."""
-    input_fn = classifier_data.make_input_fn(
+    input_fn = classifier_features.make_input_fn(
         record_path, max_seq_length, is_training=False, bucket_by_length=bucket_by_length,
         drop_remainder=use_tpu, num_examples=num_examples, pad_to_batch=use_tpu)
     results = estimator.predict(input_fn=input_fn, yield_single_examples=True)
-    return classifier_data.collect_predictions(
+    return classifier_features.collect_predictions(
         tqdm(results, total=num_examples, desc=desc, unit=" ex", mininterval=2.0),
         num_examples)
 
@@ -365,7 +366,7 @@ def main(_):
     file_utils.check_gcs_reachable([FLAGS.data_dir, FLAGS.vocab_file, FLAGS.bert_config_file,
                                     FLAGS.output_dir, FLAGS.init_checkpoint, FLAGS.cache_dir])
     check_flags(FLAGS)
-    processor = classifier_data.get_processor(FLAGS.task_name, FLAGS.hate_label)
+    processor = classifier_tasks.get_processor(FLAGS.task_name, FLAGS.hate_label)
     tokenization.check_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
     if FLAGS.init_checkpoint:
         estimator_utils.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
@@ -411,7 +412,7 @@ def main(_):
                  "(%d warmup) *****", len(train[0].examples), FLAGS.train_batch_size,
                  num_train_steps, num_warmup_steps)
         estimator_for(FLAGS.predict_batch_size).train(
-            input_fn=classifier_data.make_input_fn(
+            input_fn=classifier_features.make_input_fn(
                 train[1], FLAGS.max_seq_length, is_training=True, bucket_by_length=bucket,
                 drop_remainder=True, seed=FLAGS.seed),
             max_steps=num_train_steps)

@@ -33,8 +33,7 @@ import file_utils
 import heads
 import modeling
 import optimization
-import pretraining_data
-import pretraining_pipeline
+import pretraining_examples
 from bert_config import load_bert_config
 from tf_compat import IS_TF2, tf, tpu_estimator
 
@@ -106,8 +105,6 @@ flags.DEFINE_integer(
     "Before building the graph, check that the ids of the first this many records "
     "fit the vocabulary (0: skip).")
 
-FEATURE_NAMES = pretraining_data.FEATURE_NAMES
-
 
 # ----------------------------------------------------------------------------------
 # Checks on the inputs, before any graph is built.
@@ -147,7 +144,7 @@ def check_file_is_whole(path, max_seq_length, max_predictions_per_seq):
         raise cli.InputError("%s is a folder; give TFRecord files, e.g. '%s/*.tfrecord'"
                              % (path, path.rstrip("/")))
     size = tf.io.gfile.stat(path).length
-    sidecar = pretraining_pipeline.read_sidecar(path)
+    sidecar = pretraining_examples.read_sidecar(path)
     if sidecar is not None:
         settings = sidecar.get("settings") or {}
         for flag, want in (("max_seq_length", max_seq_length),
@@ -178,7 +175,7 @@ def check_file_is_whole(path, max_seq_length, max_predictions_per_seq):
 def check_first_record(path, feature, max_seq_length, max_predictions_per_seq):
     """Raises InputError unless the features of a file's first record are those of
     create_pretraining_data.py with these lengths."""
-    missing = [name for name in FEATURE_NAMES if name not in feature]
+    missing = [name for name in pretraining_examples.FEATURE_NAMES if name not in feature]
     if missing:
         raise cli.InputError("%s: records lack %s; write them with "
                              "create_pretraining_data.py" % (path, ", ".join(missing)))
@@ -490,11 +487,10 @@ def main(_):
         estimator_utils.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
     if not FLAGS.do_train:
         estimator_utils.require_checkpoint(FLAGS.output_dir, FLAGS.init_checkpoint, "--do_eval")
-    train_files = estimator_utils.glob_input_files(FLAGS.input_file)
+    train_files = file_utils.glob_input_files(FLAGS.input_file)
     eval_files = train_files
     if FLAGS.eval_input_file:
-        eval_files = estimator_utils.glob_input_files(FLAGS.eval_input_file,
-                                                      what="--eval_input_file")
+        eval_files = file_utils.glob_input_files(FLAGS.eval_input_file, "--eval_input_file")
     for files in ([train_files] if eval_files is train_files else [train_files, eval_files]):
         check_records(files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
                       bert_config.vocab_size, bert_config.type_vocab_size,

@@ -23,7 +23,7 @@ from absl import flags
 
 import cli
 import file_utils
-import pretraining_pipeline
+import shard_corpus_lib
 
 flags.DEFINE_string("input_file", None,
                     "Corpus files: comma-separated files or globs (gs:// works), read in "
@@ -48,7 +48,7 @@ def main(argv):
         raise cli.InputError("give exactly one of --num_shards and --lines_per_shard (> 0)")
     started = time.time()
     paths = file_utils.glob_input_files(FLAGS.input_file, "--input_file")
-    names, documents, lines = pretraining_pipeline.shard_corpus(
+    names, documents, lines = shard_corpus_lib.shard_corpus(
         paths, FLAGS.output_prefix, FLAGS.output_suffix, FLAGS.num_shards,
         FLAGS.lines_per_shard)
     if not names:

@@ -22,13 +22,11 @@ path gives the same tokens.
 """
 
 import itertools
-import json
 import re
 
 import fast_tokenization
 import wordpiece
 from krbert_tokenization import BidirectionalWordpieceTokenizer, to_subchar
-from tf_compat import tf
 from wordpiece import (MAX_INPUT_CHARS_PER_WORD, UNK_TOKEN, BasicTokenizer, TokenizerError,
                        WordpieceTokenizer, convert_by_vocab, convert_ids_to_tokens,
                        convert_to_unicode, convert_tokens_to_ids, load_vocab, printable_text,
@@ -67,15 +65,11 @@ def check_vocab_matches_config(vocab_file_or_size, bert_config_vocab_size,
 
     Args:
       vocab_file_or_size: a vocabulary file, a loaded vocabulary (token -> id) or a size.
-      bert_config_vocab_size: `vocab_size` from the BERT config, or the config JSON file.
-      bert_config_file: the config's name for the message when a number is given.
+      bert_config_vocab_size: `vocab_size` of the BERT config (bert_config.BertConfig).
+      bert_config_file: the config's name, for the message.
     Returns:
       The vocabulary size.
     """
-    if isinstance(bert_config_vocab_size, str):
-        bert_config_file = bert_config_vocab_size
-        with tf.io.gfile.GFile(bert_config_file, "r") as reader:
-            bert_config_vocab_size = json.loads(reader.read())["vocab_size"]
     vocab_name = "the vocabulary"
     size = vocab_file_or_size
     if isinstance(vocab_file_or_size, str):

@@ -19,7 +19,8 @@ import time
 
 import common  # noqa: F401  (puts the project root on sys.path)
 
-import classifier_data  # noqa: E402
+import classifier_features  # noqa: E402
+import classifier_tasks  # noqa: E402
 import estimator_utils  # noqa: E402
 import modeling  # noqa: E402
 import run_classifier  # noqa: E402
@@ -63,8 +64,8 @@ def train_speed(record_path, bert_config, bucket, steps, warmup, work_dir):
         config_proto=estimator_utils.session_config(), log_step_count_steps=10 ** 9)
     estimator = estimator_utils.make_estimator(model_fn, run_config, False, BATCH)
     timer = StepTimer(warmup)
-    input_fn = classifier_data.make_input_fn(record_path, SEQ, is_training=True,
-                                             bucket_by_length=bucket, drop_remainder=True)
+    input_fn = classifier_features.make_input_fn(record_path, SEQ, is_training=True,
+                                                 bucket_by_length=bucket, drop_remainder=True)
     estimator.train(input_fn=input_fn, max_steps=steps + warmup, hooks=[timer])
     return (timer.steps - warmup) * BATCH / (timer.finished - timer.started)
 
@@ -82,11 +83,11 @@ def main():
             json.dump(MINI, handle)
         bert_config = modeling.BertConfig.from_json_file(config_path)
         vocab = os.path.join(data, "krbert", "vocab_krmedium_20000.txt")
-        processor = classifier_data.get_processor("nsmc")
+        processor = classifier_tasks.get_processor("nsmc")
         split = processor.read_split(work_dir, "train")
         tokenizer = tokenization.FullTokenizer(vocab, do_lower_case=False)
         signature = run_classifier.tokenizer_signature(vocab, False, "wordpiece", False)
-        record_path, meta = classifier_data.build_feature_cache(
+        record_path, meta = classifier_features.build_feature_cache(
             processor, split, tokenizer, signature, SEQ, work_dir, sort_by_length=False)
 
         setting = "BERT-mini, NSMC train, seq %d, batch %d, TF %s" % (SEQ, BATCH, TF_VERSION)

@@ -40,8 +40,8 @@ import numpy as np
 
 import common
 
-import classifier_data  # noqa: E402  (common puts the project root on sys.path)
-import classifier_model  # noqa: E402
+import classifier_model  # noqa: E402  (common puts the project root on sys.path)
+import classifier_tasks  # noqa: E402
 import estimator_utils  # noqa: E402
 import modeling  # noqa: E402
 from tf_compat import TF_VERSION, tf  # noqa: E402
@@ -136,7 +136,7 @@ def write_inputs(data, docs, folder):
     input (one review per line); returns the text file."""
     common.copy_head(os.path.join(data, "nsmc", "test.tsv"), os.path.join(folder, "test.tsv"),
                      docs)
-    split = classifier_data.get_processor("nsmc").read_split(folder, "test")
+    split = classifier_tasks.get_processor("nsmc").read_split(folder, "test")
     texts = os.path.join(folder, "reviews.txt")
     with open(texts, "w", encoding="utf-8") as handle:
         handle.write("".join(e.text + "\n" for e in split.examples))

@@ -87,14 +87,11 @@ def write_data(path, num_records):
 
 def original_input_fn(path, spec):
     """The original pipeline: map_and_batch of parse_single_example, no prefetch."""
+    import estimator_utils
     from tf_compat import tf
 
-    def decode_record(record):  # one tf.train.Example; int64 features to int32, as the TPU wants
-        example = tf.parse_single_example(record, spec)
-        for name in list(example.keys()):
-            if example[name].dtype == tf.int64:
-                example[name] = tf.cast(example[name], tf.int32)
-        return example
+    def decode_record(record):
+        return estimator_utils.decode_record(record, spec)
 
     def input_fn(params):
         files = tf.data.Dataset.from_tensor_slices(tf.constant([path]))

@@ -26,7 +26,7 @@ import time
 
 import common
 
-import classifier_data  # noqa: E402
+import classifier_tasks  # noqa: E402
 import tokenization  # noqa: E402  (common puts the project root on sys.path)
 
 SETTINGS = [
@@ -40,7 +40,7 @@ REFERENCE_DOCS = 2000
 
 def read_documents(data_dir):
     """The reviews of NSMC's test split, read as run_classifier.py reads them."""
-    split = classifier_data.get_processor("nsmc").read_split(
+    split = classifier_tasks.get_processor("nsmc").read_split(
         os.path.join(data_dir, "nsmc"), "test")
     return [example.text for example in split.examples]
 

@@ -17,9 +17,9 @@ import sys
 import numpy as np
 import pytest
 
-import classifier_data
+import classifier_tasks
+import convert_checkpoint_lib
 import heads
-import hf_convert
 import modeling
 import tokenization
 from test_run_classifier import common, nsmc_run  # noqa: F401  (fixtures)
@@ -67,7 +67,7 @@ def model_variables(checkpoint):
     """{name: array} of the model variables of a checkpoint (no slots, no global_step)."""
     reader = tf.train.load_checkpoint(checkpoint)
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-            if hf_convert.is_model_variable(name)}
+            if convert_checkpoint_lib.is_model_variable(name)}
 
 
 def first_lines(src, dst, count):
@@ -290,7 +290,7 @@ def test_classifier_export_matches_run_classifier(nsmc_run, classifier_hf):  # n
 
     # The predicted NSMC test rows, tokenized by transformers from the export and padded
     # to the batch's longest row: the same ids, logits and probabilities.
-    split = classifier_data.get_processor("nsmc").read_split(nsmc_run["data"], "test")
+    split = classifier_tasks.get_processor("nsmc").read_split(nsmc_run["data"], "test")
     texts = [example.text for example in split.examples]
     ours_tokenizer = tokenization.FullTokenizer(flags["vocab_file"], do_lower_case=False)
     hf_tokenizer = transformers.BertTokenizer.from_pretrained(out)
@@ -376,7 +376,7 @@ def test_tanh_gelu_flag_brings_back_a_tf_trained_model_whose_config_says_gelu(
     os.remove(folder + "/model.safetensors")
     config = json.load(open(folder + "/config.json"))
     config["hidden_act"] = "gelu"
-    hf_convert.write_json(folder + "/config.json", config)
+    convert_checkpoint_lib.write_json(folder + "/config.json", config)
     out = str(tmp_path / "tf")
     _, log = convert(["--to=tf", "--hf_dir=%s" % folder, "--output_dir=%s" % out,
                       "--tanh_gelu"])
@@ -503,7 +503,7 @@ def bert_folder(tmp_path, weights_name, weights=b""):
     if isinstance(weights, bytes):
         (folder / weights_name).write_bytes(weights)
     else:
-        hf_convert.save_safetensors(weights, str(folder / weights_name))
+        convert_checkpoint_lib.save_safetensors(weights, str(folder / weights_name))
     return folder
 
 

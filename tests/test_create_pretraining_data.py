@@ -14,9 +14,10 @@ import sys
 import pytest
 
 import cli
+import create_pretraining_data_lib as create_lib
 import file_utils
-import pretraining_data
-import pretraining_pipeline as pipeline
+import pretraining_examples
+import shard_corpus_lib
 import tokenization
 from tf_compat import tf
 
@@ -38,8 +39,8 @@ def settings(**overrides):
 
 def make(inputs, output, vocab=VOCAB, workers=1, in_process=True, **flags):
     """Runs the script's pipeline; returns its summary."""
-    return pipeline.run(inputs, output, vocab, settings(**flags), num_workers=workers,
-                        show_progress=False, in_process=in_process)
+    return create_lib.run(inputs, output, vocab, settings(**flags), num_workers=workers,
+                          show_progress=False, in_process=in_process)
 
 
 def records(path):
@@ -73,7 +74,7 @@ def golden():
 def test_encoder_matches_protobuf_serialization():
     rng = random.Random(3)
     for max_predictions in (0, 5):
-        encoder = pretraining_data.ExampleEncoder(16, max_predictions, 30000)
+        encoder = pretraining_examples.ExampleEncoder(16, max_predictions, 30000)
         for _ in range(50):
             len_a, len_b = rng.randint(1, 6), rng.randint(1, 7)
             ids = [rng.randrange(30000) for _ in range(len_a + len_b + 3)]
@@ -124,7 +125,7 @@ def test_feature_layout_and_dtypes(tmp_path):
     examples = [features(record) for record in records(output)]
     assert examples
     for example in examples:
-        assert sorted(example) == sorted(pretraining_data.FEATURE_NAMES)
+        assert sorted(example) == sorted(pretraining_examples.FEATURE_NAMES)
         assert all(len(example[name]) == 32 for name in ("input_ids", "input_mask",
                                                          "segment_ids"))
         assert all(len(example[name]) == 5 for name in ("masked_lm_positions",
@@ -246,8 +247,8 @@ def test_whole_word_masking_masks_every_piece(real_examples):
 
 def _two_shards(folder):
     """Cuts the golden corpus into two shard files; returns their paths."""
-    names, documents, _ = pipeline.shard_corpus([CORPUS], str(folder / "part"), ".txt",
-                                             num_shards=2, show_progress=False)
+    names, documents, _ = shard_corpus_lib.shard_corpus([CORPUS], str(folder / "part"), ".txt",
+                                                        num_shards=2, show_progress=False)
     assert len(names) == 2 and documents == 9
     return names
 
@@ -268,11 +269,11 @@ def test_shard_corpus_cuts_at_document_boundaries(tmp_path):
     with open(CORPUS, "rb") as reader:
         documents = _documents(reader.read())
     assert len(documents) == 9
-    names, count, _ = pipeline.shard_corpus([CORPUS], str(tmp_path / "a"), ".txt",
-                                         num_shards=3, show_progress=False)
+    names, count, _ = shard_corpus_lib.shard_corpus([CORPUS], str(tmp_path / "a"), ".txt",
+                                                    num_shards=3, show_progress=False)
     assert len(names) == 3 and count == 9
-    by_lines, _, _ = pipeline.shard_corpus([CORPUS], str(tmp_path / "b"), ".txt",
-                                        lines_per_shard=10, show_progress=False)
+    by_lines, _, _ = shard_corpus_lib.shard_corpus([CORPUS], str(tmp_path / "b"), ".txt",
+                                                   lines_per_shard=10, show_progress=False)
     assert len(by_lines) > 2
     for shards in (names, by_lines):
         pieces = []
@@ -301,16 +302,16 @@ def test_shards_in_parallel_equal_each_shard_alone(tmp_path):
 
 def test_output_names():
     inputs = ["/d/a.txt", "/d/b.txt"]
-    assert pipeline.plan_outputs(inputs, "/o/x.tfrecord") == [
+    assert create_lib.plan_outputs(inputs, "/o/x.tfrecord") == [
         ("/d/a.txt", ["/o/x-00000-of-00002.tfrecord"]),
         ("/d/b.txt", ["/o/x-00001-of-00002.tfrecord"])]
-    assert pipeline.plan_outputs(inputs, "/o/") == [("/d/a.txt", ["/o/a.tfrecord"]),
-                                               ("/d/b.txt", ["/o/b.tfrecord"])]
-    assert pipeline.plan_outputs(inputs, "/o/1,/o/2") == [("/d/a.txt", ["/o/1"]),
-                                                     ("/d/b.txt", ["/o/2"])]
-    assert pipeline.plan_outputs(inputs[:1], "/o/1,/o/2") == [("/d/a.txt", ["/o/1", "/o/2"])]
+    assert create_lib.plan_outputs(inputs, "/o/") == [("/d/a.txt", ["/o/a.tfrecord"]),
+                                                      ("/d/b.txt", ["/o/b.tfrecord"])]
+    assert create_lib.plan_outputs(inputs, "/o/1,/o/2") == [("/d/a.txt", ["/o/1"]),
+                                                            ("/d/b.txt", ["/o/2"])]
+    assert create_lib.plan_outputs(inputs[:1], "/o/1,/o/2") == [("/d/a.txt", ["/o/1", "/o/2"])]
     with pytest.raises(cli.InputError):
-        pipeline.plan_outputs(inputs + ["/e/c.txt"], "/o/1,/o/2")
+        create_lib.plan_outputs(inputs + ["/e/c.txt"], "/o/1,/o/2")
 
 
 def test_round_robin_over_several_outputs(tmp_path):

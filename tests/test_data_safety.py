@@ -17,7 +17,7 @@ import time
 import pytest
 
 import file_utils
-import pretraining_pipeline as pipeline
+import shard_corpus_lib
 from test_build_vocab import make_corpus, write_lines
 from test_create_pretraining_data import CORPUS, VOCAB, make, records
 
@@ -79,8 +79,8 @@ def test_create_pretraining_data_refuses_to_write_over_its_input(tmp_path):
 
 
 def test_shard_corpus_refuses_shards_named_like_its_inputs(tmp_path):
-    names, _, _ = pipeline.shard_corpus([CORPUS], str(tmp_path / "part"), ".txt", num_shards=2,
-                                        show_progress=False)
+    names, _, _ = shard_corpus_lib.shard_corpus([CORPUS], str(tmp_path / "part"), ".txt",
+                                                num_shards=2, show_progress=False)
     before = [digest(name) for name in names]
     result = run("shard_corpus.py", ["--input_file=%s" % (tmp_path / "part-*.txt"),
                                      "--output_prefix=%s" % (tmp_path / "part"),
@@ -410,11 +410,11 @@ if which == "run_pretraining":
     writers = [lambda: run_pretraining.write_eval_results({"loss": 1.5}, folder)]
 else:
     import numpy as np
-    import classifier_data, metrics, run_classifier
-    processor = classifier_data.get_processor("hate")
-    examples = [classifier_data.InputExample(str(i), "text %d" % i, label, i + 2)
+    import classifier_tasks, metrics, run_classifier
+    processor = classifier_tasks.get_processor("hate")
+    examples = [classifier_tasks.InputExample(str(i), "text %d" % i, label, i + 2)
                 for i, label in enumerate(["none", "hate", "offensive"])]
-    split = classifier_data.Split("dev", "dev.tsv", examples, True)
+    split = classifier_tasks.Split("dev", "dev.tsv", examples, True)
     probabilities = np.eye(3)
     report = metrics.classification_report([0, 2, 1], probabilities, processor.labels)
     writers = [lambda: run_classifier.write_eval_results(

@@ -1,9 +1,9 @@
 """transformers' BERT tokenizers loaded from an exported folder give FullTokenizer's ids.
 
 The folder holds what ``convert_checkpoint.py --to=hf`` writes for the tokenizer
-(vocab.txt, tokenizer_config.json, special_tokens_map.json; hf_convert writes them). Every
-NSMC test review is tokenized with the repository's vocabulary and, when DATA_DIR has it,
-the published KR-BERT-MEDIUM vocabulary. Two differences are known, and the tests check
+(vocab.txt, tokenizer_config.json, special_tokens_map.json). Every NSMC test review is
+tokenized with the repository's vocabulary and, when DATA_DIR has it, the published
+KR-BERT-MEDIUM vocabulary. Two differences are known, and the tests check
 that they are the only ones:
 
 - transformers' WordPiece makes ``[UNK]`` of a word longer than 100 characters, the
@@ -22,8 +22,8 @@ import unicodedata
 
 import pytest
 
-import classifier_data
-import hf_convert
+import classifier_tasks
+import convert_checkpoint_lib
 import tokenization
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,8 +36,8 @@ MAX_HF_WORD = 100
 def export_tokenizer(vocab_file, folder, do_lower_case=False):
     """The tokenizer files of an export, as convert_checkpoint.py --to=hf writes them."""
     os.makedirs(folder)
-    hf_convert.copy_vocab(vocab_file, folder)
-    hf_convert.tokenizer_files(folder, do_lower_case, 512)
+    convert_checkpoint_lib.copy_vocab(vocab_file, folder)
+    convert_checkpoint_lib.tokenizer_files(folder, do_lower_case, 512)
     return folder
 
 
@@ -59,7 +59,7 @@ def longest_word(tokenizer, text):
 
 @pytest.fixture(scope="module")
 def nsmc_test_texts(data_dir):
-    split = classifier_data.get_processor("nsmc").read_split(
+    split = classifier_tasks.get_processor("nsmc").read_split(
         os.path.join(data_dir, "nsmc"), "test")
     assert len(split.examples) == 50000
     return [example.text for example in split.examples]

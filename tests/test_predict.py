@@ -13,8 +13,9 @@ import sys
 import numpy as np
 import pytest
 
-import classifier_data
+import classifier_features
 import classifier_model
+import classifier_tasks
 import modeling
 import tokenization
 from test_run_classifier import TINY_CONFIG, common, nsmc_run  # noqa: F401
@@ -59,7 +60,7 @@ def model_flags(common_flags):
 def test_texts(nsmc_run, tmp_path_factory):
     """The run's test split as run_classifier read it, one text per line, and its
     test_results.tsv probabilities."""
-    split = classifier_data.get_processor("nsmc").read_split(nsmc_run["data"], "test")
+    split = classifier_tasks.get_processor("nsmc").read_split(nsmc_run["data"], "test")
     texts = [e.text for e in split.examples]
     path = str(tmp_path_factory.mktemp("texts") / "reviews.txt")
     with open(path, "w", encoding="utf-8") as handle:
@@ -225,8 +226,8 @@ def test_saved_model_loads_and_gives_the_checkpoints_probabilities(export_dir, t
     """Loaded with TensorFlow's SavedModel loader and fed by its signature's names."""
     tokenizer = tokenization.FullTokenizer(
         os.path.join(krbert_dir, "vocab_krmedium_20000.txt"), do_lower_case=False)
-    ids = [classifier_data.example_to_ids(classifier_data.InputExample("", t, None, 0),
-                                          tokenizer, 64)[0] for t in test_texts["texts"]]
+    ids = [classifier_features.example_to_ids(classifier_tasks.InputExample("", t, None, 0),
+                                              tokenizer, 64)[0] for t in test_texts["texts"]]
     arrays = classifier_model.pad_batch(ids, max(len(i) for i in ids))
     graph = tf.Graph()
     with tf.Session(graph=graph) as session:

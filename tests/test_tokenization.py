@@ -10,7 +10,6 @@ with cased text run on both paths (the `implementation` fixture).
 
 import ast
 import io
-import json
 import os
 import random
 import types
@@ -18,7 +17,8 @@ import types
 import pytest
 from absl import flags as absl_flags
 
-import classifier_data
+import bert_config
+import classifier_tasks
 import fast_tokenization
 import tokenization
 from cli import InputError
@@ -38,7 +38,7 @@ def write_vocab(tmp_path, tokens, name="vocab.txt"):
 
 def nsmc_documents(data_dir):
     """The reviews of NSMC's test split, read as run_classifier.py reads them."""
-    split = classifier_data.get_processor("nsmc").read_split(
+    split = classifier_tasks.get_processor("nsmc").read_split(
         os.path.join(data_dir, "nsmc"), "test")
     return [example.text for example in split.examples]
 
@@ -320,12 +320,10 @@ def test_lower_casing_a_hangul_vocabulary_is_refused(tmp_path):
 def test_check_vocab_matches_config(tmp_path):
     vocab = write_vocab(tmp_path, SPECIALS + ["a", "b"])
     config = str(tmp_path / "bert_config.json")
-    with io.open(config, "w") as f:
-        f.write(u'{"vocab_size": 9}')
     assert tokenization.check_vocab_matches_config(vocab, 7) == 7
     assert tokenization.check_vocab_matches_config(7, 7) == 7
     with pytest.raises(tokenization.TokenizerError) as error:
-        tokenization.check_vocab_matches_config(vocab, config)
+        tokenization.check_vocab_matches_config(vocab, 9, config)
     message = str(error.value)
     assert vocab in message and config in message and "7" in message and "9" in message
     with pytest.raises(ValueError, match="20000.*16424"):
@@ -334,8 +332,7 @@ def test_check_vocab_matches_config(tmp_path):
 
 def test_check_vocab_matches_shipped_config():
     config = os.path.join(ROOT, "vocab", "bert_config_medium.json")
-    with io.open(config) as f:
-        size = json.load(f)["vocab_size"]
+    size = bert_config.BertConfig.from_json_file(config).vocab_size
     assert tokenization.check_vocab_matches_config(SHIPPED_VOCAB, size) == size == 20000
 
 
@@ -343,8 +340,7 @@ def test_check_vocab_matches_shared_configs(krbert_dir):
     for vocab, config in [("vocab_krmedium_20000.txt", "bert_config_krmedium.json"),
                           ("vocab_char_16424.txt", "bert_config_char16424.json"),
                           ("vocab_subchar_12367.txt", "bert_config_subchar12367.json")]:
-        with io.open(os.path.join(krbert_dir, config)) as f:
-            size = json.load(f)["vocab_size"]
+        size = bert_config.BertConfig.from_json_file(os.path.join(krbert_dir, config)).vocab_size
         assert tokenization.check_vocab_matches_config(os.path.join(krbert_dir, vocab),
                                                        size) == size
 

@@ -292,7 +292,7 @@ def learn_tokens(pairs, alphabet, n_multi, num_threads=1, progress=True):
                          "lower those or add text")
     n_chars = len(set(char for word, _ in pairs for char in word))
     sp_size = n_multi + 2 * n_chars + 2
-    workdir = tempfile.mkdtemp(prefix="vocab_builder.")
+    workdir = tempfile.mkdtemp(prefix="build_vocab.")
     try:
         for _ in range(3):
             _note("sentencepiece: BPE on %d words, %d pieces" % (len(pairs), sp_size),
@@ -394,7 +394,7 @@ def write_vocab(tokens, path):
 
 NSMC_QUOTE_ROUNDS = 2
 """Layers of CSV quoting removed from an --eval_column field, as the NSMC reader
-(classifier_data.NsmcProcessor) removes them from a review."""
+(classifier_tasks.NsmcProcessor) removes them from a review."""
 
 
 def read_eval_texts(path, column=None):

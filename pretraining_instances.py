@@ -1,8 +1,8 @@
 """Masked-LM and next-sentence instances, drawn exactly as BERT's create_pretraining_data.py.
 
-This module holds the algorithm only (no TensorFlow, no file access);
-``pretraining_pipeline.run``, which the script ``create_pretraining_data.py`` calls, reads
-the text, runs the workers and writes the TFRecords.
+This module holds the algorithm only (no TensorFlow, no file access). The workers that read
+the text and write the files are create_pretraining_data_lib.py's; the bytes of each
+example are pretraining_examples.py's.
 
 For one input file and one seed it reproduces the original release instance for instance:
 every value comes from the same ``random.Random(seed)`` draws, in the same order:
@@ -26,17 +26,16 @@ ids (sentences and documents are offsets into it), segments are ranges of that a
 an instance is a fixed-size row of ints (its two ranges, its label and its masked positions
 with their replacements). So a shard of N tokens and M instances takes about
 4 N + 4 (6 + 2 P) M bytes (P = max_predictions_per_seq), instead of Python lists of
-strings for every instance. ``ExampleEncoder`` then writes the tf.train.Example bytes
-directly: the same bytes as ``Example.SerializeToString(deterministic=True)``, i.e. the
-original's examples with their feature map in sorted key order.
+strings for every instance. ``pretraining_examples.ExampleEncoder`` then writes the
+tf.train.Example bytes directly: the same bytes as
+``Example.SerializeToString(deterministic=True)``, i.e. the original's examples with their
+feature map in sorted key order.
 """
 
 import array
-import struct
 
-FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions",
-                 "masked_lm_ids", "masked_lm_weights", "next_sentence_labels")
-"""Features of every example; masked_lm_weights is a float list, the others int64 lists."""
+import pretraining_examples
+
 
 _HEADER = 6
 """Ints before the masked positions in an instance row: a_lo, a_hi, b_lo, b_hi,
@@ -390,8 +389,8 @@ class InstanceMaker(object):
 def serialized_examples(maker, order):
     """Yields the tf.train.Example bytes of the maker's instances, in `order`."""
     options = maker.options
-    encode = ExampleEncoder(options.max_seq_length, options.max_predictions_per_seq,
-                            maker.vocabulary.size).encode
+    encode = pretraining_examples.ExampleEncoder(
+        options.max_seq_length, options.max_predictions_per_seq, maker.vocabulary.size).encode
     tokens, row_of = maker.corpus.tokens, maker.row
     cls_id, sep_id = maker.vocabulary.cls_id, maker.vocabulary.sep_id
     replacements_at = _HEADER + options.max_predictions_per_seq
@@ -409,104 +408,3 @@ def serialized_examples(maker, order):
             if replacement != KEEP:
                 ids[p] = replacement
         yield encode(ids, a_hi - a_lo, b_hi - b_lo, positions, labels, is_random_next)
-
-
-def _varint(value):
-    """Protocol-buffer varint bytes of a non-negative int."""
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _field(number, payload):
-    """A length-delimited protobuf field: tag, length, payload."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _int64_entry(name, packed):
-    """Features.feature map entry {key: name, value: Feature{int64_list{value: packed}}}.
-
-    An empty list is an empty Int64List (no value field), as protobuf writes it.
-    """
-    feature = _field(3, _field(1, packed) if packed else b"")
-    return _field(1, _field(1, name.encode("utf-8")) + _field(2, feature))
-
-
-def _float_entry(name, packed):
-    """Map entry for a Feature{float_list{value: packed little-endian floats}}."""
-    feature = _field(2, _field(1, packed) if packed else b"")
-    return _field(1, _field(1, name.encode("utf-8")) + _field(2, feature))
-
-
-class _EntryPrefixes(dict):
-    """packed length -> the bytes before the packed values in an int64 map entry."""
-
-    def __init__(self, name):
-        dict.__init__(self)
-        self.name = name
-
-    def __missing__(self, length):
-        marker = b"\xff" * length  # any bytes of this length: only the prefix is kept
-        prefix = _int64_entry(self.name, marker)[:-length] if length else \
-            _int64_entry(self.name, b"")
-        self[length] = prefix
-        return prefix
-
-
-class ExampleEncoder(object):
-    """Serializes instances as tf.train.Example bytes without building protos.
-
-    The bytes equal ``tf.train.Example(...).SerializeToString(deterministic=True)`` for the
-    features the original writes: map entries sorted by name; input_ids, input_mask and
-    segment_ids padded with 0 to max_seq_length; masked_lm_positions and masked_lm_ids
-    padded with 0 and masked_lm_weights (1.0 per prediction) with 0.0 to
-    max_predictions_per_seq; next_sentence_labels 1 for a random next.
-    """
-
-    def __init__(self, max_seq_length, max_predictions_per_seq, vocab_size):
-        self.max_seq_length = max_seq_length
-        self.max_predictions = max_predictions_per_seq
-        self._varints = [_varint(i) for i in range(max(vocab_size, max_seq_length + 1, 1 << 14))]
-        one, zero = struct.pack("<f", 1.0), struct.pack("<f", 0.0)
-        self._weights = [_float_entry("masked_lm_weights",
-                                      one * m + zero * (max_predictions_per_seq - m))
-                         for m in range(max_predictions_per_seq + 1)]
-        self._masks = [_int64_entry("input_mask", b"\x01" * n + b"\x00" * (max_seq_length - n))
-                       for n in range(max_seq_length + 1)]
-        self._labels = [_int64_entry("next_sentence_labels", _varint(label)) for label in (0, 1)]
-        self._ids_prefix = _EntryPrefixes("input_ids")
-        self._masked_ids_prefix = _EntryPrefixes("masked_lm_ids")
-        self._positions_prefix = _EntryPrefixes("masked_lm_positions")
-        self._segments_prefix = _EntryPrefixes("segment_ids")[max_seq_length]
-
-    def _length(self, value):
-        return self._varints[value] if value < len(self._varints) else _varint(value)
-
-    def encode(self, ids, len_a, len_b, positions, labels, is_random_next):
-        """Example bytes of one instance.
-
-        Args:
-          ids: the masked input ids, unpadded ([CLS] A [SEP] B [SEP]).
-          len_a, len_b: lengths of segments A and B.
-          positions, labels: the masked positions (sorted) and their original ids.
-          is_random_next: 0 or 1.
-        """
-        varint = self._varints.__getitem__
-        pad = b"\x00" * (self.max_seq_length - len(ids))
-        pad_predictions = b"\x00" * (self.max_predictions - len(positions))
-        packed_ids = b"".join(map(varint, ids)) + pad
-        packed_labels = b"".join(map(varint, labels)) + pad_predictions
-        packed_positions = b"".join(map(varint, positions)) + pad_predictions
-        features = b"".join((
-            self._ids_prefix[len(packed_ids)], packed_ids,
-            self._masks[len(ids)],
-            self._masked_ids_prefix[len(packed_labels)], packed_labels,
-            self._positions_prefix[len(packed_positions)], packed_positions,
-            self._weights[len(positions)],
-            self._labels[is_random_next],
-            self._segments_prefix, b"\x00" * (len_a + 2), b"\x01" * (len_b + 1), pad,
-        ))
-        return b"\x0a" + self._length(len(features)) + features

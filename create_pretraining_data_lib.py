@@ -2,7 +2,7 @@
 
 * ``run``: expands the inputs, pairs them with outputs, skips the complete ones and makes
   the others in forked worker processes, one shard per process (``make_shard``): read and
-  tokenize the file once, draw the instances (pretraining_data.InstanceMaker), write the
+  tokenize the file once, draw the instances (pretraining_instances.InstanceMaker), write the
   TFRecords under a temporary name, rename, write the OUTPUT.json sidecar.
 * ``shard_corpus``: cuts a corpus into shard files at document boundaries, streaming.
 
@@ -18,7 +18,6 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import random
-import re
 import resource
 import signal
 import sys
@@ -30,7 +29,8 @@ from tqdm import tqdm
 
 import cli
 import file_utils
-import pretraining_data
+import pretraining_examples
+import pretraining_instances
 import tokenization
 from tf_compat import tf
 
@@ -96,8 +96,8 @@ def derive_names(inputs, name):
 
 
 def options_of(settings):
-    """pretraining_data.Options from a settings dict."""
-    return pretraining_data.Options(
+    """pretraining_instances.Options from a settings dict."""
+    return pretraining_instances.Options(
         max_seq_length=settings["max_seq_length"],
         max_predictions_per_seq=settings["max_predictions_per_seq"],
         dupe_factor=settings["dupe_factor"], masked_lm_prob=settings["masked_lm_prob"],
@@ -114,7 +114,7 @@ def load_tokenizer(vocab_file, settings):
         vocab_file, do_lower_case=settings["do_lower_case"], tokenizer=settings["tokenizer"],
         subchar=settings["subchar"], cache_size=TOKENIZER_CACHE)
     try:
-        vocabulary = pretraining_data.Vocabulary(tokenizer.vocab)
+        vocabulary = pretraining_instances.Vocabulary(tokenizer.vocab)
     except KeyError as e:
         raise cli.InputError("%s: the vocabulary has no %s token; pass a BERT vocabulary "
                              "(with [CLS], [SEP] and [MASK])" % (vocab_file, e.args[0]))
@@ -123,20 +123,6 @@ def load_tokenizer(vocab_file, settings):
 
 # ---------------------------------------------------------------------------------------------
 # Sidecars and resuming.
-
-def sidecar_name(output):
-    return output + ".json"
-
-
-def read_sidecar(output):
-    """The sidecar of a finished ``output`` (a dict recording its "bytes"), or None."""
-    try:
-        with tf.io.gfile.GFile(sidecar_name(output), "r") as reader:
-            sidecar = json.loads(reader.read())
-    except (tf.errors.OpError, ValueError, OSError):
-        return None
-    return sidecar if isinstance(sidecar, dict) and "bytes" in sidecar else None
-
 
 def job_key(path, outputs, settings, vocab_sha256):
     """What must match for an existing output to count as done."""
@@ -148,7 +134,7 @@ def job_key(path, outputs, settings, vocab_sha256):
 def is_complete(outputs, key):
     """Whether every output exists with a sidecar recording `key` and its byte size."""
     for output in outputs:
-        sidecar = read_sidecar(output)
+        sidecar = pretraining_examples.read_sidecar(output)
         if sidecar is None or any(sidecar.get(name) != value for name, value in key.items()):
             return False
         try:
@@ -171,14 +157,14 @@ def check_text(path, corpus):
 
 
 def read_corpus(path, tokenizer, bar):
-    """Tokenizes one input file into a pretraining_data.Corpus."""
-    corpus = pretraining_data.Corpus()
+    """Tokenizes one input file into a pretraining_instances.Corpus."""
+    corpus = pretraining_instances.Corpus()
     tokenize, to_ids = tokenizer.tokenize, tokenizer.convert_tokens_to_ids
 
     def ids_of(text):
         return to_ids(tokenize(text))
 
-    decode = pretraining_data.decode_line
+    decode = pretraining_instances.decode_line
     for raw in file_utils.read_lines(path, bar.update):
         try:
             corpus.add_line(decode(raw, corpus), ids_of)
@@ -202,18 +188,19 @@ def write_examples(maker, order, outputs, bar):
     writers = []
     counts = [0] * len(outputs)
     current = 0
+    examples = pretraining_instances.serialized_examples(maker, order)
     try:
         for current, tmp_path in enumerate(temporaries):
             writers.append(tf.io.TFRecordWriter(tmp_path))
         if len(writers) == 1:
             write = writers[0].write
-            for number, example in enumerate(pretraining_data.serialized_examples(maker, order)):
+            for number, example in enumerate(examples):
                 write(example)
                 if number & 1023 == 1023:
                     bar.update(1024)
             counts[0] = len(order)
         else:
-            for number, example in enumerate(pretraining_data.serialized_examples(maker, order)):
+            for number, example in enumerate(examples):
                 current = number % len(writers)
                 writers[current].write(example)
                 counts[current] += 1
@@ -264,8 +251,8 @@ def make_shard(path, outputs, key, slot=0, show_progress=True):
             raise cli.InputError("%s: no text to make examples from (the file is empty or "
                                  "blank); give one sentence per line, blank lines between "
                                  "documents" % path)
-        maker = pretraining_data.InstanceMaker(corpus, vocabulary, options,
-                                               random.Random(settings["random_seed"]))
+        maker = pretraining_instances.InstanceMaker(corpus, vocabulary, options,
+                                                    random.Random(settings["random_seed"]))
         _next_phase(bar, "%s: masking" % name, "doc", corpus.num_documents * options.dupe_factor)
         maker.all_rounds(bar.update)
         order = maker.final_order()
@@ -283,13 +270,14 @@ def make_shard(path, outputs, key, slot=0, show_progress=True):
                                      [round(b - a, 3) for a, b in zip(cpu, cpu[1:])])),
              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
     for part, (output, count) in enumerate(zip(outputs, counts)):
-        file_utils.discard(sidecar_name(output))  # an old sidecar must not vouch for it
+        # an old sidecar must not vouch for the new file
+        file_utils.discard(pretraining_examples.sidecar_name(output))
         file_utils.commit(file_utils.temporary_name(output), output)
         sidecar = dict(key, output=output, part=part, instances=count,
                        bytes=tf.io.gfile.stat(output).length,
                        documents=stats["documents"], tokens=stats["tokens"],
                        invalid_utf8_lines=stats["invalid_utf8_lines"])
-        file_utils.write_text_atomic(sidecar_name(output),
+        file_utils.write_text_atomic(pretraining_examples.sidecar_name(output),
                                      json.dumps(sidecar, indent=1, sort_keys=True))
     return stats
 
@@ -374,7 +362,8 @@ def run(input_file, output_file, vocab_file, settings, num_workers=0, show_progr
     file_utils.check_input_file(vocab_file, "--vocab_file")
     outputs = [name for _, names in jobs for name in names]
     file_utils.check_outputs_spare_inputs(
-        outputs + [sidecar_name(name) for name in outputs], inputs + [vocab_file],
+        outputs + [pretraining_examples.sidecar_name(name) for name in outputs],
+        inputs + [vocab_file],
         "--output_file", "--input_file or --vocab_file")
     file_utils.check_writable(outputs, "--output_file")
     file_utils.remove_stale_temporaries_of(outputs)
@@ -483,7 +472,8 @@ def _discard_temporaries(outputs, pid):
     """Removes what a stopped worker left under its temporary names."""
     for output in outputs:
         file_utils.discard(file_utils.temporary_name(output, pid))
-        file_utils.discard(file_utils.temporary_name(sidecar_name(output), pid))
+        sidecar = pretraining_examples.sidecar_name(output)
+        file_utils.discard(file_utils.temporary_name(sidecar, pid))
 
 
 def _warn_invalid(stats):
@@ -505,116 +495,3 @@ def summary_line(summary):
                  "%.1f s" % (summary["workers"], summary["peak_worker_rss_mb"],
                              summary["startup_cpu_seconds"], summary["slowest_shard_cpu_seconds"]))
     return line
-
-
-# ---------------------------------------------------------------------------------------------
-# Cutting a corpus into shards.
-
-def is_blank(raw_line):
-    """Whether a line (bytes) ends a document: only whitespace, as str.strip() sees it.
-
-    Only short lines are decoded to look for Unicode spaces (U+3000, U+00A0, ...): a longer
-    line of nothing but such spaces is kept as text, which never splits a document.
-    """
-    if not raw_line.strip():
-        return True
-    if len(raw_line) > 64:
-        return False
-    return not raw_line.decode("utf-8", "replace").strip()
-
-
-def read_documents(paths, bar):
-    """Yields every document as a list of its lines (bytes, with b"\\n")."""
-    for path in paths:
-        document = []
-        for line in file_utils.read_lines(path, bar.update):
-            if is_blank(line):
-                if document:
-                    yield document
-                    document = []
-            else:
-                document.append(line + b"\n")
-        if document:
-            yield document
-
-
-class ShardWriter(object):
-    """Writes shards one after the other: PREFIX-00000SUFFIX, ..., each under a temporary
-    name until it is closed (file_utils.atomic_write)."""
-
-    def __init__(self, prefix, suffix):
-        self.prefix, self.suffix = prefix, suffix
-        self.names = []
-        self.writer = None
-        self._open = None
-        self.bytes = 0
-        self.lines = 0
-
-    def start(self):
-        self.close()
-        name = "%s-%05d%s" % (self.prefix, len(self.names), self.suffix)
-        self.names.append(name)
-        self._open = file_utils.atomic_write(name, "wb")
-        self.writer = self._open.__enter__()
-        self.lines = 0
-
-    def add(self, document):
-        if self.lines:
-            self.writer.write(b"\n")
-            self.bytes += 1
-        data = b"".join(document)
-        self.writer.write(data)
-        self.bytes += len(data)
-        self.lines += len(document)
-
-    def close(self, error=None):
-        """Finishes the open shard; with `error` (an exception) its temporary is removed."""
-        if self.writer is not None:
-            self.writer = None
-            if error is None:
-                self._open.__exit__(None, None, None)
-            else:
-                self._open.__exit__(type(error), error, None)
-
-
-def check_shards_spare_inputs(paths, prefix, suffix):
-    """InputError when a shard PREFIX-0000iSUFFIX could be one of the input files."""
-    shard = re.compile(re.escape(os.path.basename(prefix)) + r"-\d{5,}" + re.escape(suffix) + "$")
-    clashes = [os.path.join(os.path.dirname(prefix), os.path.basename(path)) for path in paths
-               if shard.match(os.path.basename(path))]
-    file_utils.check_outputs_spare_inputs(clashes, paths, "--output_prefix")
-
-
-def shard_corpus(paths, prefix, suffix, num_shards=0, lines_per_shard=0, show_progress=True):
-    """Cuts the documents of `paths` into shards; returns (shard names, documents, lines).
-
-    A shard that cannot be written (a full disk) is an InputError naming it; shards already
-    closed are complete.
-    """
-    total = sum(tf.io.gfile.stat(path).length for path in paths)
-    check_shards_spare_inputs(paths, prefix, suffix)
-    file_utils.check_writable(["%s-%05d%s" % (prefix, 0, suffix)], "--output_prefix")
-    file_utils.remove_stale_temporaries(os.path.dirname(prefix) or ".",
-                                        os.path.basename(prefix) + "-")
-    out = ShardWriter(prefix, suffix)
-    documents = lines = 0
-    bar = tqdm(total=total, unit="B", unit_scale=True, mininterval=0.5, leave=False,
-               disable=None if show_progress else True)
-    try:
-        for document in read_documents(paths, bar):
-            if out.writer is None:
-                out.start()
-            elif num_shards and out.bytes >= total * len(out.names) / num_shards:
-                out.start()
-            elif lines_per_shard and out.lines >= lines_per_shard:
-                out.start()
-            out.add(document)
-            documents += 1
-            lines += len(document)
-    except BaseException as e:
-        bar.close()
-        out.close(e)  # removes the open shard's temporary file
-        raise
-    bar.close()
-    out.close()
-    return out.names, documents, lines
