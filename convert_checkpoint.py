@@ -51,8 +51,7 @@ flags.DEFINE_bool("do_lower_case", True,
 flags.DEFINE_string("task_name", None,
                     "--to=hf of a run_classifier.py checkpoint: its task (NSMC or HATE), for "
                     "the labels; needed when the checkpoint's folder does not tell.")
-flags.DEFINE_enum("hate_label", "hate", ["hate", "bias", "gender"],
-                  "--task_name=HATE: the label set the classifier was trained on.")
+classifier_tasks.define_hate_label_flag(flags)
 flags.DEFINE_string("hf_dir", None, "--to=tf: the transformers BERT folder.")
 flags.DEFINE_bool("tanh_gelu", False,
                   "--to=tf: map the HF config's hidden_act=gelu to this codebase's tanh GELU "
@@ -119,7 +118,8 @@ def _tag_to_task():
     """{feature-cache tag: (task_name, hate_label)} of every registered task."""
     tags = {}
     for task in classifier_tasks.PROCESSORS:
-        for label in (("hate", "bias", "gender") if task == "hate" else ("hate",)):
+        labels = sorted(classifier_tasks.HateProcessor.LABEL_SETS) if task == "hate" else ["hate"]
+        for label in labels:
             tags[classifier_tasks.get_processor(task, label).tag] = (task, label)
     return tags
 

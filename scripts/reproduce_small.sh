@@ -23,7 +23,8 @@
 # PRETRAIN_BATCH, FINETUNE_LR, FINETUNE_BATCH, SEQ, INITS (default "pretrained scratch";
 # INITS=scratch runs the from-scratch fine-tuning alone, e.g. while pretraining runs),
 # SEEDS (default "1 2 3"), NSMC_100_SEEDS (default "1"; "" leaves NSMC 100% out),
-# NSMC_SMALL_ROWS (13000), BERT_CONFIG (vocab/bert_config_mini.json).
+# NSMC_SMALL_ROWS (13000), BERT_CONFIG (vocab/bert_config_mini.json), RESUME (1: keep the
+# fine-tuning runs that finished, those with an eval_results.txt, instead of redoing them).
 # A quick check of every stage on the shipped sample (a few minutes):
 #   DATA_DIR=data/sample WORK=runs/reproduce_dry BERT_CONFIG=vocab/bert_config_tiny.json \
 #     PRETRAIN_STEPS=20 NSMC_SMALL_ROWS=300 SEEDS="1 2" NSMC_100_SEEDS= \
@@ -46,6 +47,7 @@ FINETUNE_BATCH=${FINETUNE_BATCH:-32}
 NSMC_SMALL_ROWS=${NSMC_SMALL_ROWS:-13000}
 INITS=${INITS:-pretrained scratch}
 SEEDS=${SEEDS:-1 2 3}
+RESUME=${RESUME:-0}
 NSMC_100_SEEDS=${NSMC_100_SEEDS-1}
 VOCAB=vocab/vocab_20000.txt
 CONFIG=${BERT_CONFIG:-vocab/bert_config_mini.json}
@@ -122,6 +124,10 @@ finetune() {  # name task data epochs eval_split init(pretrained|scratch) seed
   local name=$1 task=$2 data=$3 epochs=$4 split=$5 init=$6 seed=$7 ckpt=()
   if [ "$init" = pretrained ]; then
     ckpt=(--init_checkpoint="$WORK/pretrain/model.ckpt-$PRETRAIN_STEPS")
+  fi
+  if [ "$RESUME" = 1 ] && [ -f "$WORK/finetune/$name/eval_results.txt" ]; then
+    echo "=== $name: finished before, kept (RESUME=1)"
+    return
   fi
   rm -rf "$WORK/finetune/$name"
   run_stage "$name" "$WORK/finetune/$name.log" "$PY" run_classifier.py \

@@ -76,6 +76,23 @@ def test_reproduce_rejects_an_unknown_stage():
     assert "unknown stage 'pretrian'" in err
 
 
+def test_reproduce_resume_keeps_finished_fine_tuning_runs(tmp_path):
+    names = ["nsmc_10_scratch_seed1", "hate_scratch_seed1"]
+    for name in names:
+        (tmp_path / "finetune" / name).mkdir(parents=True)
+        (tmp_path / "finetune" / name / "eval_results.txt").write_text("eval_accuracy = 0.5\n")
+    code, out, err = run_script(
+        "reproduce_small.sh", "finetune", DATA_DIR=os.path.join(ROOT, "data", "sample"),
+        WORK=str(tmp_path), INITS="scratch", SEEDS="1", NSMC_100_SEEDS="", RESUME="1",
+        TF="2" if sys.version_info >= (3, 8) else "1")
+    assert code == 0, err
+    assert [line for line in out.splitlines() if line.startswith("===")] == [
+        "=== %s: finished before, kept (RESUME=1)" % name for name in names]
+    for name in names:
+        assert (tmp_path / "finetune" / name / "eval_results.txt").read_text() == \
+            "eval_accuracy = 0.5\n"
+
+
 def write_scalars(folder, series):
     """One event file holding {tag: [(step, value), ...]}."""
     writer = tf.summary.FileWriter(str(folder))
