@@ -120,9 +120,10 @@ def main(work):
     curve = write_mlm_curve(work)
     print("| pretraining (BERT-mini, seq 64, batch 64) | value |\n|---|---|")
     print("| steps | %s |" % pretrain["global_step"])
-    pretraining_seconds = sum(float(value) for name, value in stage_rows
-                              if name == "pretraining")
-    print("| wall time (all pretraining stages) | %.0f min |" % (pretraining_seconds / 60))
+    pretraining_seconds = [float(value) for name, value in stage_rows if name == "pretraining"]
+    print("| wall time (all pretraining stages) | %s |"
+          % ("%.0f min" % (sum(pretraining_seconds) / 60) if pretraining_seconds
+             else "n/a (no finished pretraining stage)"))
     print("| masked-LM accuracy, eval after training | %.4f |"
           % float(pretrain["masked_lm_accuracy"]))
     print("| next-sentence accuracy, eval after training | %.4f |"
