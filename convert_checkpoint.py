@@ -34,6 +34,7 @@ from absl import flags
 import classifier_tasks
 import cli
 import convert_checkpoint_lib
+import file_utils
 import modeling
 import tokenization
 from tf_compat import tf
@@ -85,7 +86,7 @@ def read_checkpoint(path):
         reader = tf.train.load_checkpoint(path)
     except (tf.errors.OpError, ValueError) as e:
         raise cli.InputError("%s: not a readable TensorFlow checkpoint (%s)"
-                             % (path, getattr(e, "message", e)))
+                             % (path, file_utils.error_reason(e)))
     shapes = reader.get_variable_to_shape_map()
     skipped = sorted(name for name in shapes if not convert_checkpoint_lib.is_model_variable(name))
     log.info("%s: %d variables; %d optimizer slots and counters left out", path, len(shapes),

@@ -131,7 +131,7 @@ def checkpoint_shapes(init_checkpoint):
     except tf.errors.NotFoundError:
         raise cli.InputError("--init_checkpoint=%s not found; %s" % (init_checkpoint, hint))
     except (tf.errors.OpError, ValueError) as e:
-        reason = (getattr(e, "message", None) or str(e)).split("\n")[0]
+        reason = file_utils.error_reason(e).split("\n")[0]
         raise cli.InputError("--init_checkpoint=%s is not a TensorFlow checkpoint (%s); %s"
                              % (init_checkpoint, reason, hint))
     if not variables:
@@ -194,7 +194,7 @@ def ensure_output_dir(path):
         tf.io.gfile.makedirs(path)
     except (tf.errors.OpError, OSError) as e:
         raise cli.InputError("--output_dir=%s cannot be created (%s); choose a writable "
-                             "folder" % (path, getattr(e, "message", e)))
+                             "folder" % (path, file_utils.error_reason(e)))
     if not path.startswith("gs://") and not os.access(path, os.W_OK):
         raise cli.InputError("--output_dir=%s is not writable; choose a writable folder" % path)
     for removed in file_utils.remove_stale_temporaries(path):

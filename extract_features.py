@@ -49,6 +49,7 @@ from tqdm import tqdm
 
 import cli
 import estimator_utils
+import file_utils
 import modeling
 import tokenization
 from bert_config import load_bert_config
@@ -487,7 +488,7 @@ def main(_):
             tf.io.gfile.makedirs(output_dir)
     except (tf.errors.OpError, OSError) as e:
         raise cli.InputError("--output_file=%s: its folder cannot be created (%s)"
-                             % (FLAGS.output_file, getattr(e, "message", e)))
+                             % (FLAGS.output_file, file_utils.error_reason(e)))
     temp_prefix = "%s.tmp-%d" % (FLAGS.output_file, os.getpid())
     # On a TPU the estimator picks its model_dir as in the original; on the CPU it is a
     # local scratch folder removed at the end (no checkpoint is written to it).

@@ -32,8 +32,9 @@ FOREIGN_TEMPORARY_SECONDS = 3600
 READ_CHUNK = 1 << 20
 
 
-def _reason(error):
-    """The short text of an OSError or a TensorFlow OpError."""
+def error_reason(error):
+    """The short text of an OSError or a TensorFlow OpError (str() of anything else), for
+    one-line messages."""
     return getattr(error, "message", None) or getattr(error, "strerror", None) or str(error)
 
 
@@ -63,7 +64,7 @@ def glob_input_files(patterns, what="--input_file"):
             matches = []
         except tf.errors.OpError as e:
             raise cli.InputError("%s: cannot list '%s' (%s); check the path"
-                                 % (what, pattern, _reason(e)))
+                                 % (what, pattern, error_reason(e)))
         kept = [m for m in matches if not _is_local_directory(m)]
         if matches and not kept:
             raise cli.InputError("%s: '%s' is a folder, not a file; pass the files in it "
@@ -89,7 +90,7 @@ def check_input_file(path, flag=None):
             raise cli.InputError("%s: %snot found; check the path" % (path, what))
     except tf.errors.OpError as e:
         raise cli.InputError("%s: %scannot be read (%s); check the path" % (path, what,
-                                                                              _reason(e)))
+                                                                              error_reason(e)))
 
 
 def _identity(path):
@@ -269,7 +270,7 @@ def is_temporary_name(path):
 def write_error(path, error):
     """The InputError for an output that could not be written (full disk, no permission)."""
     return cli.InputError("%s: could not be written (%s); check the folder exists, is writable "
-                          "and has free space" % (path, _reason(error)))
+                          "and has free space" % (path, error_reason(error)))
 
 
 def check_writable(paths, flag):
@@ -290,7 +291,7 @@ def check_writable(paths, flag):
             tf.io.gfile.remove(probe)
         except (tf.errors.OpError, OSError) as e:
             raise cli.InputError("%s: cannot write to this folder (%s); choose a writable %s"
-                                 % (folder, _reason(e), flag))
+                                 % (folder, error_reason(e), flag))
 
 
 def commit(tmp_path, path):

@@ -126,7 +126,7 @@ def iterate_records(files, limit):
         except (tf.errors.OpError, DecodeError) as e:
             raise cli.InputError("%s: not a TFRecord file of tf.train.Example (%s); give the "
                                  "files written by create_pretraining_data.py" %
-                                 (path, getattr(e, "message", e)))
+                                 (path, file_utils.error_reason(e)))
 
 
 REGENERATE = "regenerate it with create_pretraining_data.py"
@@ -164,7 +164,7 @@ def check_file_is_whole(path, max_seq_length, max_predictions_per_seq):
             end += len(raw) + 16  # length, its CRC, the data, its CRC
     except tf.errors.OpError as e:
         raise cli.InputError("%s: damaged after byte %d of %d (%s); %s" % (
-            path, end, size, (getattr(e, "message", None) or str(e)).split("'")[0].strip(),
+            path, end, size, file_utils.error_reason(e).split("'")[0].strip(),
             REGENERATE))
     if end != size:
         raise cli.InputError("%s: cut short: its whole records end at byte %d of %d; %s"
