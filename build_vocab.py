@@ -10,7 +10,7 @@ BPE, run on the text split exactly as tokenization.BasicTokenizer splits it, sup
 longer pieces. The file starts with [PAD] [UNK] [CLS] [SEP] [MASK] (ids 0-4), then lists
 the tokens by frequency: how often WordPiece (tokenization.WordpieceTokenizer) produces
 each one on the sampled training text, ties in code point order. It has exactly
---vocab_size lines. Steps and rules: build_vocab_lib.py.
+--vocab_size lines. Steps and rules: builder.py.
 
 Same input and flags give a byte-identical file, whatever --num_threads.
 
@@ -30,11 +30,12 @@ import time
 
 from absl import flags
 
-import build_vocab_lib
-import cli
-import file_utils
 import tokenization
-from tf_compat import tf
+from krbert import cli
+from krbert.files import atomic
+from krbert.files import paths as file_paths
+from krbert.tf_compat import tf
+from krbert.vocab import builder
 
 flags.DEFINE_string("input_file", None, "Training text, one sentence per line: comma-separated "
                     "files or globs (gs:// works). Blank lines are skipped.")
@@ -73,7 +74,7 @@ def check_flags():
                              "files or globs)")
     if not FLAGS.output_file:
         raise cli.InputError("--output_file is missing; pass where to write the vocabulary")
-    least = len(build_vocab_lib.SPECIAL_TOKENS) + 2
+    least = len(builder.SPECIAL_TOKENS) + 2
     if FLAGS.vocab_size < least:
         raise cli.InputError("--vocab_size=%d: pass at least %d (5 special tokens and one "
                              "character in both forms)" % (FLAGS.vocab_size, least))
@@ -84,7 +85,7 @@ def check_flags():
         raise cli.InputError("--input_sentence_size=%d: pass 0 (every line) or a positive "
                              "number" % FLAGS.input_sentence_size)
     if FLAGS.eval_file:
-        file_utils.check_input_file(FLAGS.eval_file, "--eval_file")
+        file_paths.check_input_file(FLAGS.eval_file, "--eval_file")
     if FLAGS.eval_column and not FLAGS.eval_file:
         raise cli.InputError("--eval_column=%s needs --eval_file" % FLAGS.eval_column)
 
@@ -98,17 +99,17 @@ def prepare_outputs(files):
     if FLAGS.eval_file:
         outputs.append(FLAGS.output_file + ".report.json")
     inputs = files + ([FLAGS.eval_file] if FLAGS.eval_file else [])
-    file_utils.check_outputs_spare_inputs(outputs, inputs, "--output_file",
+    file_paths.check_outputs_spare_inputs(outputs, inputs, "--output_file",
                                           "--input_file or --eval_file")
-    file_utils.check_writable(outputs, "--output_file")
-    file_utils.remove_stale_temporaries_of(outputs)
+    atomic.check_writable(outputs, "--output_file")
+    atomic.remove_stale_temporaries_of(outputs)
 
 
 def write_report(stats, seconds, vocab_file):
     """Evaluates --eval_file with the new vocabulary (written to `vocab_file`, the temporary
     name of --output_file); prints and writes the report, atomically."""
-    texts = build_vocab_lib.read_eval_texts(FLAGS.eval_file, FLAGS.eval_column)
-    evaluation = build_vocab_lib.evaluate(vocab_file, texts, FLAGS.do_lower_case,
+    texts = builder.read_eval_texts(FLAGS.eval_file, FLAGS.eval_column)
+    evaluation = builder.evaluate(vocab_file, texts, FLAGS.do_lower_case,
                                           FLAGS.tokenizer, FLAGS.subchar)
     evaluation["vocab_file"] = FLAGS.output_file
     report = collections.OrderedDict([("vocab_file", FLAGS.output_file),
@@ -119,21 +120,21 @@ def write_report(stats, seconds, vocab_file):
                                               for name in REPORTED_FLAGS)
     report["eval"] = evaluation
     path = FLAGS.output_file + ".report.json"
-    file_utils.write_text_atomic(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    atomic.write_text_atomic(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print("training text: %d of %d lines sampled, %d words (%d distinct)"
           % (stats["sampled_lines"], stats["input_lines"], stats["training_words"],
              stats["distinct_words"]))
-    print(build_vocab_lib.format_evaluation(evaluation))
+    print(builder.format_evaluation(evaluation))
     print("report: %s" % path)
 
 
 def main(argv):
     del argv
     check_flags()
-    files = file_utils.glob_input_files(FLAGS.input_file, "--input_file")
+    files = file_paths.glob_input_files(FLAGS.input_file, "--input_file")
     prepare_outputs(files)
     start = time.time()
-    tokens, stats = build_vocab_lib.build_vocab(
+    tokens, stats = builder.build_vocab(
         files, vocab_size=FLAGS.vocab_size, do_lower_case=FLAGS.do_lower_case,
         subchar=FLAGS.subchar, max_alphabet=FLAGS.max_alphabet,
         input_sentence_size=FLAGS.input_sentence_size, min_word_count=FLAGS.min_word_count,
@@ -141,9 +142,9 @@ def main(argv):
     seconds = time.time() - start
     # The report is evaluated on the vocabulary's temporary file and renamed into place
     # first: the previous vocabulary and report stay until the new ones are complete.
-    with file_utils.staged(FLAGS.output_file) as vocab_tmp:
+    with atomic.staged(FLAGS.output_file) as vocab_tmp:
         with tf.io.gfile.GFile(vocab_tmp, "w") as out:
-            out.write(build_vocab_lib.vocab_text(tokens))
+            out.write(builder.vocab_text(tokens))
         if FLAGS.eval_file:
             write_report(stats, seconds, vocab_tmp)
     print("wrote %s: %d tokens (%d characters in both forms, %d longer pieces) in %.1f s"

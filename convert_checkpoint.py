@@ -31,13 +31,12 @@ import os
 
 from absl import flags
 
-import classifier_tasks
-import cli
-import convert_checkpoint_lib
-import file_utils
 import modeling
 import tokenization
-from tf_compat import tf
+from krbert import cli
+from krbert.checkpoints import huggingface
+from krbert.classifier import tasks as classifier_tasks
+from krbert.tf_compat import tf
 
 log = tf.compat.v1.logging
 
@@ -86,9 +85,9 @@ def read_checkpoint(path):
         reader = tf.train.load_checkpoint(path)
     except (tf.errors.OpError, ValueError) as e:
         raise cli.InputError("%s: not a readable TensorFlow checkpoint (%s)"
-                             % (path, file_utils.error_reason(e)))
+                             % (path, cli.error_reason(e)))
     shapes = reader.get_variable_to_shape_map()
-    skipped = sorted(name for name in shapes if not convert_checkpoint_lib.is_model_variable(name))
+    skipped = sorted(name for name in shapes if not huggingface.is_model_variable(name))
     log.info("%s: %d variables; %d optimizer slots and counters left out", path, len(shapes),
              len(skipped))
     return reader, {name: shape for name, shape in shapes.items() if name not in skipped}
@@ -186,40 +185,40 @@ def to_hf(init_checkpoint, bert_config_file, vocab_file, do_lower_case, output_d
     vocab = tokenization.load_vocab(vocab_file)
     tokenization.check_vocab_matches_config(vocab, config["vocab_size"], bert_config_file)
     tokenization.check_case_matches_vocab(do_lower_case, vocab, vocab_file)
-    convert_checkpoint_lib.safetensors_numpy()  # fail before any work when it is missing
+    huggingface.safetensors_numpy()  # fail before any work when it is missing
     checkpoint = resolve_checkpoint(init_checkpoint)
     reader, shapes = read_checkpoint(checkpoint)
-    architecture, heads = convert_checkpoint_lib.heads_of_checkpoint(shapes, checkpoint)
+    architecture, heads = huggingface.heads_of_checkpoint(shapes, checkpoint)
     labels, task = None, None
     if "classifier" in heads:
         processor = classifier_processor(task_name, hate_label, shapes["output_weights"][0],
                                          checkpoint)
         labels, task = processor.labels, processor.tag
-    pairs = convert_checkpoint_lib.variable_pairs(config["num_hidden_layers"], heads,
+    pairs = huggingface.variable_pairs(config["num_hidden_layers"], heads,
                                                   prefix="bert." if heads else "")
-    convert_checkpoint_lib.match_variables(shapes, pairs, checkpoint, key=0)
-    wanted = convert_checkpoint_lib.expected_shapes(config, heads, labels and len(labels))
-    convert_checkpoint_lib.check_shapes(shapes, wanted, checkpoint, bert_config_file)
+    huggingface.match_variables(shapes, pairs, checkpoint, key=0)
+    wanted = huggingface.expected_shapes(config, heads, labels and len(labels))
+    huggingface.check_shapes(shapes, wanted, checkpoint, bert_config_file)
 
-    tensors = convert_checkpoint_lib.convert_tensors(
+    tensors = huggingface.convert_tensors(
         {tf_name: reader.get_tensor(tf_name) for tf_name, _, _ in pairs}, pairs, to_hf=True)
-    hf_config = convert_checkpoint_lib.hf_config(config, architecture, vocab.get("[PAD]", 0),
+    hf_config = huggingface.hf_config(config, architecture, vocab.get("[PAD]", 0),
                                                  labels, task)
     tf.io.gfile.makedirs(output_dir)
-    convert_checkpoint_lib.save_safetensors(tensors, os.path.join(output_dir, "model.safetensors"))
-    convert_checkpoint_lib.write_json(os.path.join(output_dir, "config.json"), hf_config)
-    sha1 = convert_checkpoint_lib.copy_vocab(vocab_file, output_dir)
-    convert_checkpoint_lib.tokenizer_files(output_dir, do_lower_case,
+    huggingface.save_safetensors(tensors, os.path.join(output_dir, "model.safetensors"))
+    huggingface.write_json(os.path.join(output_dir, "config.json"), hf_config)
+    sha1 = huggingface.copy_vocab(vocab_file, output_dir)
+    huggingface.tokenizer_files(output_dir, do_lower_case,
                                            config["max_position_embeddings"])
     hangul = sum(1 for token in vocab if tokenization._HANGUL_SYLLABLES.search(token))
-    card = convert_checkpoint_lib.model_card(
+    card = huggingface.model_card(
         os.path.basename(os.path.normpath(output_dir)), hf_config,
         (checkpoint, bert_config_file), {"file": vocab_file, "size": len(vocab), "sha1": sha1,
                                          "hangul": hangul}, tokenizer_mode, subchar,
         do_lower_case)
     with open(os.path.join(output_dir, "README.md"), "w", encoding="utf-8") as handle:
         handle.write(card)
-    for line in convert_checkpoint_lib.tokenizer_warnings(tokenizer_mode, subchar):
+    for line in huggingface.tokenizer_warnings(tokenizer_mode, subchar):
         if line:
             log.warning("%s (also written to %s/README.md)", line.replace("**", ""), output_dir)
     log.info("Wrote %s (%d tensors from %d variables; hidden_act %s) to %s", architecture,
@@ -235,13 +234,13 @@ def load_hf_weights(hf_dir):
     index = single + ".index.json"
     binary = os.path.join(hf_dir, "pytorch_model.bin")
     if os.path.isfile(single):
-        return convert_checkpoint_lib.load_safetensors(single), single
+        return huggingface.load_safetensors(single), single
     if os.path.isfile(index):
         with open(index, encoding="utf-8") as handle:
             shards = sorted(set(json.load(handle)["weight_map"].values()))
         tensors = {}
         for shard in shards:
-            tensors.update(convert_checkpoint_lib.load_safetensors(os.path.join(hf_dir, shard)))
+            tensors.update(huggingface.load_safetensors(os.path.join(hf_dir, shard)))
         return tensors, index
     if os.path.isfile(binary):
         return load_pytorch_bin(binary), binary
@@ -281,34 +280,34 @@ def read_hf_config(hf_dir):
 def to_tf(hf_dir, output_dir, tanh_gelu=False):
     """Writes bert_model.ckpt, bert_config.json and vocab.txt for a transformers folder."""
     hf_config, config_path = read_hf_config(hf_dir)
-    config, note = convert_checkpoint_lib.tf_config(hf_config, config_path, tanh_gelu)
+    config, note = huggingface.tf_config(hf_config, config_path, tanh_gelu)
     log.info("GELU: %s", note)
-    eps = hf_config.get("layer_norm_eps", convert_checkpoint_lib.LAYER_NORM_EPS)
-    if eps != convert_checkpoint_lib.LAYER_NORM_EPS:
+    eps = hf_config.get("layer_norm_eps", huggingface.LAYER_NORM_EPS)
+    if eps != huggingface.LAYER_NORM_EPS:
         log.warning("%s: layer_norm_eps=%g, but modeling.py normalises with %g; outputs will "
-                    "differ slightly", config_path, eps, convert_checkpoint_lib.LAYER_NORM_EPS)
+                    "differ slightly", config_path, eps, huggingface.LAYER_NORM_EPS)
     vocab_file = os.path.join(hf_dir, "vocab.txt")
     if not os.path.isfile(vocab_file):
         raise cli.InputError("--hf_dir=%s has no vocab.txt; this codebase's tokenizer needs "
                              "the WordPiece vocabulary" % hf_dir)
     tensors, where = load_hf_weights(hf_dir)
     log.info("Read %d tensors from %s", len(tensors), where)
-    prefix = convert_checkpoint_lib.drop_tied_and_buffers(tensors, where)
-    architecture, heads, pooler = convert_checkpoint_lib.heads_of_hf(tensors, prefix)
-    pairs = convert_checkpoint_lib.variable_pairs(config["num_hidden_layers"], heads, prefix,
+    prefix = huggingface.drop_tied_and_buffers(tensors, where)
+    architecture, heads, pooler = huggingface.heads_of_hf(tensors, prefix)
+    pairs = huggingface.variable_pairs(config["num_hidden_layers"], heads, prefix,
                                                   pooler)
-    convert_checkpoint_lib.match_variables(tensors, pairs, where, key=1)
-    arrays = convert_checkpoint_lib.convert_tensors(tensors, pairs, to_hf=False)
+    huggingface.match_variables(tensors, pairs, where, key=1)
+    arrays = huggingface.convert_tensors(tensors, pairs, to_hf=False)
     num_labels = arrays["output_weights"].shape[0] if "classifier" in heads else None
-    wanted = convert_checkpoint_lib.expected_shapes(config, heads, num_labels, pooler)
-    convert_checkpoint_lib.check_shapes({k: v.shape for k, v in arrays.items()}, wanted,
+    wanted = huggingface.expected_shapes(config, heads, num_labels, pooler)
+    huggingface.check_shapes({k: v.shape for k, v in arrays.items()}, wanted,
                                         where, config_path)
 
     tf.io.gfile.makedirs(output_dir)
     write_checkpoint(arrays, os.path.join(output_dir, "bert_model.ckpt"))
     with open(os.path.join(output_dir, "bert_config.json"), "w") as handle:
         handle.write(modeling.BertConfig.from_dict(config).to_json_string())
-    convert_checkpoint_lib.copy_vocab(vocab_file, output_dir)
+    huggingface.copy_vocab(vocab_file, output_dir)
     size = len(tokenization.load_vocab(vocab_file))
     if size != config["vocab_size"]:
         log.warning("vocab.txt has %d tokens but vocab_size is %d; run_classifier.py refuses "

@@ -38,9 +38,9 @@ identical bytes.
 
 from absl import flags
 
-import cli
-import create_pretraining_data_lib
 import tokenization
+from krbert import cli
+from krbert.pretraining import pipeline
 
 flags.DEFINE_string("input_file", None,
                     "Input raw text file (or comma-separated list of files); globs and gs:// "
@@ -96,9 +96,9 @@ def main(argv):
     if len(argv) > 1:
         raise cli.InputError("unexpected arguments %s; every setting is a --flag"
                              % " ".join(argv[1:]))
-    summary = create_pretraining_data_lib.run(FLAGS.input_file, FLAGS.output_file, FLAGS.vocab_file,
+    summary = pipeline.run(FLAGS.input_file, FLAGS.output_file, FLAGS.vocab_file,
                                               settings_from_flags(), num_workers=FLAGS.num_workers)
-    print(create_pretraining_data_lib.summary_line(summary))
+    print(pipeline.summary_line(summary))
 
 
 if __name__ == "__main__":

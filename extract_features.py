@@ -47,13 +47,13 @@ import numpy as np
 from absl import flags
 from tqdm import tqdm
 
-import cli
-import estimator_utils
-import file_utils
 import modeling
 import tokenization
-from bert_config import load_bert_config
-from tf_compat import tf, tpu_estimator
+from krbert import cli
+from krbert.bert_config import load_bert_config
+from krbert.checkpoints import restore
+from krbert.estimator import decoding, runtime
+from krbert.tf_compat import tf, tpu_estimator
 
 log = tf.compat.v1.logging
 
@@ -82,9 +82,9 @@ flags.DEFINE_enum("pooling", "none", ["none", "cls", "mean"],
                   "none: every token's values as JSON lines; cls or mean: one vector per "
                   "line ([CLS] position, or mean over real tokens) of the --layers "
                   "concatenated, written to a .npy file.")
-estimator_utils.define_tpu_flags(flags)
+runtime.define_tpu_flags(flags)
 tokenization.define_tokenizer_flags(flags)
-flags.adopt_module_key_flags(estimator_utils)  # list the TPU and tokenizer flags in --help
+flags.adopt_module_key_flags(runtime)  # list the TPU and tokenizer flags in --help
 flags.adopt_module_key_flags(tokenization)
 
 SPECIAL_TOKENS = ("[CLS]", "[SEP]")
@@ -236,7 +236,7 @@ def input_fn_builder(record_path, max_seq_length, pad_to_max_length):
     """
 
     def decode(record):
-        features = estimator_utils.decode_record(record, RECORD_FEATURES)
+        features = decoding.decode_record(record, RECORD_FEATURES)
         features["input_mask"] = tf.ones_like(features["input_ids"])
         return features
 
@@ -323,7 +323,7 @@ def model_fn_builder(bert_config, bert_config_file, init_checkpoint, layer_index
                                    use_one_hot_embeddings=use_one_hot_embeddings)
         check_checkpoint_variables(tf.trainable_variables(), init_checkpoint,
                                    bert_config_file)
-        scaffold_fn = estimator_utils.warm_start(init_checkpoint, use_tpu)
+        scaffold_fn = restore.warm_start(init_checkpoint, use_tpu)
         all_layers = model.get_all_encoder_layers()
         layers = [all_layers[index] for index in layer_indexes]
         predictions = {"unique_id": features["unique_id"]}
@@ -432,12 +432,12 @@ def load_tokenizer(FLAGS, bert_config):
 
 
 def make_estimator(FLAGS, model_fn, model_dir):
-    run_config = estimator_utils.make_run_config(
+    run_config = runtime.make_run_config(
         model_dir, FLAGS.use_tpu, tpu_name=FLAGS.tpu_name, tpu_zone=FLAGS.tpu_zone,
         gcp_project=FLAGS.gcp_project, master=FLAGS.master,
         num_tpu_cores=FLAGS.num_tpu_cores, iterations_per_loop=FLAGS.iterations_per_loop,
-        config_proto=None if FLAGS.use_tpu else estimator_utils.session_config())
-    return estimator_utils.make_estimator(model_fn, run_config, FLAGS.use_tpu,
+        config_proto=None if FLAGS.use_tpu else runtime.session_config())
+    return runtime.make_estimator(model_fn, run_config, FLAGS.use_tpu,
                                           train_batch_size=FLAGS.batch_size,
                                           predict_batch_size=FLAGS.batch_size)
 
@@ -488,7 +488,7 @@ def main(_):
             tf.io.gfile.makedirs(output_dir)
     except (tf.errors.OpError, OSError) as e:
         raise cli.InputError("--output_file=%s: its folder cannot be created (%s)"
-                             % (FLAGS.output_file, file_utils.error_reason(e)))
+                             % (FLAGS.output_file, cli.error_reason(e)))
     temp_prefix = "%s.tmp-%d" % (FLAGS.output_file, os.getpid())
     # On a TPU the estimator picks its model_dir as in the original; on the CPU it is a
     # local scratch folder removed at the end (no checkpoint is written to it).

@@ -29,8 +29,8 @@ import re
 
 import numpy as np
 
-from bert_config import BertConfig  # noqa: F401  (modeling.BertConfig, as in the original)
-from tf_compat import tf
+from krbert.bert_config import BertConfig  # noqa: F401  (modeling.BertConfig, as in the original)
+from krbert.tf_compat import tf
 
 LAYER_NORM_EPSILON = 1e-12
 

@@ -6,7 +6,7 @@ so training resumes from original BERT checkpoints that hold optimizer state.
 
 import re
 
-from tf_compat import tf
+from krbert.tf_compat import tf
 
 WEIGHT_DECAY_RATE = 0.01
 EXCLUDE_FROM_WEIGHT_DECAY = ["LayerNorm", "layer_norm", "bias"]

@@ -39,15 +39,15 @@ import numpy as np
 from absl import flags
 from tqdm import tqdm
 
-import classifier_features
-import classifier_model
-import classifier_tasks
-import cli
-import estimator_utils
-import file_utils
 import tokenization
-from bert_config import load_bert_config
-from tf_compat import tf
+from krbert import cli
+from krbert.bert_config import load_bert_config
+from krbert.classifier import features as classifier_features
+from krbert.classifier import model as classifier_model
+from krbert.classifier import tasks
+from krbert.estimator import runtime
+from krbert.files import atomic
+from krbert.tf_compat import tf
 
 log = tf.compat.v1.logging
 
@@ -76,7 +76,7 @@ flags.DEFINE_integer("batch_size", 64, "Texts per batch.")
 flags.DEFINE_bool("bucket_by_length", True,
                   "Batch texts of similar length, each batch padded to its longest text "
                   "instead of --max_seq_length.")
-classifier_tasks.define_hate_label_flag(flags)
+tasks.define_hate_label_flag(flags)
 tokenization.define_tokenizer_flags(flags)
 
 SORT_WINDOW = 1 << 14
@@ -109,7 +109,7 @@ def model_from_checkpoint(FLAGS, config_proto):
     if not tf.io.gfile.exists(FLAGS.vocab_file):
         raise cli.InputError("--vocab_file=%s not found; pass the model's vocabulary"
                              % FLAGS.vocab_file)
-    processor = classifier_tasks.get_processor(FLAGS.task_name, FLAGS.hate_label)
+    processor = tasks.get_processor(FLAGS.task_name, FLAGS.hate_label)
     checkpoint = classifier_model.find_checkpoint(FLAGS.init_checkpoint)
     tokenization.check_case_matches_checkpoint(FLAGS.do_lower_case, checkpoint)
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
@@ -252,7 +252,7 @@ def tokenize_window(texts, first_line, model, report, stats):
     id_lists = []
     for number, text in enumerate(texts, start=first_line):
         ids, cut = classifier_features.example_to_ids(
-            classifier_tasks.InputExample(str(number), text, None, number), model.tokenizer,
+            tasks.InputExample(str(number), text, None, number), model.tokenizer,
             model.max_seq_length)
         if cut:
             report.note("truncated", number)
@@ -330,7 +330,7 @@ def main(_):
     check_flags(FLAGS)
     started = time.time()
     handle = open_input(FLAGS.input_file)
-    config_proto = estimator_utils.session_config()
+    config_proto = runtime.session_config()
     if FLAGS.saved_model:
         model = model_from_saved_model(FLAGS, config_proto)
     else:
@@ -358,7 +358,7 @@ def main(_):
         stdout.writelines(rows)
         stdout.flush()
     else:
-        file_utils.write_text_atomic(FLAGS.output_file, "".join(rows))
+        atomic.write_text_atomic(FLAGS.output_file, "".join(rows))
     elapsed = time.time() - started
     report.log()
     log.info("Predicted %d lines of %s in %.1f s (%.0f lines/s) to %s; set-up %.1f s, "

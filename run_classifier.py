@@ -43,17 +43,17 @@ import numpy as np
 from absl import flags
 from tqdm import tqdm
 
-import classifier_features
-import classifier_model
-import classifier_tasks
-import cli
-import estimator_utils
-import file_utils
-import metrics
 import optimization
 import tokenization
-from bert_config import load_bert_config
-from tf_compat import tf, tpu_estimator
+from krbert import cli
+from krbert.bert_config import load_bert_config
+from krbert.checkpoints import restore
+from krbert.classifier import features as classifier_features
+from krbert.classifier import metrics, tasks
+from krbert.classifier import model as classifier_model
+from krbert.estimator import run_folder, runtime
+from krbert.files import atomic, gcs, paths, reading
+from krbert.tf_compat import tf, tpu_estimator
 
 log = tf.compat.v1.logging
 
@@ -95,9 +95,9 @@ flags.DEFINE_bool("do_export", False,
                   "--init_checkpoint) as a SavedModel for serving.")
 flags.DEFINE_string("export_dir", None,
                     "Base folder of the SavedModel versions (default <output_dir>/export).")
-classifier_tasks.define_hate_label_flag(flags)
+tasks.define_hate_label_flag(flags)
 flags.DEFINE_integer("seed", 12345, "Random seed of initialisation, dropout and shuffling.")
-estimator_utils.define_tpu_flags(flags)
+runtime.define_tpu_flags(flags)
 tokenization.define_tokenizer_flags(flags)
 
 
@@ -113,7 +113,7 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
         is_training = mode == tf.estimator.ModeKeys.TRAIN
         loss, _, _, probabilities = classifier_model.create_model(
             bert_config, is_training, features, num_labels, use_one_hot_embeddings=use_tpu)
-        scaffold_fn = estimator_utils.warm_start(init_checkpoint, use_tpu)
+        scaffold_fn = restore.warm_start(init_checkpoint, use_tpu)
         if is_training:
             train_op = optimization.create_optimizer(loss, learning_rate, num_train_steps,
                                                      num_warmup_steps, use_tpu)
@@ -142,7 +142,7 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
 
 def tokenizer_signature(vocab_file, do_lower_case, tokenizer_mode, subchar):
     """Everything the token ids depend on besides the text (part of the cache key)."""
-    return {"vocab_sha256": file_utils.file_sha256(vocab_file),
+    return {"vocab_sha256": reading.file_sha256(vocab_file),
             "tokenizer": tokenizer_mode, "subchar": bool(subchar),
             "do_lower_case": bool(do_lower_case)}
 
@@ -168,7 +168,7 @@ class FeatureSource(object):
                 "%s has no '%s' column, so split '%s' cannot be trained on or scored; choose "
                 "a labelled split (e.g. --eval_split=dev), or predict it with --do_predict"
                 % (split.path, self.processor.label_column, split_name))
-        classifier_tasks.log_split(self.processor, split)
+        tasks.log_split(self.processor, split)
         record_path, meta = classifier_features.build_feature_cache(
             self.processor, split, self.tokenizer, self.signature, self.max_seq_length,
             self.cache_dir, sort_by_length=not for_training)
@@ -201,7 +201,7 @@ def write_eval_results(path, report, label_names, split_name, global_step):
         for metric in ("precision", "recall", "f1"):
             values.append(("%s_%s" % (metric, name), report[metric][name]))
         values.append(("support_%s" % name, report["support"][name]))
-    with file_utils.atomic_write(path) as writer:
+    with atomic.atomic_write(path) as writer:
         for key, value in values:
             text = "%.6f" % value if isinstance(value, float) else str(value)
             writer.write("%s = %s\n" % (key, text))
@@ -230,10 +230,10 @@ def _clean(text):
 def write_predictions(output_dir, split, probabilities, processor):
     """test_results.tsv, predictions.tsv and, for HATE's hate labels, submission.csv."""
     predicted = np.argmax(probabilities, axis=1)
-    with file_utils.atomic_write(os.path.join(output_dir, "test_results.tsv")) as writer:
+    with atomic.atomic_write(os.path.join(output_dir, "test_results.tsv")) as writer:
         for row in probabilities:
             writer.write("\t".join(str(float(p)) for p in row) + "\n")
-    with file_utils.atomic_write(os.path.join(output_dir, "predictions.tsv")) as writer:
+    with atomic.atomic_write(os.path.join(output_dir, "predictions.tsv")) as writer:
         writer.write("id\ttext\tprediction%s\n" % ("\tlabel" if split.has_labels else ""))
         for example, label_id in zip(split.examples, predicted):
             gold = "\t%s" % example.label if split.has_labels else ""
@@ -241,7 +241,7 @@ def write_predictions(output_dir, split, probabilities, processor):
                                              processor.labels[label_id], gold))
     written = ["test_results.tsv", "predictions.tsv"]
     if getattr(processor, "label_kind", None) == "hate":
-        with file_utils.atomic_write(os.path.join(output_dir, "submission.csv")) as writer:
+        with atomic.atomic_write(os.path.join(output_dir, "submission.csv")) as writer:
             out = csv.writer(writer, lineterminator="\n")
             out.writerow(["comments", "label"])
             for example, label_id in zip(split.examples, predicted):
@@ -304,7 +304,7 @@ def check_same_run(output_dir, settings):
                 % (output_dir, difference))
         log.info("Resuming the training run in %s (same settings)", output_dir)
         return
-    file_utils.write_text_atomic(path, json.dumps(settings, indent=1, sort_keys=True) + "\n")
+    atomic.write_text_atomic(path, json.dumps(settings, indent=1, sort_keys=True) + "\n")
 
 
 # ---------------------------------------------------------------------------------------
@@ -318,7 +318,7 @@ def check_flags(FLAGS):
     for name in ("task_name", "data_dir", "vocab_file", "bert_config_file", "output_dir"):
         if not getattr(FLAGS, name) and (reads_data or name != "data_dir"):
             raise cli.InputError("--%s is required" % name)
-    file_utils.check_file_flag("vocab_file", FLAGS.vocab_file, "the model's vocabulary")
+    paths.check_file_flag("vocab_file", FLAGS.vocab_file, "the model's vocabulary")
     cli.check_positive_number("learning_rate", FLAGS.learning_rate)
     cli.check_positive_number("num_train_epochs", FLAGS.num_train_epochs)
     for name in ("train_batch_size", "eval_batch_size", "predict_batch_size", "max_seq_length"):
@@ -331,12 +331,12 @@ def check_flags(FLAGS):
 def estimator_factory(FLAGS, model_fn):
     """A function giving the TPUEstimator with a given predict batch size (evaluation
     runs as a prediction, with --eval_batch_size)."""
-    run_config = estimator_utils.run_config_from_flags(
-        FLAGS, None if FLAGS.use_tpu else estimator_utils.session_config(),
+    run_config = runtime.run_config_from_flags(
+        FLAGS, None if FLAGS.use_tpu else runtime.session_config(),
         tf_random_seed=FLAGS.seed)
 
     def estimator_for(predict_batch_size):
-        return estimator_utils.make_estimator(
+        return runtime.make_estimator(
             model_fn, run_config, FLAGS.use_tpu, FLAGS.train_batch_size,
             FLAGS.eval_batch_size, predict_batch_size)
 
@@ -363,21 +363,21 @@ def export(FLAGS, bert_config, processor):
 def main(_):
     FLAGS = flags.FLAGS
     log.set_verbosity(log.INFO)
-    file_utils.check_gcs_reachable([FLAGS.data_dir, FLAGS.vocab_file, FLAGS.bert_config_file,
+    gcs.check_gcs_reachable([FLAGS.data_dir, FLAGS.vocab_file, FLAGS.bert_config_file,
                                     FLAGS.output_dir, FLAGS.init_checkpoint, FLAGS.cache_dir])
     check_flags(FLAGS)
-    processor = classifier_tasks.get_processor(FLAGS.task_name, FLAGS.hate_label)
+    processor = tasks.get_processor(FLAGS.task_name, FLAGS.hate_label)
     tokenization.check_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
     if FLAGS.init_checkpoint:
-        estimator_utils.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
+        restore.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
     if not FLAGS.do_train:
-        estimator_utils.require_checkpoint(
+        restore.require_checkpoint(
             FLAGS.output_dir, FLAGS.init_checkpoint,
             " and ".join(flag for flag in ("--do_eval", "--do_predict") if FLAGS[flag[2:]].value))
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     tokenization.check_vocab_matches_config(FLAGS.vocab_file, bert_config.vocab_size,
                                             FLAGS.bert_config_file)
-    estimator_utils.ensure_output_dir(FLAGS.output_dir)
+    run_folder.ensure_output_dir(FLAGS.output_dir)
     tokenizer = tokenization.FullTokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
                                            tokenizer=FLAGS.tokenizer, subchar=FLAGS.subchar,
                                            required_tokens=("[UNK]", "[CLS]", "[SEP]"))

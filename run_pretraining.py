@@ -27,15 +27,17 @@ import time
 from absl import flags
 from google.protobuf.message import DecodeError
 
-import cli
-import estimator_utils
-import file_utils
-import heads
 import modeling
 import optimization
-import pretraining_examples
-from bert_config import load_bert_config
-from tf_compat import IS_TF2, tf, tpu_estimator
+from krbert import cli
+from krbert.bert_config import load_bert_config
+from krbert.checkpoints import restore
+from krbert.estimator import run_folder, runtime
+from krbert.files import atomic, gcs
+from krbert.files import paths as file_paths
+from krbert.pretraining import heads
+from krbert.pretraining import records as pretraining_records
+from krbert.tf_compat import IS_TF2, tf, tpu_estimator
 
 flags.DEFINE_string(
     "bert_config_file", None,
@@ -65,8 +67,8 @@ flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate for Adam.")
 flags.DEFINE_integer("num_train_steps", 100000, "Number of training steps.")
 flags.DEFINE_integer("num_warmup_steps", 10000, "Number of warmup steps.")
 flags.DEFINE_integer("max_eval_steps", 100, "Maximum number of eval steps.")
-estimator_utils.define_tpu_flags(flags)
-flags.adopt_module_key_flags(estimator_utils)  # list the TPU flags in --help too
+runtime.define_tpu_flags(flags)
+flags.adopt_module_key_flags(runtime)  # list the TPU flags in --help too
 
 # Beyond the original flags: CPU speed, progress and reproducibility.
 flags.DEFINE_string(
@@ -126,7 +128,7 @@ def iterate_records(files, limit):
         except (tf.errors.OpError, DecodeError) as e:
             raise cli.InputError("%s: not a TFRecord file of tf.train.Example (%s); give the "
                                  "files written by create_pretraining_data.py" %
-                                 (path, file_utils.error_reason(e)))
+                                 (path, cli.error_reason(e)))
 
 
 REGENERATE = "regenerate it with create_pretraining_data.py"
@@ -144,7 +146,7 @@ def check_file_is_whole(path, max_seq_length, max_predictions_per_seq):
         raise cli.InputError("%s is a folder; give TFRecord files, e.g. '%s/*.tfrecord'"
                              % (path, path.rstrip("/")))
     size = tf.io.gfile.stat(path).length
-    sidecar = pretraining_examples.read_sidecar(path)
+    sidecar = pretraining_records.read_sidecar(path)
     if sidecar is not None:
         settings = sidecar.get("settings") or {}
         for flag, want in (("max_seq_length", max_seq_length),
@@ -164,7 +166,7 @@ def check_file_is_whole(path, max_seq_length, max_predictions_per_seq):
             end += len(raw) + 16  # length, its CRC, the data, its CRC
     except tf.errors.OpError as e:
         raise cli.InputError("%s: damaged after byte %d of %d (%s); %s" % (
-            path, end, size, file_utils.error_reason(e).split("'")[0].strip(),
+            path, end, size, cli.error_reason(e).split("'")[0].strip(),
             REGENERATE))
     if end != size:
         raise cli.InputError("%s: cut short: its whole records end at byte %d of %d; %s"
@@ -175,7 +177,7 @@ def check_file_is_whole(path, max_seq_length, max_predictions_per_seq):
 def check_first_record(path, feature, max_seq_length, max_predictions_per_seq):
     """Raises InputError unless the features of a file's first record are those of
     create_pretraining_data.py with these lengths."""
-    missing = [name for name in pretraining_examples.FEATURE_NAMES if name not in feature]
+    missing = [name for name in pretraining_records.FEATURE_NAMES if name not in feature]
     if missing:
         raise cli.InputError("%s: records lack %s; write them with "
                              "create_pretraining_data.py" % (path, ", ".join(missing)))
@@ -399,7 +401,7 @@ def model_fn_builder(bert_config, init_checkpoint, learning_rate, num_train_step
          next_sentence_log_probs) = heads.get_next_sentence_output(
              bert_config, model.get_pooled_output(), features["next_sentence_labels"])
         total_loss = tf.identity(masked_lm_loss + next_sentence_loss, name="total_loss")
-        scaffold_fn = estimator_utils.warm_start(init_checkpoint, use_tpu)
+        scaffold_fn = restore.warm_start(init_checkpoint, use_tpu)
 
         if mode == tf.estimator.ModeKeys.TRAIN:
             train_op = optimization.create_optimizer(
@@ -458,7 +460,7 @@ def enable_cpu_xla():
 def write_eval_results(result, output_dir):
     """Writes 'key = value' lines (sorted) to output_dir/eval_results.txt; returns the path."""
     path = os.path.join(output_dir, "eval_results.txt")
-    with file_utils.atomic_write(path) as writer:
+    with atomic.atomic_write(path) as writer:
         tf.logging.info("***** Eval results *****")
         for key in sorted(result):
             tf.logging.info("  %s = %s", key, result[key])
@@ -478,24 +480,24 @@ def main(_):
         if getattr(FLAGS, name) <= 0:
             raise cli.InputError("--%s must be positive (got %d)" % (name, getattr(FLAGS, name)))
     cli.check_positive_number("learning_rate", FLAGS.learning_rate)
-    file_utils.check_gcs_reachable([FLAGS.bert_config_file, FLAGS.input_file,
+    gcs.check_gcs_reachable([FLAGS.bert_config_file, FLAGS.input_file,
                                     FLAGS.eval_input_file, FLAGS.output_dir,
                                     FLAGS.init_checkpoint])
 
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     if FLAGS.init_checkpoint:
-        estimator_utils.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
+        restore.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
     if not FLAGS.do_train:
-        estimator_utils.require_checkpoint(FLAGS.output_dir, FLAGS.init_checkpoint, "--do_eval")
-    train_files = file_utils.glob_input_files(FLAGS.input_file)
+        restore.require_checkpoint(FLAGS.output_dir, FLAGS.init_checkpoint, "--do_eval")
+    train_files = file_paths.glob_input_files(FLAGS.input_file)
     eval_files = train_files
     if FLAGS.eval_input_file:
-        eval_files = file_utils.glob_input_files(FLAGS.eval_input_file, "--eval_input_file")
+        eval_files = file_paths.glob_input_files(FLAGS.eval_input_file, "--eval_input_file")
     for files in ([train_files] if eval_files is train_files else [train_files, eval_files]):
         check_records(files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
                       bert_config.vocab_size, bert_config.type_vocab_size,
                       limit=FLAGS.check_records)
-    estimator_utils.ensure_output_dir(FLAGS.output_dir)
+    run_folder.ensure_output_dir(FLAGS.output_dir)
     if FLAGS.xla_jit and not FLAGS.use_tpu:
         enable_cpu_xla()
     if FLAGS.use_bfloat16 and not FLAGS.use_tpu and not IS_TF2:
@@ -503,8 +505,8 @@ def main(_):
                            "several times slower; it pays off on TPUs and under TensorFlow 2")
     tf.logging.info("*** Input files: %d (%s ...)", len(train_files), train_files[0])
 
-    run_config = estimator_utils.run_config_from_flags(
-        FLAGS, estimator_utils.session_config(FLAGS.xla_jit, FLAGS.intra_op_threads,
+    run_config = runtime.run_config_from_flags(
+        FLAGS, runtime.session_config(FLAGS.xla_jit, FLAGS.intra_op_threads,
                                               FLAGS.inter_op_threads),
         keep_checkpoint_max=FLAGS.keep_checkpoint_max, tf_random_seed=FLAGS.seed,
         save_summary_steps=FLAGS.save_summary_steps)
@@ -523,7 +525,7 @@ def main(_):
         log_every_n_steps=FLAGS.log_every_n_steps,
         train_batch_size=FLAGS.train_batch_size,
         save_summary_steps=FLAGS.save_summary_steps)
-    estimator = estimator_utils.make_estimator(
+    estimator = runtime.make_estimator(
         model_fn, run_config, FLAGS.use_tpu, FLAGS.train_batch_size, FLAGS.eval_batch_size)
 
     def input_fn(files, is_training):

@@ -1,4 +1,4 @@
-"""Builds the optional C tokenizer (module ``_fast_tokenizer``) next to tokenization.py.
+"""Builds the optional C tokenizer (``krbert.tokenizers._fast_tokenizer``) in place.
 
     python setup.py build_ext --inplace
 
@@ -14,6 +14,7 @@ setup(
     version="1",
     packages=[],
     py_modules=[],
-    ext_modules=[Extension("_fast_tokenizer", sources=["csrc/fast_tokenizer.c"],
-                           depends=["csrc/vocab_trie.h"])],
+    ext_modules=[Extension("krbert.tokenizers._fast_tokenizer",
+                           sources=["krbert/tokenizers/csrc/fast_tokenizer.c"],
+                           depends=["krbert/tokenizers/csrc/vocab_trie.h"])],
 )

@@ -21,9 +21,9 @@ import time
 
 from absl import flags
 
-import cli
-import file_utils
-import shard_corpus_lib
+from krbert import cli
+from krbert.corpus import shards as corpus_shards
+from krbert.files import paths as file_paths
 
 flags.DEFINE_string("input_file", None,
                     "Corpus files: comma-separated files or globs (gs:// works), read in "
@@ -47,8 +47,8 @@ def main(argv):
     if (FLAGS.num_shards > 0) == (FLAGS.lines_per_shard > 0):
         raise cli.InputError("give exactly one of --num_shards and --lines_per_shard (> 0)")
     started = time.time()
-    paths = file_utils.glob_input_files(FLAGS.input_file, "--input_file")
-    names, documents, lines = shard_corpus_lib.shard_corpus(
+    paths = file_paths.glob_input_files(FLAGS.input_file, "--input_file")
+    names, documents, lines = corpus_shards.shard_corpus(
         paths, FLAGS.output_prefix, FLAGS.output_suffix, FLAGS.num_shards,
         FLAGS.lines_per_shard)
     if not names:

@@ -24,13 +24,23 @@ path gives the same tokens.
 import itertools
 import re
 
-import fast_tokenization
-import wordpiece
-from krbert_tokenization import BidirectionalWordpieceTokenizer, to_subchar
-from wordpiece import (MAX_INPUT_CHARS_PER_WORD, UNK_TOKEN, BasicTokenizer, TokenizerError,
-                       WordpieceTokenizer, convert_by_vocab, convert_ids_to_tokens,
-                       convert_to_unicode, convert_tokens_to_ids, load_vocab, printable_text,
-                       whitespace_tokenize)
+from krbert.tokenizers import fast as fast_tokenization
+from krbert.tokenizers import wordpiece
+from krbert.tokenizers.bidirectional import BidirectionalWordpieceTokenizer, to_subchar
+from krbert.tokenizers.wordpiece import (
+    MAX_INPUT_CHARS_PER_WORD,
+    UNK_TOKEN,
+    BasicTokenizer,
+    TokenizerError,
+    WordpieceTokenizer,
+    convert_by_vocab,
+    convert_ids_to_tokens,
+    convert_to_unicode,
+    convert_tokens_to_ids,
+    load_vocab,
+    printable_text,
+    whitespace_tokenize,
+)
 
 __all__ = [
     "FullTokenizer", "BasicTokenizer", "WordpieceTokenizer", "TokenizerError", "load_vocab",

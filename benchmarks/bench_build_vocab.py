@@ -19,9 +19,8 @@ import tempfile
 import time
 
 import common
-
-import build_vocab_lib  # noqa: E402
-from tf_compat import TF_VERSION  # noqa: E402
+from krbert.tf_compat import TF_VERSION  # noqa: E402
+from krbert.vocab import builder  # noqa: E402
 
 SHIPPED = os.path.join(common.ROOT, "vocab", "vocab_20000.txt")
 PUBLISHED = os.path.join("krbert", "vocab_krmedium_20000.txt")
@@ -53,11 +52,11 @@ def main():
         common.row("build_vocab", setting + ", build time", seconds, "s", "<= 300")
         common.row("build_vocab", "fresh build == vocab/vocab_20000.txt",
                    "yes" if same_bytes(fresh, SHIPPED) else "NO", "", "yes")
-        docs = build_vocab_lib.read_eval_texts(os.path.join(data_dir, "nsmc", "test.tsv"),
+        docs = builder.read_eval_texts(os.path.join(data_dir, "nsmc", "test.tsv"),
                                                "document")
-        published = build_vocab_lib.evaluate(os.path.join(data_dir, PUBLISHED), docs,
+        published = builder.evaluate(os.path.join(data_dir, PUBLISHED), docs,
                                              progress=False)
-        ours = build_vocab_lib.evaluate(fresh, docs, progress=False)
+        ours = builder.evaluate(fresh, docs, progress=False)
         for name, ev, goal in (("published vocab_krmedium_20000", published, False),
                                ("ours (fresh build)", ours, True)):
             where = "NSMC test (%d reviews), %s" % (len(docs), name)

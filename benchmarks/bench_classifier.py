@@ -18,14 +18,13 @@ import tempfile
 import time
 
 import common  # noqa: F401  (puts the project root on sys.path)
-
-import classifier_features  # noqa: E402
-import classifier_tasks  # noqa: E402
-import estimator_utils  # noqa: E402
 import modeling  # noqa: E402
 import run_classifier  # noqa: E402
 import tokenization  # noqa: E402
-from tf_compat import TF_VERSION, tf  # noqa: E402
+from krbert.classifier import features as classifier_features  # noqa: E402
+from krbert.classifier import tasks  # noqa: E402
+from krbert.estimator import runtime  # noqa: E402
+from krbert.tf_compat import TF_VERSION, tf  # noqa: E402
 
 BATCH = 32
 SEQ = 128
@@ -59,10 +58,10 @@ def train_speed(record_path, bert_config, bucket, steps, warmup, work_dir):
         bert_config, num_labels=2, init_checkpoint=None, learning_rate=1e-4,
         num_train_steps=steps + warmup, num_warmup_steps=0, use_tpu=False,
         log_every_n_steps=10 ** 6)
-    run_config = estimator_utils.make_run_config(
+    run_config = runtime.make_run_config(
         model_dir, use_tpu=False, save_checkpoints_steps=10 ** 6,
-        config_proto=estimator_utils.session_config(), log_step_count_steps=10 ** 9)
-    estimator = estimator_utils.make_estimator(model_fn, run_config, False, BATCH)
+        config_proto=runtime.session_config(), log_step_count_steps=10 ** 9)
+    estimator = runtime.make_estimator(model_fn, run_config, False, BATCH)
     timer = StepTimer(warmup)
     input_fn = classifier_features.make_input_fn(record_path, SEQ, is_training=True,
                                                  bucket_by_length=bucket, drop_remainder=True)
@@ -83,7 +82,7 @@ def main():
             json.dump(MINI, handle)
         bert_config = modeling.BertConfig.from_json_file(config_path)
         vocab = os.path.join(data, "krbert", "vocab_krmedium_20000.txt")
-        processor = classifier_tasks.get_processor("nsmc")
+        processor = tasks.get_processor("nsmc")
         split = processor.read_split(work_dir, "train")
         tokenizer = tokenization.FullTokenizer(vocab, do_lower_case=False)
         signature = run_classifier.tokenizer_signature(vocab, False, "wordpiece", False)

@@ -39,12 +39,11 @@ import time
 import numpy as np
 
 import common
-
-import classifier_model  # noqa: E402  (common puts the project root on sys.path)
-import classifier_tasks  # noqa: E402
-import estimator_utils  # noqa: E402
 import modeling  # noqa: E402
-from tf_compat import TF_VERSION, tf  # noqa: E402
+from krbert.classifier import model as classifier_model  # noqa: E402  (common: root on sys.path)
+from krbert.classifier import tasks  # noqa: E402
+from krbert.estimator import runtime  # noqa: E402
+from krbert.tf_compat import TF_VERSION, tf  # noqa: E402
 
 SEQ = 128
 BATCH = 64
@@ -73,7 +72,7 @@ def op_class_shares(config_file, seq_length):
     feed = {inputs["input_ids"]: ids, inputs["input_mask"]: np.ones_like(ids),
             inputs["segment_ids"]: np.zeros_like(ids)}
     micros = {}
-    with tf.Session(graph=graph, config=estimator_utils.session_config()) as session:
+    with tf.Session(graph=graph, config=runtime.session_config()) as session:
         session.run(init)
         session.run(outputs["probabilities"], feed)
         for _ in range(PROFILED_BATCHES):
@@ -136,7 +135,7 @@ def write_inputs(data, docs, folder):
     input (one review per line); returns the text file."""
     common.copy_head(os.path.join(data, "nsmc", "test.tsv"), os.path.join(folder, "test.tsv"),
                      docs)
-    split = classifier_tasks.get_processor("nsmc").read_split(folder, "test")
+    split = tasks.get_processor("nsmc").read_split(folder, "test")
     texts = os.path.join(folder, "reviews.txt")
     with open(texts, "w", encoding="utf-8") as handle:
         handle.write("".join(e.text + "\n" for e in split.examples))

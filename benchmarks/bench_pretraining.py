@@ -58,7 +58,8 @@ KEYS = {name.replace(" ", "_").replace("+", "").replace("__", "_").lower(): name
 def write_data(path, num_records):
     """Random pretraining records of the benchmark's shape (ids in [5, VOCAB))."""
     import numpy as np
-    from tf_compat import tf
+
+    from krbert.tf_compat import tf
 
     rng = np.random.RandomState(SEED)
 
@@ -87,11 +88,11 @@ def write_data(path, num_records):
 
 def original_input_fn(path, spec):
     """The original pipeline: map_and_batch of parse_single_example, no prefetch."""
-    import estimator_utils
-    from tf_compat import tf
+    from krbert.estimator import decoding
+    from krbert.tf_compat import tf
 
     def decode_record(record):
-        return estimator_utils.decode_record(record, spec)
+        return decoding.decode_record(record, spec)
 
     def input_fn(params):
         files = tf.data.Dataset.from_tensor_slices(tf.constant([path]))
@@ -108,10 +109,10 @@ def original_input_fn(path, spec):
 
 def run_one(options, data, out, steps):
     """Trains ``steps`` steps; returns examples/s over WINDOW and the per-step losses."""
-    import estimator_utils
     import modeling
     import run_pretraining
-    from tf_compat import tf
+    from krbert.estimator import runtime
+    from krbert.tf_compat import tf
 
     class Probe(tf.train.SessionRunHook):
         """Records the loss of every step and the time at both ends of WINDOW."""
@@ -133,9 +134,9 @@ def run_one(options, data, out, steps):
     if options.get("xla_jit"):
         run_pretraining.enable_cpu_xla()
     config = modeling.BertConfig.from_json_file(CONFIG)
-    run_config = estimator_utils.make_run_config(
+    run_config = runtime.make_run_config(
         out, use_tpu=False, save_checkpoints_steps=10 ** 6, log_step_count_steps=10 ** 6,
-        config_proto=estimator_utils.session_config(
+        config_proto=runtime.session_config(
             options.get("xla_jit", False), options.get("intra", 0), options.get("inter", 0)))
     run_config = run_config.replace(tf_random_seed=SEED)
     model_fn = run_pretraining.model_fn_builder(
@@ -143,7 +144,7 @@ def run_one(options, data, out, steps):
         use_one_hot_embeddings=options.get("one_hot", False),
         compute_dtype=tf.bfloat16 if options.get("bfloat16") else tf.float32,
         output_dir=out, log_every_n_steps=10 ** 6, train_batch_size=BATCH)
-    estimator = estimator_utils.make_estimator(model_fn, run_config, False, BATCH)
+    estimator = runtime.make_estimator(model_fn, run_config, False, BATCH)
     if options.get("pipeline") == "original":
         input_fn = original_input_fn(data, run_pretraining.feature_spec(SEQ, PREDS))
     else:
@@ -158,13 +159,13 @@ def run_one(options, data, out, steps):
 
 def run_ceiling(options):
     """The matmul-only step speed (see matmul_ceiling.py) for the benchmark's shapes."""
-    import estimator_utils
     import matmul_ceiling
     import modeling
+    from krbert.estimator import runtime
 
     config = modeling.BertConfig.from_json_file(CONFIG)
     seconds, flops = matmul_ceiling.step_matmul_seconds(
-        config, BATCH, SEQ, PREDS, estimator_utils.session_config(
+        config, BATCH, SEQ, PREDS, runtime.session_config(
             False, options.get("intra", 0), options.get("inter", 0)))
     return {"examples_per_s": BATCH / seconds, "gflop_per_step": flops / 1e9,
             "gflop_per_s": flops / 1e9 / seconds, "load": os.getloadavg()[0]}
@@ -199,7 +200,7 @@ def main():
         sys.exit("error: unknown setting %s; choose from %s" % (unknown, ", ".join(KEYS)))
     chosen = [s for s in SETTINGS if s[0] in [KEYS[k] for k in args.settings.split(",")]]
 
-    from tf_compat import TF_VERSION
+    from krbert.tf_compat import TF_VERSION
     tmp = tempfile.mkdtemp(prefix="bench_pretraining_")
     try:
         data = os.path.join(tmp, "data.tfrecord")

@@ -25,9 +25,8 @@ import sys
 import time
 
 import common
-
-import classifier_tasks  # noqa: E402
 import tokenization  # noqa: E402  (common puts the project root on sys.path)
+from krbert.classifier import tasks  # noqa: E402
 
 SETTINGS = [
     ("wordpiece, vocab_krmedium_20000", "vocab_krmedium_20000.txt", "wordpiece", False, 100000),
@@ -40,7 +39,7 @@ REFERENCE_DOCS = 2000
 
 def read_documents(data_dir):
     """The reviews of NSMC's test split, read as run_classifier.py reads them."""
-    split = classifier_tasks.get_processor("nsmc").read_split(
+    split = tasks.get_processor("nsmc").read_split(
         os.path.join(data_dir, "nsmc"), "test")
     return [example.text for example in split.examples]
 

@@ -52,7 +52,7 @@ def step_matmul_seconds(config, batch, seq, preds, session_config, repeats=10):
 
     Each product is run ``repeats`` times after one warm-up run; the median run counts.
     """
-    from tf_compat import tf
+    from krbert.tf_compat import tf
 
     total_seconds, total_flops = 0.0, 0
     with tf.Graph().as_default():

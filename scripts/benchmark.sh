@@ -16,7 +16,7 @@ if [ $# -gt 0 ]; then
 else
   names=(tokenizer build_vocab pretraining_data pretraining classifier inference)
 fi
-echo "Benchmarks on $(nproc) cores, $("$VENV/bin/python" -c 'import sys, tf_compat; print("Python %d.%d, TensorFlow %s" % (sys.version_info[0], sys.version_info[1], tf_compat.TF_VERSION))' 2>/dev/null)"
+echo "Benchmarks on $(nproc) cores, $("$VENV/bin/python" -c 'import sys; from krbert import tf_compat; print("Python %d.%d, TensorFlow %s" % (sys.version_info[0], sys.version_info[1], tf_compat.TF_VERSION))' 2>/dev/null)"
 echo
 "$VENV/bin/python" -c 'import sys; sys.path.insert(0, "benchmarks"); import common; print(common.HEADER)'
 for name in "${names[@]}"; do

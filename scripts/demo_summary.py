@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tf_compat import tf  # noqa: E402
+from krbert.tf_compat import tf  # noqa: E402
 
 
 def read_key_values(path):

@@ -4,19 +4,19 @@
 #
 #   scripts/lint.sh
 #
-# The linters, pinned in requirements-lint.txt, are installed from PyPI into .venv-lint on
+# The linters, pinned in requirements/lint.txt, are installed from PyPI into .venv-lint on
 # first use (with python3, or LINT_PYTHON), and again when that file changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=.venv-lint
 stamp=$VENV/.requirements.sha
-want_sha=$(sha1sum requirements-lint.txt | cut -d' ' -f1)
+want_sha=$(sha1sum requirements/lint.txt | cut -d' ' -f1)
 if [ ! -x "$VENV/bin/ruff" ] || [ ! -x "$VENV/bin/shellcheck" ] || [ ! -f "$stamp" ] ||
    [ "$(cat "$stamp")" != "$want_sha" ]; then
   "${LINT_PYTHON:-python3}" -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    -r requirements-lint.txt
+    -r requirements/lint.txt
   echo "$want_sha" > "$stamp"
 fi
 

@@ -2,10 +2,10 @@
 # Regenerates the lock files that scripts/setup.sh installs from: every package at one exact
 # version with the sha256 hashes of its release files (pip-compile from pip-tools).
 #
-#   requirements-lock-py37.txt         Python 3.7 + TensorFlow 1.15: requirements-dev.txt
-#   requirements-lock-py311.txt        Python 3.11 + TensorFlow 2.15: requirements-dev.txt and,
-#                                      when present, requirements-test.txt
-#   requirements-lock-py311-torch.txt  torch at its exact version, without hashes (below)
+#   requirements/lock-py37.txt         Python 3.7 + TensorFlow 1.15: requirements/dev.txt
+#   requirements/lock-py311.txt        Python 3.11 + TensorFlow 2.15: requirements/dev.txt and,
+#                                      when present, requirements/test.txt
+#   requirements/lock-py311-torch.txt  torch at its exact version, without hashes (below)
 #
 #   scripts/lock.sh              keeps every pin that still satisfies the loose requirements
 #                                (only added or changed requirements are resolved anew)
@@ -78,18 +78,18 @@ PYEOF
 
 for python in "${pythons[@]}"; do
   case "$python" in
-    37) compile 3.7 requirements-lock-py37.txt requirements-dev.txt ;;
+    37) compile 3.7 requirements/lock-py37.txt requirements/dev.txt ;;
     311)
-      inputs=(requirements-dev.txt)
-      if [ -f requirements-test.txt ]; then inputs+=(requirements-test.txt); fi
+      inputs=(requirements/dev.txt)
+      if [ -f requirements/test.txt ]; then inputs+=(requirements/test.txt); fi
       # The torch pin, kept from the last run, goes back into the lock for pip-compile.
-      if [ -f requirements-lock-py311-torch.txt ] && [ "$UPGRADE" != 1 ]; then
-        grep -h '^torch==' requirements-lock-py311-torch.txt >> requirements-lock-py311.txt || :
+      if [ -f requirements/lock-py311-torch.txt ] && [ "$UPGRADE" != 1 ]; then
+        grep -h '^torch==' requirements/lock-py311-torch.txt >> requirements/lock-py311.txt || :
       fi
-      rm -f requirements-lock-py311-torch.txt
-      compile 3.11 requirements-lock-py311.txt "${inputs[@]}"
-      if grep -q '^torch==' requirements-lock-py311.txt; then
-        split_off torch requirements-lock-py311.txt requirements-lock-py311-torch.txt
+      rm -f requirements/lock-py311-torch.txt
+      compile 3.11 requirements/lock-py311.txt "${inputs[@]}"
+      if grep -q '^torch==' requirements/lock-py311.txt; then
+        split_off torch requirements/lock-py311.txt requirements/lock-py311-torch.txt
       fi ;;
     *) echo "lock.sh: unknown Python '$python'; use 37 and/or 311" >&2; exit 2 ;;
   esac

@@ -23,7 +23,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import cli  # noqa: E402
+from krbert import cli  # noqa: E402
 
 # (file, data rows kept from the top, keep later rows whose document is empty)
 TABLES = [

@@ -31,7 +31,7 @@ for name in "${tests[@]}"; do
   echo "=== $name"
   if PYTHONPATH=$root "$python" -c '
 import runpy, sys
-import tf_compat
+from krbert import tf_compat
 sys.modules["tensorflow"] = tf_compat.tf
 sys.argv = [sys.argv[1]]
 runpy.run_path(sys.argv[0], run_name="__main__")' "$name" > "$name.log" 2>&1; then

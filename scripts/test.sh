@@ -12,5 +12,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=$(scripts/setup.sh | tail -n 1)
-echo "test.sh: $("$VENV/bin/python" -c 'import sys, tf_compat; print("Python %d.%d, TensorFlow %s" % (sys.version_info[0], sys.version_info[1], tf_compat.TF_VERSION))' 2>/dev/null), DATA_DIR=${DATA_DIR:-(unset)}"
+echo "test.sh: $("$VENV/bin/python" -c 'import sys; from krbert import tf_compat; print("Python %d.%d, TensorFlow %s" % (sys.version_info[0], sys.version_info[1], tf_compat.TF_VERSION))' 2>/dev/null), DATA_DIR=${DATA_DIR:-(unset)}"
 exec "$VENV/bin/python" -m pytest -q -rs -p no:cacheprovider tests "$@"

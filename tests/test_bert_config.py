@@ -8,9 +8,8 @@ import sys
 
 import pytest
 
-import bert_config
-import cli
 import modeling
+from krbert import bert_config, cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {"attention_probs_dropout_prob": 0.1, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-"""Tests for build_vocab.py and build_vocab_lib.py.
+"""Tests for build_vocab.py and vocab_builder.py.
 
 Small vocabularies are learned from a synthetic Korean corpus written here; the expected
 properties are checked against tokenization.FullTokenizer run on the corpus, not against
@@ -17,10 +17,10 @@ import sys
 
 import pytest
 
-import build_vocab_lib
-import classifier_tasks
 import tokenization
-from cli import InputError
+from krbert.classifier import tasks
+from krbert.cli import InputError
+from krbert.vocab import builder as vocab_builder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -98,9 +98,9 @@ def small(tmp_path_factory):
     folder = tmp_path_factory.mktemp("small")
     lines = make_corpus(1500)
     corpus = write_lines(folder / "corpus.txt", lines)
-    tokens, stats = build_vocab_lib.build_vocab([corpus], **SMALL)
+    tokens, stats = vocab_builder.build_vocab([corpus], **SMALL)
     vocab_file = str(folder / "vocab.txt")
-    build_vocab_lib.write_vocab(tokens, vocab_file)
+    vocab_builder.write_vocab(tokens, vocab_file)
     return vocab_file, tokens, [line for line in lines if line], stats
 
 
@@ -112,7 +112,7 @@ def test_sentencepiece_pieces_become_wordpiece_tokens():
               u"x", u"10", u"▁10", u"영화", u"다가", u"xy"]
     starts = {u"영화", u"가", u"ab", u"10", u"xy"}  # "10" and "xy" after a lone "▁"
     insides = {u"화가", u"에서", u"가", u"영화", u"xy"}  # no "다가": an unused merge
-    tokens = build_vocab_lib.multi_char_tokens(pieces, starts, insides, u"영화가에서ab10xy")
+    tokens = vocab_builder.multi_char_tokens(pieces, starts, insides, u"영화가에서ab10xy")
     assert tokens == [u"영화", u"##영화", u"##화가", u"##에서", u"ab", u"10", u"xy", u"##xy"]
 
 
@@ -121,7 +121,7 @@ def test_vocabulary_has_wordpiece_form(small):
     assert read_vocab(vocab_file) == tokens
     singles = assert_wordpiece_form(tokens, 240)
     # Every character of the corpus is kept (it has far fewer than --max_alphabet).
-    words = build_vocab_lib.count_words(lines, progress=False)
+    words = vocab_builder.count_words(lines, progress=False)
     assert singles == set(u"".join(words))
     assert stats["alphabet_size"] == len(singles)
     # Longer pieces: bare ones start a corpus word, ## ones continue one.
@@ -157,9 +157,9 @@ def test_learned_pieces_shorten_the_text(small):
 def test_subchar_learns_jamo(tmp_path):
     lines = make_corpus(1500)
     corpus = write_lines(tmp_path / "corpus.txt", lines)
-    tokens, _ = build_vocab_lib.build_vocab([corpus], subchar=True, **SMALL)
+    tokens, _ = vocab_builder.build_vocab([corpus], subchar=True, **SMALL)
     vocab_file = str(tmp_path / "vocab.txt")
-    build_vocab_lib.write_vocab(tokens, vocab_file)
+    vocab_builder.write_vocab(tokens, vocab_file)
     singles = assert_wordpiece_form(tokens, 240)
     assert not [t for t in tokens if any(u"\uac00" <= c <= u"\ud7a3" for c in t)]
     assert set(u"\u110b\u1167\u11bc\u1112\u116a") <= singles  # the jamo of 영화
@@ -176,14 +176,14 @@ def test_max_alphabet_keeps_the_most_frequent_characters(tmp_path):
     lines = make_corpus(1500)
     lines += [u"%s%s 영화" % (rng.choice(rare), rng.choice(STEMS)) for _ in range(30)]
     corpus = write_lines(tmp_path / "corpus.txt", lines)
-    words = build_vocab_lib.count_words([line for line in lines if line], progress=False)
+    words = vocab_builder.count_words([line for line in lines if line], progress=False)
     chars = collections.Counter()
     for word, count in words.items():
         for char in word:
             chars[char] += count
     ranked = sorted(chars, key=lambda c: (-chars[c], c))
     keep = len(ranked) - 8  # drops the five rare syllables and three more
-    tokens, stats = build_vocab_lib.build_vocab([corpus], max_alphabet=keep, **SMALL)
+    tokens, stats = vocab_builder.build_vocab([corpus], max_alphabet=keep, **SMALL)
     singles = assert_wordpiece_form(tokens, 240)
     assert stats["alphabet_size"] == keep
     assert singles == set(ranked[:keep])
@@ -191,23 +191,23 @@ def test_max_alphabet_keeps_the_most_frequent_characters(tmp_path):
     assert set(rare) <= dropped
     assert not [t for t in tokens[5:] if set(body_text(t)) & dropped]
     vocab_file = str(tmp_path / "vocab.txt")
-    build_vocab_lib.write_vocab(tokens, vocab_file)
+    vocab_builder.write_vocab(tokens, vocab_file)
     full = tokenization.FullTokenizer(vocab_file, do_lower_case=False)
     assert full.tokenize(u"뷁영화 영화") == [u"[UNK]", u"영화"]
 
 
 def test_sample_lines_is_a_deterministic_uniform_reservoir():
     lines = [u"line %d" % i for i in range(50)]
-    sample, seen = build_vocab_lib.sample_lines(iter(lines), 10, seed=7)
+    sample, seen = vocab_builder.sample_lines(iter(lines), 10, seed=7)
     assert seen == 50 and len(sample) == 10 and len(set(sample)) == 10
     assert sample == sorted(sample, key=lines.index)  # input order kept
-    assert build_vocab_lib.sample_lines(iter(lines), 10, seed=7)[0] == sample
-    assert build_vocab_lib.sample_lines(iter(lines), 10, seed=8)[0] != sample
-    assert build_vocab_lib.sample_lines(iter(lines), 0, seed=7) == (lines, 50)
-    assert build_vocab_lib.sample_lines(iter(lines), 80, seed=7) == (lines, 50)
+    assert vocab_builder.sample_lines(iter(lines), 10, seed=7)[0] == sample
+    assert vocab_builder.sample_lines(iter(lines), 10, seed=8)[0] != sample
+    assert vocab_builder.sample_lines(iter(lines), 0, seed=7) == (lines, 50)
+    assert vocab_builder.sample_lines(iter(lines), 80, seed=7) == (lines, 50)
     hits = collections.Counter()
     for seed in range(2000):
-        hits.update(build_vocab_lib.sample_lines(iter(lines), 10, seed)[0])
+        hits.update(vocab_builder.sample_lines(iter(lines), 10, seed)[0])
     # Each line is kept with probability 1/5: 400 of 2000 draws, sd 17.9.
     assert all(abs(hits[line] - 400) < 90 for line in lines), sorted(hits.values())
 
@@ -217,15 +217,15 @@ def test_input_sentence_size_trains_on_the_sample_only(tmp_path):
     # Line i carries its own CJK character, a word of its own for BasicTokenizer.
     lines = [u"%s %s" % (line, chr(0x4E00 + i)) for i, line in enumerate(base)]
     corpus = write_lines(tmp_path / "corpus.txt", lines)
-    sample, _ = build_vocab_lib.sample_lines(iter(lines), 60, seed=3)
-    n_chars = len(set(u"".join(build_vocab_lib.count_words(sample, progress=False))))
+    sample, _ = vocab_builder.sample_lines(iter(lines), 60, seed=3)
+    n_chars = len(set(u"".join(vocab_builder.count_words(sample, progress=False))))
     size = 5 + 2 * n_chars + 30
-    tokens, stats = build_vocab_lib.build_vocab([corpus], input_sentence_size=60, seed=3,
+    tokens, stats = vocab_builder.build_vocab([corpus], input_sentence_size=60, seed=3,
                                                 **dict(SMALL, vocab_size=size))
     assert (stats["input_lines"], stats["sampled_lines"]) == (len(lines), 60)
     markers = set(t for t in tokens if len(t) == 1 and u"\u4e00" <= t <= u"\u9fff")
     assert markers == set(line[-1] for line in sample)
-    other, _ = build_vocab_lib.build_vocab([corpus], input_sentence_size=60, seed=4,
+    other, _ = vocab_builder.build_vocab([corpus], input_sentence_size=60, seed=4,
                                            **dict(SMALL, vocab_size=size))
     assert other != tokens
 
@@ -233,10 +233,10 @@ def test_input_sentence_size_trains_on_the_sample_only(tmp_path):
 def test_eval_file_column_is_unquoted_like_nsmc(tmp_path):
     path = write_lines(tmp_path / "eval.tsv", [u"id\tdocument\tlabel", u"1\t굳 ㅋ\t1",
                                                u'2\t"""최고"" 영화"\t0', u"3\t\t0"])
-    assert build_vocab_lib.read_eval_texts(path, "document") == [u"굳 ㅋ", u'"최고" 영화', u""]
+    assert vocab_builder.read_eval_texts(path, "document") == [u"굳 ㅋ", u'"최고" 영화', u""]
     with pytest.raises(InputError, match=r"eval.tsv:1: the header line must name the columns "
                                          r"text"):
-        build_vocab_lib.read_eval_texts(path, "text")
+        vocab_builder.read_eval_texts(path, "text")
 
 
 def test_eval_file_sees_the_text_the_classifier_sees(tmp_path):
@@ -245,22 +245,22 @@ def test_eval_file_sees_the_text_the_classifier_sees(tmp_path):
               u'영화 찍고도 김문옥 감독은 """"내가 영화 경력이 몇OO인데 조무래기들이 내 영화를 '
               u'평론해?"""" 같은 마인드에 빠져있겠지?"""')
     write_lines(tmp_path / "test.tsv", [u"id\tdocument\tlabel", u"9037756\t%s\t0" % review])
-    texts = build_vocab_lib.read_eval_texts(str(tmp_path / "test.tsv"), "document")
-    split = classifier_tasks.get_processor("nsmc").read_split(str(tmp_path), "test")
+    texts = vocab_builder.read_eval_texts(str(tmp_path / "test.tsv"), "document")
+    split = tasks.get_processor("nsmc").read_split(str(tmp_path), "test")
     assert texts == [e.text for e in split.examples]
     assert texts[0].startswith(u"스토리") and u' "내가 영화 경력이' in texts[0]
 
 
 def test_eval_file_matches_the_classifier_on_real_nsmc(data_dir):
     path = os.path.join(data_dir, "nsmc", "test.tsv")
-    split = classifier_tasks.get_processor("nsmc").read_split(os.path.dirname(path), "test")
-    assert build_vocab_lib.read_eval_texts(path, "document") == [e.text for e in split.examples]
+    split = tasks.get_processor("nsmc").read_split(os.path.dirname(path), "test")
+    assert vocab_builder.read_eval_texts(path, "document") == [e.text for e in split.examples]
 
 
 def test_too_small_corpus_is_an_input_error(tmp_path):
     corpus = write_lines(tmp_path / "corpus.txt", [u"영화 영화가 재미"])
     with pytest.raises(InputError, match="corpus.txt: the text yields only"):
-        build_vocab_lib.build_vocab([corpus], **dict(SMALL, vocab_size=400))
+        vocab_builder.build_vocab([corpus], **dict(SMALL, vocab_size=400))
 
 
 # ----------------------------------------------------------------------------- command line
@@ -334,11 +334,11 @@ def test_shipped_vocab_beats_published_on_nsmc(full_data_dir, krbert_dir):
     higher than the published KR-BERT-MEDIUM vocabulary on NSMC's 50,000 test reviews."""
     tokens = read_vocab(SHIPPED_VOCAB)
     assert_wordpiece_form(tokens, 20000)
-    docs = build_vocab_lib.read_eval_texts(os.path.join(full_data_dir, "nsmc", "test.tsv"),
+    docs = vocab_builder.read_eval_texts(os.path.join(full_data_dir, "nsmc", "test.tsv"),
                                            "document")
     assert len(docs) == 50000
-    ours = build_vocab_lib.evaluate(SHIPPED_VOCAB, docs, progress=False)
-    published = build_vocab_lib.evaluate(os.path.join(krbert_dir, PUBLISHED_VOCAB), docs,
+    ours = vocab_builder.evaluate(SHIPPED_VOCAB, docs, progress=False)
+    published = vocab_builder.evaluate(os.path.join(krbert_dir, PUBLISHED_VOCAB), docs,
                                          progress=False)
     assert ours["words"] == published["words"]
     assert ours["unk_rate"] <= published["unk_rate"], (ours, published)

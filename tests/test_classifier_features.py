@@ -5,11 +5,11 @@ import os
 
 import numpy as np
 import pytest
-
-import classifier_features as cf
-import classifier_tasks as ct
 from test_classifier_tasks import NSMC_HEADER, write
-from tf_compat import tf
+
+from krbert.classifier import features as cf
+from krbert.classifier import tasks as ct
+from krbert.tf_compat import tf
 
 
 class WordTokenizer(object):

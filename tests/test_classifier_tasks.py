@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-import classifier_tasks as ct
-import cli
+from krbert import cli
+from krbert.classifier import tasks as ct
 
 NSMC_HEADER = "id\tdocument\tlabel\n"
 HATE_HEADER = "comments\tcontain_gender_bias\tbias\thate\n"

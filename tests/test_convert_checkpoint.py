@@ -16,15 +16,16 @@ import sys
 
 import numpy as np
 import pytest
+from test_run_classifier import common, nsmc_run  # noqa: F401  (fixtures)
+from test_run_pretraining import flags_for, tiny_config, write_records
+from test_run_pretraining import run as run_pretraining
 
-import classifier_tasks
-import convert_checkpoint_lib
-import heads
 import modeling
 import tokenization
-from test_run_classifier import common, nsmc_run  # noqa: F401  (fixtures)
-from test_run_pretraining import flags_for, run as run_pretraining, tiny_config, write_records
-from tf_compat import tf
+from krbert.checkpoints import huggingface
+from krbert.classifier import tasks
+from krbert.pretraining import heads
+from krbert.tf_compat import tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "convert_checkpoint.py")
@@ -33,15 +34,15 @@ TOLERANCE = 1e-4
 
 needs_safetensors = pytest.mark.skipif(
     importlib.util.find_spec("safetensors") is None,
-    reason="the safetensors package is not installed (pip install -r requirements-test.txt)")
+    reason="the safetensors package is not installed (pip install -r requirements/test.txt)")
 
 
 def hf_packages():
     """(transformers, torch), or a skip naming what is missing."""
     torch = pytest.importorskip("torch", reason="torch is a test-only package of the TF 2.15 "
-                                "leg (requirements-test.txt)")
+                                "leg (requirements/test.txt)")
     transformers = pytest.importorskip("transformers", reason="transformers is a test-only "
-                                       "package of the TF 2.15 leg (requirements-test.txt)")
+                                       "package of the TF 2.15 leg (requirements/test.txt)")
     return transformers, torch
 
 
@@ -67,7 +68,7 @@ def model_variables(checkpoint):
     """{name: array} of the model variables of a checkpoint (no slots, no global_step)."""
     reader = tf.train.load_checkpoint(checkpoint)
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-            if convert_checkpoint_lib.is_model_variable(name)}
+            if huggingface.is_model_variable(name)}
 
 
 def first_lines(src, dst, count):
@@ -290,7 +291,7 @@ def test_classifier_export_matches_run_classifier(nsmc_run, classifier_hf):  # n
 
     # The predicted NSMC test rows, tokenized by transformers from the export and padded
     # to the batch's longest row: the same ids, logits and probabilities.
-    split = classifier_tasks.get_processor("nsmc").read_split(nsmc_run["data"], "test")
+    split = tasks.get_processor("nsmc").read_split(nsmc_run["data"], "test")
     texts = [example.text for example in split.examples]
     ours_tokenizer = tokenization.FullTokenizer(flags["vocab_file"], do_lower_case=False)
     hf_tokenizer = transformers.BertTokenizer.from_pretrained(out)
@@ -367,6 +368,7 @@ def test_tanh_gelu_flag_brings_back_a_tf_trained_model_whose_config_says_gelu(
     """A model first trained here, published as pytorch_model.bin with hidden_act gelu (as
     snunlp/KR-Medium is): --tanh_gelu restores the tanh GELU and the very checkpoint."""
     import shutil
+
     from safetensors.numpy import load_file
     _, torch = hf_packages()
     folder = str(tmp_path / "published")
@@ -376,7 +378,7 @@ def test_tanh_gelu_flag_brings_back_a_tf_trained_model_whose_config_says_gelu(
     os.remove(folder + "/model.safetensors")
     config = json.load(open(folder + "/config.json"))
     config["hidden_act"] = "gelu"
-    convert_checkpoint_lib.write_json(folder + "/config.json", config)
+    huggingface.write_json(folder + "/config.json", config)
     out = str(tmp_path / "tf")
     _, log = convert(["--to=tf", "--hf_dir=%s" % folder, "--output_dir=%s" % out,
                       "--tanh_gelu"])
@@ -503,7 +505,7 @@ def bert_folder(tmp_path, weights_name, weights=b""):
     if isinstance(weights, bytes):
         (folder / weights_name).write_bytes(weights)
     else:
-        convert_checkpoint_lib.save_safetensors(weights, str(folder / weights_name))
+        huggingface.save_safetensors(weights, str(folder / weights_name))
     return folder
 
 

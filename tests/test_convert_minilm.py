@@ -11,12 +11,11 @@ import os
 
 import numpy as np
 import pytest
+from test_convert_checkpoint import TOLERANCE, assert_close, convert, hf_outputs, padded, tf_outputs
 
 import modeling
 import tokenization
-from test_convert_checkpoint import (TOLERANCE, assert_close, convert, hf_outputs, padded,
-                                     tf_outputs)
-from tf_compat import tf
+from krbert.tf_compat import tf
 
 
 def minilm_dir():

@@ -13,13 +13,13 @@ import sys
 
 import pytest
 
-import cli
-import create_pretraining_data_lib as create_lib
-import file_utils
-import pretraining_examples
-import shard_corpus_lib
 import tokenization
-from tf_compat import tf
+from krbert import cli
+from krbert.corpus import shards as corpus_shards
+from krbert.files import atomic
+from krbert.pretraining import pipeline as create_lib
+from krbert.pretraining import records as pretraining_records
+from krbert.tf_compat import tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOLDEN = os.path.join(ROOT, "tests", "fixtures", "pretraining_golden")
@@ -74,7 +74,7 @@ def golden():
 def test_encoder_matches_protobuf_serialization():
     rng = random.Random(3)
     for max_predictions in (0, 5):
-        encoder = pretraining_examples.ExampleEncoder(16, max_predictions, 30000)
+        encoder = pretraining_records.ExampleEncoder(16, max_predictions, 30000)
         for _ in range(50):
             len_a, len_b = rng.randint(1, 6), rng.randint(1, 7)
             ids = [rng.randrange(30000) for _ in range(len_a + len_b + 3)]
@@ -125,7 +125,7 @@ def test_feature_layout_and_dtypes(tmp_path):
     examples = [features(record) for record in records(output)]
     assert examples
     for example in examples:
-        assert sorted(example) == sorted(pretraining_examples.FEATURE_NAMES)
+        assert sorted(example) == sorted(pretraining_records.FEATURE_NAMES)
         assert all(len(example[name]) == 32 for name in ("input_ids", "input_mask",
                                                          "segment_ids"))
         assert all(len(example[name]) == 5 for name in ("masked_lm_positions",
@@ -247,7 +247,7 @@ def test_whole_word_masking_masks_every_piece(real_examples):
 
 def _two_shards(folder):
     """Cuts the golden corpus into two shard files; returns their paths."""
-    names, documents, _ = shard_corpus_lib.shard_corpus([CORPUS], str(folder / "part"), ".txt",
+    names, documents, _ = corpus_shards.shard_corpus([CORPUS], str(folder / "part"), ".txt",
                                                         num_shards=2, show_progress=False)
     assert len(names) == 2 and documents == 9
     return names
@@ -269,10 +269,10 @@ def test_shard_corpus_cuts_at_document_boundaries(tmp_path):
     with open(CORPUS, "rb") as reader:
         documents = _documents(reader.read())
     assert len(documents) == 9
-    names, count, _ = shard_corpus_lib.shard_corpus([CORPUS], str(tmp_path / "a"), ".txt",
+    names, count, _ = corpus_shards.shard_corpus([CORPUS], str(tmp_path / "a"), ".txt",
                                                     num_shards=3, show_progress=False)
     assert len(names) == 3 and count == 9
-    by_lines, _, _ = shard_corpus_lib.shard_corpus([CORPUS], str(tmp_path / "b"), ".txt",
+    by_lines, _, _ = corpus_shards.shard_corpus([CORPUS], str(tmp_path / "b"), ".txt",
                                                    lines_per_shard=10, show_progress=False)
     assert len(by_lines) > 2
     for shards in (names, by_lines):
@@ -336,7 +336,7 @@ def test_rerun_skips_complete_outputs_and_redoes_interrupted_ones(tmp_path):
     (tmp_path / "out" / "part-00001.tfrecord.json").unlink()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    leftover = file_utils.temporary_name(str(interrupted), dead.pid)
+    leftover = atomic.temporary_name(str(interrupted), dead.pid)
     with open(leftover, "wb") as writer:
         writer.write(expected[:100])
     again = make(pattern, out, max_seq_length=32, dupe_factor=2)

@@ -15,11 +15,11 @@ import sys
 import time
 
 import pytest
-
-import file_utils
-import shard_corpus_lib
 from test_build_vocab import make_corpus, write_lines
 from test_create_pretraining_data import CORPUS, VOCAB, make, records
+
+from krbert.corpus import shards as corpus_shards
+from krbert.files import atomic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL_FLAGS = ["--do_lower_case=False", "--max_seq_length=32", "--dupe_factor=2"]
@@ -62,7 +62,7 @@ def digest(path):
 
 
 def temporaries(folder):
-    return sorted(name for name in os.listdir(str(folder)) if file_utils.is_temporary_name(name))
+    return sorted(name for name in os.listdir(str(folder)) if atomic.is_temporary_name(name))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -79,7 +79,7 @@ def test_create_pretraining_data_refuses_to_write_over_its_input(tmp_path):
 
 
 def test_shard_corpus_refuses_shards_named_like_its_inputs(tmp_path):
-    names, _, _ = shard_corpus_lib.shard_corpus([CORPUS], str(tmp_path / "part"), ".txt",
+    names, _, _ = corpus_shards.shard_corpus([CORPUS], str(tmp_path / "part"), ".txt",
                                                 num_shards=2, show_progress=False)
     before = [digest(name) for name in names]
     result = run("shard_corpus.py", ["--input_file=%s" % (tmp_path / "part-*.txt"),
@@ -183,8 +183,8 @@ def test_leftover_temporaries_are_cleaned_on_the_next_run(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     dead = _dead_pid()
-    leftovers = [file_utils.temporary_name(str(out / "corpus.tfrecord"), dead),
-                 file_utils.temporary_name(str(out / "corpus.tfrecord.json"), dead)]
+    leftovers = [atomic.temporary_name(str(out / "corpus.tfrecord"), dead),
+                 atomic.temporary_name(str(out / "corpus.tfrecord.json"), dead)]
     for path in leftovers:
         with open(path, "wb") as writer:
             writer.write(b"partial")
@@ -291,13 +291,13 @@ def test_workers_stop_when_create_pretraining_data_dies(tmp_path, big_shard):
     _wait_for(lambda: not any(_alive(pid) for pid in workers), "the workers to stop")
     # They stopped at once: neither finished its shard (each takes seconds of work).
     assert not [name for name in os.listdir(str(tmp_path / "out"))
-                if not file_utils.is_temporary_name(name)]
+                if not atomic.is_temporary_name(name)]
 
 
 KILL_DURING_WRITE = r"""
 import os, runpy, signal, sys
 sys.path.insert(0, os.getcwd())
-from tf_compat import tf
+from krbert.tf_compat import tf
 target, write = sys.argv[1], tf.io.gfile.GFile.write
 
 def write_half_then_die(self, data):
@@ -327,7 +327,7 @@ def test_build_vocab_killed_while_writing_keeps_the_previous_files(tmp_path, tar
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert killed.returncode == -signal.SIGKILL
     assert {name: digest(out / name) for name in os.listdir(str(out))
-            if not file_utils.is_temporary_name(name)} == before
+            if not atomic.is_temporary_name(name)} == before
     assert run("build_vocab.py", args)[0] == 0  # the rerun clears the leftover
     assert temporaries(out) == []
     assert digest(out / "vocab.txt") != before["vocab.txt"]  # all lines: a new sample
@@ -403,14 +403,15 @@ def test_full_disk_build_vocab(small_disk, tmp_path):
 RESULT_WRITERS = r"""
 import os, sys
 sys.path.insert(0, os.getcwd())
-import cli
+from krbert import cli
 folder, which = sys.argv[1], sys.argv[2]
 if which == "run_pretraining":
     import run_pretraining
     writers = [lambda: run_pretraining.write_eval_results({"loss": 1.5}, folder)]
 else:
     import numpy as np
-    import classifier_tasks, metrics, run_classifier
+    import run_classifier
+    from krbert.classifier import metrics, tasks as classifier_tasks
     processor = classifier_tasks.get_processor("hate")
     examples = [classifier_tasks.InputExample(str(i), "text %d" % i, label, i + 2)
                 for i, label in enumerate(["none", "hate", "offensive"])]

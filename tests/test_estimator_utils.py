@@ -7,10 +7,11 @@ import types
 
 import pytest
 
-import cli
-import estimator_utils
-import file_utils
-from tf_compat import IS_TF2, TF_VERSION, tf, tpu_estimator
+from krbert import cli
+from krbert.checkpoints import restore
+from krbert.estimator import run_folder, runtime
+from krbert.files import atomic
+from krbert.tf_compat import IS_TF2, TF_VERSION, tf, tpu_estimator
 
 
 def test_tf_compat_gives_the_v1_api_on_both_versions():
@@ -23,13 +24,13 @@ def test_tf_compat_gives_the_v1_api_on_both_versions():
 
 
 def test_session_config_turns_on_xla_only_when_asked():
-    assert estimator_utils.session_config().graph_options.optimizer_options.global_jit_level == 0
-    jit = estimator_utils.session_config(xla_jit=True)
+    assert runtime.session_config().graph_options.optimizer_options.global_jit_level == 0
+    jit = runtime.session_config(xla_jit=True)
     assert jit.graph_options.optimizer_options.global_jit_level == tf.OptimizerOptions.ON_1
 
 
 def test_run_config_is_local_without_a_tpu_name(tmp_path):
-    config = estimator_utils.make_run_config(str(tmp_path), use_tpu=False,
+    config = runtime.make_run_config(str(tmp_path), use_tpu=False,
                                              iterations_per_loop=7, save_checkpoints_steps=9)
     assert config.model_dir == str(tmp_path)
     assert config.tpu_config.iterations_per_loop == 7
@@ -41,8 +42,8 @@ def test_ensure_output_dir_fails_in_one_line_when_it_cannot_create(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text(u"x")
     with pytest.raises(cli.InputError, match="cannot be created"):
-        estimator_utils.ensure_output_dir(str(blocker / "sub"))
-    estimator_utils.ensure_output_dir(str(tmp_path / "new" / "dir"))
+        run_folder.ensure_output_dir(str(blocker / "sub"))
+    run_folder.ensure_output_dir(str(tmp_path / "new" / "dir"))
     assert (tmp_path / "new" / "dir").is_dir()
 
 
@@ -71,7 +72,7 @@ def test_an_init_checkpoint_that_is_no_checkpoint_is_one_line(tmp_path, case, me
     elif case == "index file":
         path = save_checkpoint(path, bert__w=[2, 3]) + ".index"
     with pytest.raises(cli.InputError) as error:
-        estimator_utils.checkpoint_shapes(path)
+        restore.checkpoint_shapes(path)
     assert str(error.value).startswith(message.replace("PATH", path)), str(error.value)
 
 
@@ -81,14 +82,14 @@ def test_warm_start_names_the_variable_and_both_shapes_when_they_differ(tmp_path
         tf.get_variable("bert/a", [4])
         tf.get_variable("bert/w", [3, 5])
         with pytest.raises(cli.InputError) as error:
-            estimator_utils.warm_start(prefix, use_tpu=False)
+            restore.warm_start(prefix, use_tpu=False)
     assert str(error.value) == (
         "--init_checkpoint=%s: variable bert/w has shape [3, 4] in the checkpoint but [3, 5] in "
         "this model; use the --bert_config_file the checkpoint was trained with" % prefix)
     with tf.Graph().as_default():  # matching shapes load
         tf.get_variable("bert/a", [4])
         tf.get_variable("bert/w", [3, 4])
-        estimator_utils.warm_start(prefix, use_tpu=False)
+        restore.warm_start(prefix, use_tpu=False)
 
 
 def test_run_config_from_flags_reads_the_tpu_flags_and_takes_further_settings(tmp_path):
@@ -96,14 +97,14 @@ def test_run_config_from_flags_reads_the_tpu_flags_and_takes_further_settings(tm
         output_dir=str(tmp_path), use_tpu=False, tpu_name=None, tpu_zone=None,
         gcp_project=None, master=None, num_tpu_cores=8, iterations_per_loop=5,
         save_checkpoints_steps=7, log_every_n_steps=3)
-    config = estimator_utils.run_config_from_flags(FLAGS, estimator_utils.session_config(),
+    config = runtime.run_config_from_flags(FLAGS, runtime.session_config(),
                                                    keep_checkpoint_max=2, tf_random_seed=11)
     assert config.model_dir == str(tmp_path) and config.cluster is None
     assert config.save_checkpoints_steps == 7 and config.tpu_config.iterations_per_loop == 5
     assert config.log_step_count_steps == 15  # on the CPU one session run is one step
     assert config.keep_checkpoint_max == 2 and config.tf_random_seed == 11
     FLAGS.use_tpu = True
-    assert estimator_utils.run_config_from_flags(FLAGS, None).log_step_count_steps == 3
+    assert runtime.run_config_from_flags(FLAGS, None).log_step_count_steps == 3
 
 
 def test_ensure_output_dir_clears_what_dead_runs_left_unless_a_live_run_uses_it(tmp_path):
@@ -117,7 +118,7 @@ def test_ensure_output_dir_clears_what_dead_runs_left_unless_a_live_run_uses_it(
     host = socket.gethostname().split(".")[0]
 
     def temporary(name, pid):
-        return out / ("%s%s%s.%d" % (name, file_utils.TMP_MARK, host, pid))
+        return out / ("%s%s%s.%d" % (name, atomic.TMP_MARK, host, pid))
 
     dead = subprocess.Popen(["true"])
     dead.wait()
@@ -130,12 +131,12 @@ def test_ensure_output_dir_clears_what_dead_runs_left_unless_a_live_run_uses_it(
 
     live = subprocess.Popen(["sleep", "60"])
     try:
-        temporary(estimator_utils.IN_USE, live.pid).write_text(u"")
-        estimator_utils.ensure_output_dir(str(out))  # another live run uses the folder
+        temporary(run_folder.IN_USE, live.pid).write_text(u"")
+        run_folder.ensure_output_dir(str(out))  # another live run uses the folder
         assert tf1_write.is_dir() and tf2_write.is_dir() and not stale.exists()
     finally:
         live.kill()
         live.wait()
-    estimator_utils.ensure_output_dir(str(out))  # that run is gone: its writes are cleared
-    mine = temporary(estimator_utils.IN_USE, os.getpid()).name
+    run_folder.ensure_output_dir(str(out))  # that run is gone: its writes are cleared
+    mine = temporary(run_folder.IN_USE, os.getpid()).name
     assert sorted(os.listdir(str(out))) == sorted(kept + [mine])

@@ -15,10 +15,10 @@ import io
 import random
 
 import pytest
-
-import fast_tokenization
-import tokenization
 from test_tokenization import SHIPPED_VOCAB, SPECIALS, nsmc_documents, vocab_path, write_vocab
+
+import tokenization
+from krbert.tokenizers import fast as fast_tokenization
 
 NOT_BUILT = ("the C tokenizer _fast_tokenizer is not built for this Python (or is stale); run "
              "scripts/setup.sh or 'python setup.py build_ext --inplace'")

@@ -22,13 +22,13 @@ import unicodedata
 
 import pytest
 
-import classifier_tasks
-import convert_checkpoint_lib
 import tokenization
+from krbert.checkpoints import huggingface
+from krbert.classifier import tasks
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 transformers = pytest.importorskip("transformers", reason="transformers is a test-only "
-                                   "package of the TF 2.15 leg (requirements-test.txt)")
+                                   "package of the TF 2.15 leg (requirements/test.txt)")
 
 MAX_HF_WORD = 100
 
@@ -36,8 +36,8 @@ MAX_HF_WORD = 100
 def export_tokenizer(vocab_file, folder, do_lower_case=False):
     """The tokenizer files of an export, as convert_checkpoint.py --to=hf writes them."""
     os.makedirs(folder)
-    convert_checkpoint_lib.copy_vocab(vocab_file, folder)
-    convert_checkpoint_lib.tokenizer_files(folder, do_lower_case, 512)
+    huggingface.copy_vocab(vocab_file, folder)
+    huggingface.tokenizer_files(folder, do_lower_case, 512)
     return folder
 
 
@@ -59,7 +59,7 @@ def longest_word(tokenizer, text):
 
 @pytest.fixture(scope="module")
 def nsmc_test_texts(data_dir):
-    split = classifier_tasks.get_processor("nsmc").read_split(
+    split = tasks.get_processor("nsmc").read_split(
         os.path.join(data_dir, "nsmc"), "test")
     assert len(split.examples) == 50000
     return [example.text for example in split.examples]

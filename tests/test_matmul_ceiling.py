@@ -6,10 +6,10 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "benchmarks"))
 
-import heads  # noqa: E402
 import matmul_ceiling  # noqa: E402
 import modeling  # noqa: E402
-from tf_compat import tf  # noqa: E402
+from krbert.pretraining import heads  # noqa: E402
+from krbert.tf_compat import tf  # noqa: E402
 
 CONFIG = modeling.BertConfig(vocab_size=97, hidden_size=32, num_hidden_layers=3,
                              num_attention_heads=4, intermediate_size=48,

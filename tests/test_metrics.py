@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-import metrics
+from krbert.classifier import metrics
 
 # gold:      0 0 1 1 2 2 2
 # predicted: 0 1 1 1 2 0 2

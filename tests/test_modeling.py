@@ -6,10 +6,10 @@ import os
 import numpy as np
 import pytest
 
-import heads
 import modeling
 from conftest import ROOT, shipped_or_published
-from tf_compat import tf
+from krbert.pretraining import heads
+from krbert.tf_compat import tf
 
 SHIPPED_MEDIUM_CONFIG = os.path.join(ROOT, "vocab", "bert_config_medium.json")
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import optimization
-from tf_compat import tf
+from krbert.tf_compat import tf
 
 BETA_1, BETA_2, EPSILON, DECAY = 0.9, 0.999, 1e-6, 0.01
 

@@ -12,15 +12,15 @@ import sys
 
 import numpy as np
 import pytest
-
-import classifier_features
-import classifier_model
-import classifier_tasks
-import modeling
-import tokenization
 from test_run_classifier import TINY_CONFIG, common, nsmc_run  # noqa: F401
 from test_run_classifier import run as run_classifier
-from tf_compat import tf
+
+import modeling
+import tokenization
+from krbert.classifier import features as classifier_features
+from krbert.classifier import model as classifier_model
+from krbert.classifier import tasks
+from krbert.tf_compat import tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "predict.py")
@@ -60,7 +60,7 @@ def model_flags(common_flags):
 def test_texts(nsmc_run, tmp_path_factory):
     """The run's test split as run_classifier read it, one text per line, and its
     test_results.tsv probabilities."""
-    split = classifier_tasks.get_processor("nsmc").read_split(nsmc_run["data"], "test")
+    split = tasks.get_processor("nsmc").read_split(nsmc_run["data"], "test")
     texts = [e.text for e in split.examples]
     path = str(tmp_path_factory.mktemp("texts") / "reviews.txt")
     with open(path, "w", encoding="utf-8") as handle:
@@ -226,7 +226,7 @@ def test_saved_model_loads_and_gives_the_checkpoints_probabilities(export_dir, t
     """Loaded with TensorFlow's SavedModel loader and fed by its signature's names."""
     tokenizer = tokenization.FullTokenizer(
         os.path.join(krbert_dir, "vocab_krmedium_20000.txt"), do_lower_case=False)
-    ids = [classifier_features.example_to_ids(classifier_tasks.InputExample("", t, None, 0),
+    ids = [classifier_features.example_to_ids(tasks.InputExample("", t, None, 0),
                                               tokenizer, 64)[0] for t in test_texts["texts"]]
     arrays = classifier_model.pad_batch(ids, max(len(i) for i in ids))
     graph = tf.Graph()

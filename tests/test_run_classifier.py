@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 
-from tf_compat import tf
+from krbert.tf_compat import tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "run_classifier.py")

@@ -15,9 +15,9 @@ import sys
 import numpy as np
 import pytest
 
-import cli
 import run_pretraining
-from tf_compat import tf
+from krbert import cli
+from krbert.tf_compat import tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEQ, PREDS, VOCAB = 16, 3, 100
@@ -326,14 +326,14 @@ def test_eval_with_no_checkpoint_and_no_training_is_refused(tmp_path):
 
 
 def test_the_sidecar_of_create_pretraining_data_vouches_for_a_file_cheaply(tmp_path):
-    import create_pretraining_data_lib
+    from krbert.pretraining import pipeline
     golden = os.path.join(ROOT, "tests", "fixtures", "pretraining_golden")
     settings = {"do_lower_case": False, "do_whole_word_mask": False, "max_seq_length": 32,
                 "max_predictions_per_seq": 5, "random_seed": 1, "dupe_factor": 1,
                 "masked_lm_prob": 0.15, "short_seq_prob": 0.1, "tokenizer": "wordpiece",
                 "subchar": False}
     output = str(tmp_path / "c.tfrecord")
-    create_pretraining_data_lib.run(os.path.join(golden, "corpus.txt"), output,
+    pipeline.run(os.path.join(golden, "corpus.txt"), output,
                                     os.path.join(golden, "vocab.txt"), settings, num_workers=1,
                                     show_progress=False, in_process=True)
     assert os.path.exists(output + ".json")

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tf_compat import tf
+from krbert.tf_compat import tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))

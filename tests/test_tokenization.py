@@ -17,13 +17,13 @@ import types
 import pytest
 from absl import flags as absl_flags
 
-import bert_config
-import classifier_tasks
-import fast_tokenization
 import tokenization
-from cli import InputError
 from conftest import ROOT, shipped_or_published
-from krbert_tokenization import to_subchar
+from krbert import bert_config
+from krbert.classifier import tasks
+from krbert.cli import InputError
+from krbert.tokenizers import fast as fast_tokenization
+from krbert.tokenizers.bidirectional import to_subchar
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 SHIPPED_VOCAB = os.path.join(ROOT, "vocab", "vocab_20000.txt")
@@ -38,7 +38,7 @@ def write_vocab(tmp_path, tokens, name="vocab.txt"):
 
 def nsmc_documents(data_dir):
     """The reviews of NSMC's test split, read as run_classifier.py reads them."""
-    split = classifier_tasks.get_processor("nsmc").read_split(
+    split = tasks.get_processor("nsmc").read_split(
         os.path.join(data_dir, "nsmc"), "test")
     return [example.text for example in split.examples]
 

@@ -27,7 +27,7 @@ import shutil
 
 import numpy as np
 
-from cli import InputError
+from krbert.cli import InputError
 
 LAYER_NORM_EPS = 1e-12
 """The layer-norm epsilon of modeling.py."""

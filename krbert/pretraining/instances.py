@@ -2,7 +2,7 @@
 
 This module holds the algorithm only (no TensorFlow, no file access). The workers that read
 the text and write the files are create_pretraining_data_lib.py's; the bytes of each
-example are pretraining_examples.py's.
+example are records.py's.
 
 For one input file and one seed it reproduces the original release instance for instance:
 every value comes from the same ``random.Random(seed)`` draws, in the same order:
@@ -26,7 +26,7 @@ ids (sentences and documents are offsets into it), segments are ranges of that a
 an instance is a fixed-size row of ints (its two ranges, its label and its masked positions
 with their replacements). So a shard of N tokens and M instances takes about
 4 N + 4 (6 + 2 P) M bytes (P = max_predictions_per_seq), instead of Python lists of
-strings for every instance. ``pretraining_examples.ExampleEncoder`` then writes the
+strings for every instance. ``records.ExampleEncoder`` then writes the
 tf.train.Example bytes directly: the same bytes as
 ``Example.SerializeToString(deterministic=True)``, i.e. the original's examples with their
 feature map in sorted key order.
@@ -34,8 +34,7 @@ feature map in sorted key order.
 
 import array
 
-import pretraining_examples
-
+from krbert.pretraining import records
 
 _HEADER = 6
 """Ints before the masked positions in an instance row: a_lo, a_hi, b_lo, b_hi,
@@ -389,7 +388,7 @@ class InstanceMaker(object):
 def serialized_examples(maker, order):
     """Yields the tf.train.Example bytes of the maker's instances, in `order`."""
     options = maker.options
-    encode = pretraining_examples.ExampleEncoder(
+    encode = records.ExampleEncoder(
         options.max_seq_length, options.max_predictions_per_seq, maker.vocabulary.size).encode
     tokens, row_of = maker.corpus.tokens, maker.row
     cls_id, sep_id = maker.vocabulary.cls_id, maker.vocabulary.sep_id

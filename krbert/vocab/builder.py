@@ -44,11 +44,12 @@ import tempfile
 import sentencepiece as spm
 from tqdm import tqdm
 
-import file_utils
 import tokenization
-from cli import InputError
-from krbert_tokenization import to_subchar
-from tf_compat import tf
+from krbert.cli import InputError
+from krbert.files import atomic, paths
+from krbert.files import reading as file_reading
+from krbert.tf_compat import tf
+from krbert.tokenizers.bidirectional import to_subchar
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 SP_SPACE = u"\u2581"  # sentencepiece's word-start marker
@@ -88,7 +89,7 @@ def iter_lines(files, progress=True):
     bar = _progress(total=total, show=progress, unit="B", unit_scale=True,
                     desc="reading and sampling")
     for path in files:
-        for raw in file_utils.read_lines(path, bar.update, READ_BLOCK):
+        for raw in file_reading.read_lines(path, bar.update, READ_BLOCK):
             line = raw.decode("utf-8", "ignore").rstrip("\r")
             if line.strip():
                 yield line
@@ -385,8 +386,8 @@ def vocab_text(tokens):
 
 
 def write_vocab(tokens, path):
-    """Writes the vocabulary (UTF-8), atomically (file_utils.write_text_atomic)."""
-    file_utils.write_text_atomic(path, vocab_text(tokens))
+    """Writes the vocabulary (UTF-8), atomically (atomic.write_text_atomic)."""
+    atomic.write_text_atomic(path, vocab_text(tokens))
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -400,14 +401,14 @@ NSMC_QUOTE_ROUNDS = 2
 def read_eval_texts(path, column=None):
     """Texts of an eval file: every line, or one column of a TSV with a header line.
 
-    A column is read by file_utils.read_tsv, as the classifier reads NSMC: the same rows,
+    A column is read by file_reading.read_tsv, as the classifier reads NSMC: the same rows,
     the same unquoting (NSMC_QUOTE_ROUNDS), the same file:line errors.
     """
-    file_utils.check_input_file(path, "--eval_file")
+    paths.check_input_file(path, "--eval_file")
     if column:
         return [row[column] for _, row in
-                file_utils.read_tsv(path, [column], quote_rounds={column: NSMC_QUOTE_ROUNDS})]
-    return [raw.decode("utf-8", "ignore").rstrip("\r") for raw in file_utils.read_lines(path)]
+                file_reading.read_tsv(path, [column], quote_rounds={column: NSMC_QUOTE_ROUNDS})]
+    return [raw.decode("utf-8", "ignore").rstrip("\r") for raw in file_reading.read_lines(path)]
 
 
 def evaluate(vocab_file, texts, do_lower_case=False, tokenizer="wordpiece", subchar=False,

@@ -10,7 +10,7 @@ finished file OUTPUT has a JSON sidecar OUTPUT.json recording how it was made an
 import json
 import struct
 
-from tf_compat import tf
+from krbert.tf_compat import tf
 
 FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions",
                  "masked_lm_ids", "masked_lm_weights", "next_sentence_labels")

@@ -20,7 +20,12 @@ Use through ``tokenization.FullTokenizer(vocab_file, tokenizer="bidirectional", 
 
 import unicodedata
 
-from wordpiece import MAX_INPUT_CHARS_PER_WORD, UNK_TOKEN, WordpieceTokenizer, affix_table
+from krbert.tokenizers.wordpiece import (
+    MAX_INPUT_CHARS_PER_WORD,
+    UNK_TOKEN,
+    WordpieceTokenizer,
+    affix_table,
+)
 
 SPECIAL_IDS = 5
 """Ids below this ([PAD] [UNK] [CLS] [SEP] [MASK]) do not count when comparing splits."""

@@ -27,12 +27,14 @@ import traceback
 
 from tqdm import tqdm
 
-import cli
-import file_utils
-import pretraining_examples
-import pretraining_instances
 import tokenization
-from tf_compat import tf
+from krbert import cli
+from krbert.files import atomic
+from krbert.files import paths as file_paths
+from krbert.files import reading as file_reading
+from krbert.pretraining import instances as pretraining_instances
+from krbert.pretraining import records
+from krbert.tf_compat import tf
 
 TOKENIZER_CACHE = 1 << 15
 """Words whose pieces a worker's tokenizer remembers (bounded memory per worker)."""
@@ -134,7 +136,7 @@ def job_key(path, outputs, settings, vocab_sha256):
 def is_complete(outputs, key):
     """Whether every output exists with a sidecar recording `key` and its byte size."""
     for output in outputs:
-        sidecar = pretraining_examples.read_sidecar(output)
+        sidecar = records.read_sidecar(output)
         if sidecar is None or any(sidecar.get(name) != value for name, value in key.items()):
             return False
         try:
@@ -165,7 +167,7 @@ def read_corpus(path, tokenizer, bar):
         return to_ids(tokenize(text))
 
     decode = pretraining_instances.decode_line
-    for raw in file_utils.read_lines(path, bar.update):
+    for raw in file_reading.read_lines(path, bar.update):
         try:
             corpus.add_line(decode(raw, corpus), ids_of)
         except KeyError as e:
@@ -184,7 +186,7 @@ def write_examples(maker, order, outputs, bar):
     Returns the number of examples written to each output. A write that fails (a full
     disk) removes the temporary files and raises InputError naming the output.
     """
-    temporaries = [file_utils.temporary_name(output) for output in outputs]
+    temporaries = [atomic.temporary_name(output) for output in outputs]
     writers = []
     counts = [0] * len(outputs)
     current = 0
@@ -210,9 +212,9 @@ def write_examples(maker, order, outputs, bar):
         for writer in writers:
             _close_quietly(writer)
         for tmp_path in temporaries:
-            file_utils.discard(tmp_path)
+            atomic.discard(tmp_path)
         if isinstance(e, (tf.errors.OpError, OSError)):
-            raise file_utils.write_error(outputs[current], e)
+            raise atomic.write_error(outputs[current], e)
         raise
     return counts
 
@@ -271,13 +273,13 @@ def make_shard(path, outputs, key, slot=0, show_progress=True):
              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
     for part, (output, count) in enumerate(zip(outputs, counts)):
         # an old sidecar must not vouch for the new file
-        file_utils.discard(pretraining_examples.sidecar_name(output))
-        file_utils.commit(file_utils.temporary_name(output), output)
+        atomic.discard(records.sidecar_name(output))
+        atomic.commit(atomic.temporary_name(output), output)
         sidecar = dict(key, output=output, part=part, instances=count,
                        bytes=tf.io.gfile.stat(output).length,
                        documents=stats["documents"], tokens=stats["tokens"],
                        invalid_utf8_lines=stats["invalid_utf8_lines"])
-        file_utils.write_text_atomic(pretraining_examples.sidecar_name(output),
+        atomic.write_text_atomic(records.sidecar_name(output),
                                      json.dumps(sidecar, indent=1, sort_keys=True))
     return stats
 
@@ -357,17 +359,17 @@ def run(input_file, output_file, vocab_file, settings, num_workers=0, show_progr
                              "globs)")
     if not output_file:
         raise cli.InputError("--output_file is missing; pass where to write the examples")
-    inputs = file_utils.glob_input_files(input_file, "--input_file")
+    inputs = file_paths.glob_input_files(input_file, "--input_file")
     jobs = plan_outputs(inputs, output_file)
-    file_utils.check_input_file(vocab_file, "--vocab_file")
+    file_paths.check_input_file(vocab_file, "--vocab_file")
     outputs = [name for _, names in jobs for name in names]
-    file_utils.check_outputs_spare_inputs(
-        outputs + [pretraining_examples.sidecar_name(name) for name in outputs],
+    file_paths.check_outputs_spare_inputs(
+        outputs + [records.sidecar_name(name) for name in outputs],
         inputs + [vocab_file],
         "--output_file", "--input_file or --vocab_file")
-    file_utils.check_writable(outputs, "--output_file")
-    file_utils.remove_stale_temporaries_of(outputs)
-    vocab_sha256 = file_utils.file_sha256(vocab_file)
+    atomic.check_writable(outputs, "--output_file")
+    atomic.remove_stale_temporaries_of(outputs)
+    vocab_sha256 = file_reading.file_sha256(vocab_file)
     pending, skipped = [], 0
     for path, outputs in jobs:
         key = job_key(path, outputs, settings, vocab_sha256)
@@ -471,9 +473,9 @@ def _outcome(receiver, process, job):
 def _discard_temporaries(outputs, pid):
     """Removes what a stopped worker left under its temporary names."""
     for output in outputs:
-        file_utils.discard(file_utils.temporary_name(output, pid))
-        sidecar = pretraining_examples.sidecar_name(output)
-        file_utils.discard(file_utils.temporary_name(sidecar, pid))
+        atomic.discard(atomic.temporary_name(output, pid))
+        sidecar = records.sidecar_name(output)
+        atomic.discard(atomic.temporary_name(sidecar, pid))
 
 
 def _warn_invalid(stats):

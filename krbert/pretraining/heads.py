@@ -12,7 +12,7 @@ P masked positions per example.
 """
 
 import modeling
-from tf_compat import tf
+from krbert.tf_compat import tf
 
 
 def gather_indexes(sequence_tensor, positions):

@@ -10,8 +10,8 @@ import copy
 import difflib
 import json
 
-import cli
-from tf_compat import tf
+from krbert import cli
+from krbert.tf_compat import tf
 
 
 class BertConfig(object):

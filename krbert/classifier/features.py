@@ -14,8 +14,8 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-import file_utils
-from tf_compat import tf
+from krbert.files import atomic, reading
+from krbert.tf_compat import tf
 
 log = tf.compat.v1.logging
 
@@ -64,7 +64,7 @@ def build_feature_cache(processor, split, tokenizer, tokenizer_signature, max_se
       (record_path, meta): meta holds num_examples, num_truncated and the key fields.
     """
     key_fields = dict(tokenizer_signature, format=CACHE_FORMAT, task=processor.tag,
-                      split=split.name, split_sha256=file_utils.file_sha256(split.path),
+                      split=split.name, split_sha256=reading.file_sha256(split.path),
                       max_seq_length=int(max_seq_length), sorted=bool(sort_by_length))
     key = hashlib.sha256(json.dumps(key_fields, sort_keys=True).encode("utf-8")).hexdigest()
     record_path, meta_path = cache_paths(cache_dir, processor, split.name, key)
@@ -87,9 +87,9 @@ def build_feature_cache(processor, split, tokenizer, tokenizer_signature, max_se
     if sort_by_length:
         features.sort(key=lambda f: len(f[1]))
 
-    file_utils.check_writable([record_path, meta_path], "--cache_dir")
-    file_utils.remove_stale_temporaries(cache_dir, "%s_%s_" % (processor.tag, split.name))
-    with file_utils.atomic_writer(record_path, tf.io.TFRecordWriter) as writer:
+    atomic.check_writable([record_path, meta_path], "--cache_dir")
+    atomic.remove_stale_temporaries(cache_dir, "%s_%s_" % (processor.tag, split.name))
+    with atomic.atomic_writer(record_path, tf.io.TFRecordWriter) as writer:
         for index, ids, label_id in tqdm(features, desc="writing %s" % split.name,
                                          unit=" ex", mininterval=2.0):
             writer.write(tf.train.Example(features=tf.train.Features(feature={
@@ -102,7 +102,7 @@ def build_feature_cache(processor, split, tokenizer, tokenizer_signature, max_se
             "num_truncated": truncated,
             "mean_length": float(sum(lengths)) / max(1, len(lengths)),
             "max_length": max(lengths) if lengths else 0}
-    file_utils.write_text_atomic(meta_path, json.dumps(meta, indent=1, sort_keys=True))
+    atomic.write_text_atomic(meta_path, json.dumps(meta, indent=1, sort_keys=True))
     log.info("Wrote %d %s %s features to %s (%d truncated to %d tokens, mean "
                     "length %.1f)", len(features), processor.tag, split.name, record_path,
                     truncated, max_seq_length, meta["mean_length"])

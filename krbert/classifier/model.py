@@ -27,9 +27,9 @@ import re
 
 import numpy as np
 
-import cli
 import modeling
-from tf_compat import tf
+from krbert import cli
+from krbert.tf_compat import tf
 
 INPUT_NAMES = ("input_ids", "input_mask", "segment_ids")
 SIGNATURE_NAME = "serving_default"

@@ -23,11 +23,11 @@ with the per-character reference path.
 import functools
 import os
 
-import wordpiece
-from krbert_tokenization import SPECIAL_IDS
+from krbert.tokenizers import wordpiece
+from krbert.tokenizers.bidirectional import SPECIAL_IDS
 
 try:
-    import _fast_tokenizer
+    from krbert.tokenizers import _fast_tokenizer
 except ImportError:  # not built: the pure-Python path is used
     _fast_tokenizer = None
 

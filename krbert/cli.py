@@ -38,3 +38,9 @@ def run(main, argv=None):
             fail(str(e))
 
     app.run(guarded, argv=argv)
+
+
+def error_reason(error):
+    """The short text of an OSError or a TensorFlow OpError (str() of anything else), for
+    one-line messages."""
+    return getattr(error, "message", None) or getattr(error, "strerror", None) or str(error)

@@ -8,10 +8,9 @@ rows into model inputs is classifier_features.py's job.
 import collections
 import os
 
-
-import cli
-import file_utils
-from tf_compat import tf
+from krbert import cli
+from krbert.files import paths, reading
+from krbert.tf_compat import tf
 
 log = tf.compat.v1.logging
 
@@ -57,7 +56,7 @@ class Processor(object):
             for file_name in self.files[split]:
                 path = os.path.join(folder, file_name)
                 if tf.io.gfile.exists(path):
-                    file_utils.check_input_file(path)  # a folder is not the file
+                    paths.check_input_file(path)  # a folder is not the file
                     return path
         raise cli.InputError(
             "--data_dir=%s: no %s file for task %s; expected %s there (or in %s/)"
@@ -73,7 +72,7 @@ class Processor(object):
         required = [self.text_column] + ([self.label_column] if need_labels else [])
         examples = []
         has_labels = None
-        for number, row in file_utils.read_tsv(path, required, optional, self.quote_rounds):
+        for number, row in reading.read_tsv(path, required, optional, self.quote_rounds):
             label = row.get(self.label_column)
             if has_labels is None:
                 has_labels = label is not None

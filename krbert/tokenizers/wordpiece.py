@@ -28,8 +28,8 @@ import re
 import sys
 import unicodedata
 
-from cli import InputError
-from tf_compat import tf
+from krbert.cli import InputError
+from krbert.tf_compat import tf
 
 UNK_TOKEN = "[UNK]"
 MAX_INPUT_CHARS_PER_WORD = 200

@@ -11,8 +11,9 @@ import re
 
 from tqdm import tqdm
 
-import file_utils
-from tf_compat import tf
+from krbert.files import atomic, reading
+from krbert.files import paths as file_paths
+from krbert.tf_compat import tf
 
 
 def is_blank(raw_line):
@@ -32,7 +33,7 @@ def read_documents(paths, bar):
     """Yields every document as a list of its lines (bytes, with b"\\n")."""
     for path in paths:
         document = []
-        for line in file_utils.read_lines(path, bar.update):
+        for line in reading.read_lines(path, bar.update):
             if is_blank(line):
                 if document:
                     yield document
@@ -45,7 +46,7 @@ def read_documents(paths, bar):
 
 class ShardWriter(object):
     """Writes shards one after the other: PREFIX-00000SUFFIX, ..., each under a temporary
-    name until it is closed (file_utils.atomic_write)."""
+    name until it is closed (atomic.atomic_write)."""
 
     def __init__(self, prefix, suffix):
         self.prefix, self.suffix = prefix, suffix
@@ -59,7 +60,7 @@ class ShardWriter(object):
         self.close()
         name = "%s-%05d%s" % (self.prefix, len(self.names), self.suffix)
         self.names.append(name)
-        self._open = file_utils.atomic_write(name, "wb")
+        self._open = atomic.atomic_write(name, "wb")
         self.writer = self._open.__enter__()
         self.lines = 0
 
@@ -87,7 +88,7 @@ def check_shards_spare_inputs(paths, prefix, suffix):
     shard = re.compile(re.escape(os.path.basename(prefix)) + r"-\d{5,}" + re.escape(suffix) + "$")
     clashes = [os.path.join(os.path.dirname(prefix), os.path.basename(path)) for path in paths
                if shard.match(os.path.basename(path))]
-    file_utils.check_outputs_spare_inputs(clashes, paths, "--output_prefix")
+    file_paths.check_outputs_spare_inputs(clashes, paths, "--output_prefix")
 
 
 def shard_corpus(paths, prefix, suffix, num_shards=0, lines_per_shard=0, show_progress=True):
@@ -98,8 +99,8 @@ def shard_corpus(paths, prefix, suffix, num_shards=0, lines_per_shard=0, show_pr
     """
     total = sum(tf.io.gfile.stat(path).length for path in paths)
     check_shards_spare_inputs(paths, prefix, suffix)
-    file_utils.check_writable(["%s-%05d%s" % (prefix, 0, suffix)], "--output_prefix")
-    file_utils.remove_stale_temporaries(os.path.dirname(prefix) or ".",
+    atomic.check_writable(["%s-%05d%s" % (prefix, 0, suffix)], "--output_prefix")
+    atomic.remove_stale_temporaries(os.path.dirname(prefix) or ".",
                                         os.path.basename(prefix) + "-")
     out = ShardWriter(prefix, suffix)
     documents = lines = 0

@@ -1,0 +1,1 @@
+"""TPUEstimator plumbing: the runtime, record decoding, the run's output folder."""

@@ -1,0 +1,1 @@
+"""Files, local or gs://: inputs, outputs written whole, reading, Cloud Storage."""

@@ -1,0 +1,138 @@
+"""Reading files, local or gs://: lines in chunks, TSV/CSV rows, sha256 of the bytes."""
+
+import hashlib
+import io
+
+from krbert import cli
+from krbert.files import paths
+from krbert.tf_compat import tf
+
+READ_CHUNK = 1 << 20
+
+
+def file_sha256(path):
+    """Hex sha256 of a file's bytes (gs:// too)."""
+    digest = hashlib.sha256()
+    with tf.io.gfile.GFile(path, "rb") as reader:
+        for chunk in iter(lambda: reader.read(READ_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def split_lines(chunks):
+    """Yields the lines (bytes, without b"\\n") of a stream given as byte chunks.
+
+    Lines end at b"\\n" only, as GFile.readline; "\\r" stays in the line.
+    """
+    rest = b""
+    for chunk in chunks:
+        if not chunk:
+            continue
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            yield line
+    if rest:
+        yield rest
+
+
+def read_lines(path, on_bytes=None, chunk_size=READ_CHUNK):
+    """Yields the lines of a file (bytes, without b"\\n"), read in chunks through gfile.
+
+    `on_bytes(n)` is called with the size of every chunk read (progress bars).
+    """
+    with tf.io.gfile.GFile(path, "rb") as reader:
+        def chunks():
+            for chunk in iter(lambda: reader.read(chunk_size), b""):
+                if on_bytes is not None:
+                    on_bytes(len(chunk))
+                yield chunk
+
+        for line in split_lines(chunks()):
+            yield line
+
+
+def unquote_csv(field, rounds):
+    """Removes up to ``rounds`` layers of CSV quoting: ``"a ""b"" c"`` becomes ``a "b" c``.
+
+    A layer is removed only when the field is a well-formed quoted CSV field (starts and
+    ends with a quote, every inner quote doubled); anything else is returned as is. NSMC's
+    files quote a review holding a double quote twice (rounds=2 undoes both).
+    """
+    for _ in range(rounds):
+        if len(field) < 2 or field[0] != '"' or field[-1] != '"':
+            break
+        inner = field[1:-1]
+        if '"' in inner.replace('""', ""):
+            break
+        field = inner.replace('""', '"')
+    return field
+
+
+def _row_for_message(line):
+    line = line.rstrip("\r\n")
+    return repr(line if len(line) <= 200 else line[:200] + "...")
+
+
+def _open_binary(path):
+    """Local files through io (fast), anything else (gs://) through tf.io.gfile."""
+    if paths.is_remote(path):
+        return tf.io.gfile.GFile(path, "rb")
+    return io.open(path, "rb")
+
+
+def _decode_row(raw, path, number):
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise cli.InputError("%s:%d: not valid UTF-8 (byte %d of the line); save the file as "
+                             "UTF-8" % (path, number, e.start + 1))
+
+
+def read_tsv(path, required, optional=(), quote_rounds=None):
+    """Reads a tab-separated UTF-8 file with a header line, by column name.
+
+    A blank line is skipped in a file of several columns (in a one-column file it is an
+    empty text). A field is CSV-unquoted ``quote_rounds[column]`` times (default once)
+    when it is quoted. A BOM before the header is dropped.
+
+    Args:
+      path: the file (gs:// too).
+      required: column names that must be in the header.
+      optional: column names read when present.
+      quote_rounds: dict column -> layers of CSV quoting to undo.
+
+    Yields:
+      (line_number, {column: value}) for every data row; a missing column, a row with the
+      wrong number of fields or bytes that are not UTF-8 raise InputError naming path:line.
+    """
+    paths.check_input_file(path)
+    quote_rounds = quote_rounds or {}
+    with _open_binary(path) as handle:
+        header_line = _decode_row(handle.readline(), path, 1)
+        header = header_line.rstrip("\r\n").split("\t")
+        if header and header[0].startswith("\ufeff"):
+            header[0] = header[0][1:]
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise cli.InputError(
+                "%s:1: the header line must name the columns %s (missing %s); found %s"
+                % (path, ", ".join(required), ", ".join(missing), _row_for_message(header_line)))
+        wanted = [(c, header.index(c), quote_rounds.get(c, 1))
+                  for c in list(required) + list(optional) if c in header]
+        width = len(header)
+        for number, raw in enumerate(handle, start=2):
+            line = _decode_row(raw, path, number)
+            fields = line.rstrip("\r\n").split("\t")
+            if len(fields) != width:
+                if not line.strip():
+                    continue
+                raise cli.InputError(
+                    "%s:%d: expected %d tab-separated columns (%s), found %d: %s; fix or "
+                    "remove the row" % (path, number, width, ", ".join(header),
+                                        len(fields), _row_for_message(line)))
+            row = {}
+            for column, i, rounds in wanted:
+                value = fields[i]
+                row[column] = unquote_csv(value, rounds) if value[:1] == '"' else value
+            yield number, row

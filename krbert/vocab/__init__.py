@@ -1,0 +1,1 @@
+"""WordPiece vocabularies: building one with sentencepiece, and its evaluation."""
