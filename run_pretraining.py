@@ -25,7 +25,6 @@ import os
 import time
 
 from absl import flags
-from google.protobuf.message import DecodeError
 
 import modeling
 import optimization
@@ -109,153 +108,8 @@ flags.DEFINE_integer(
 
 
 # ----------------------------------------------------------------------------------
-# Checks on the inputs, before any graph is built.
-# ----------------------------------------------------------------------------------
-
-def iterate_records(files, limit):
-    """Yields (path, index, tf.train.Example) for the first ``limit`` records of ``files``."""
-    count = 0
-    for path in files:
-        if count >= limit:
-            return
-        try:
-            for index, raw in enumerate(tf.io.tf_record_iterator(path)):
-                if count >= limit:
-                    return
-                example = tf.train.Example.FromString(raw)
-                yield path, index, example
-                count += 1
-        except (tf.errors.OpError, DecodeError) as e:
-            raise cli.InputError("%s: not a TFRecord file of tf.train.Example (%s); give the "
-                                 "files written by create_pretraining_data.py" %
-                                 (path, cli.error_reason(e)))
-
-
-REGENERATE = "regenerate it with create_pretraining_data.py"
-
-
-def check_file_is_whole(path, max_seq_length, max_predictions_per_seq):
-    """Raises InputError unless ``path`` is a whole TFRecord file made with these lengths.
-
-    With a sidecar the check costs two small reads: the sizes and lengths it records
-    must match. Without one the file is read through: every record's length and CRC,
-    and the records must end exactly at the end of the file. Returns whether the file
-    had to be read through.
-    """
-    if tf.io.gfile.isdir(path):
-        raise cli.InputError("%s is a folder; give TFRecord files, e.g. '%s/*.tfrecord'"
-                             % (path, path.rstrip("/")))
-    size = tf.io.gfile.stat(path).length
-    sidecar = pretraining_records.read_sidecar(path)
-    if sidecar is not None:
-        settings = sidecar.get("settings") or {}
-        for flag, want in (("max_seq_length", max_seq_length),
-                           ("max_predictions_per_seq", max_predictions_per_seq)):
-            if settings.get(flag, want) != want:
-                raise cli.InputError(
-                    "%s was made with --%s=%s (%s.json) but --%s=%d; pass --%s=%s or "
-                    "regenerate the data with --%s=%d" % (path, flag, settings[flag], path, flag,
-                                                          want, flag, settings[flag], flag, want))
-        if sidecar["bytes"] != size:
-            raise cli.InputError("%s has %d bytes but %s.json records %d: it was cut short or "
-                                 "changed; %s" % (path, size, path, sidecar["bytes"], REGENERATE))
-        return False
-    end = 0
-    try:
-        for raw in tf.io.tf_record_iterator(path):
-            end += len(raw) + 16  # length, its CRC, the data, its CRC
-    except tf.errors.OpError as e:
-        raise cli.InputError("%s: damaged after byte %d of %d (%s); %s" % (
-            path, end, size, cli.error_reason(e).split("'")[0].strip(),
-            REGENERATE))
-    if end != size:
-        raise cli.InputError("%s: cut short: its whole records end at byte %d of %d; %s"
-                             % (path, end, size, REGENERATE))
-    return True
-
-
-def check_first_record(path, feature, max_seq_length, max_predictions_per_seq):
-    """Raises InputError unless the features of a file's first record are those of
-    create_pretraining_data.py with these lengths."""
-    missing = [name for name in pretraining_records.FEATURE_NAMES if name not in feature]
-    if missing:
-        raise cli.InputError("%s: records lack %s; write them with "
-                             "create_pretraining_data.py" % (path, ", ".join(missing)))
-    for name, flag, want in (("input_ids", "max_seq_length", max_seq_length),
-                             ("masked_lm_positions", "max_predictions_per_seq",
-                              max_predictions_per_seq)):
-        got = len(feature[name].int64_list.value)
-        if got != want:
-            raise cli.InputError(
-                "%s: %s has length %d but --%s=%d; pass --%s=%d or regenerate the data "
-                "with --%s=%d" % (path, name, got, flag, want, flag, got, flag, want))
-
-
-def check_records(files, max_seq_length, max_predictions_per_seq, vocab_size,
-                  type_vocab_size, limit=1000):
-    """Checks the data against the flags and the config; raises a one-line InputError.
-
-    Every file must be whole (``check_file_is_whole``) and its first record must hold
-    every feature, with input_ids of length max_seq_length and masked_lm_positions of
-    length max_predictions_per_seq; in the first ``limit`` records every token id must
-    be below vocab_size and every segment id below type_vocab_size.
-    """
-    read_through, empty = 0, []
-    for path in files:
-        read_through += check_file_is_whole(path, max_seq_length, max_predictions_per_seq)
-        first = next(iterate_records([path], 1), None)
-        if first is None:
-            empty.append(path)
-            continue
-        check_first_record(path, first[2].features.feature, max_seq_length,
-                           max_predictions_per_seq)
-    if len(empty) == len(files):
-        raise cli.InputError("%s%s: no records (empty files); give the output of "
-                             "create_pretraining_data.py" %
-                             (files[0], " and %d more" % (len(files) - 1) if files[1:] else ""))
-    if empty:
-        tf.logging.warning("%d input files hold no record: %s", len(empty), ", ".join(empty))
-    if read_through:
-        tf.logging.info("Checked %d input files without a .json sidecar by reading them "
-                        "through (keep the sidecars beside the files to skip this)",
-                        read_through)
-    for path, index, example in iterate_records(files, limit):
-        feature = example.features.feature
-        for name, size, what in (("input_ids", vocab_size, "vocab_size"),
-                                 ("masked_lm_ids", vocab_size, "vocab_size"),
-                                 ("segment_ids", type_vocab_size, "type_vocab_size")):
-            values = feature[name].int64_list.value
-            if values and (max(values) >= size or min(values) < 0):
-                bad = max(values) if max(values) >= size else min(values)
-                raise cli.InputError(
-                    "%s: record %d has %s %d, outside [0, %d) (%s of --bert_config_file); "
-                    "the data was made with another vocabulary or config" %
-                    (path, index, name, bad, size, what))
-
-
-# ----------------------------------------------------------------------------------
 # Input pipeline.
 # ----------------------------------------------------------------------------------
-
-def feature_spec(max_seq_length, max_predictions_per_seq):
-    """The tf.train.Example features: int64 [S] x3, [P] x2, float [P], int64 [1]."""
-    return {
-        "input_ids": tf.FixedLenFeature([max_seq_length], tf.int64),
-        "input_mask": tf.FixedLenFeature([max_seq_length], tf.int64),
-        "segment_ids": tf.FixedLenFeature([max_seq_length], tf.int64),
-        "masked_lm_positions": tf.FixedLenFeature([max_predictions_per_seq], tf.int64),
-        "masked_lm_ids": tf.FixedLenFeature([max_predictions_per_seq], tf.int64),
-        "masked_lm_weights": tf.FixedLenFeature([max_predictions_per_seq], tf.float32),
-        "next_sentence_labels": tf.FixedLenFeature([1], tf.int64),
-    }
-
-
-def parse_batch(records, spec):
-    """string [B] serialized examples -> dict of int32 / float32 [B, ...] tensors."""
-    features = tf.io.parse_example(records, spec)
-    return {name: tf.cast(t, tf.int32) if t.dtype == tf.int64 else t
-            for name, t in features.items()}
-
 
 def interleave_files(files, cycle_length):
     """Reads ``cycle_length`` TFRecord files at once, in whatever order they are ready."""
@@ -274,7 +128,7 @@ def input_fn_builder(input_files, max_seq_length, max_predictions_per_seq, is_tr
     them in order (repeated, since it runs a fixed number of steps). Records are
     batched first and parsed a batch at a time (one vectorized op per batch).
     """
-    spec = feature_spec(max_seq_length, max_predictions_per_seq)
+    spec = pretraining_records.feature_spec(max_seq_length, max_predictions_per_seq)
 
     def input_fn(params):
         batch_size = params["batch_size"]
@@ -286,7 +140,7 @@ def input_fn_builder(input_files, max_seq_length, max_predictions_per_seq, is_tr
         else:
             d = tf.data.TFRecordDataset(input_files).repeat()
         d = d.batch(batch_size, drop_remainder=True)
-        d = d.map(lambda records: parse_batch(records, spec),
+        d = d.map(lambda records: pretraining_records.parse_batch(records, spec),
                   num_parallel_calls=num_cpu_threads)
         return d.prefetch(2)
 
@@ -494,9 +348,9 @@ def main(_):
     if FLAGS.eval_input_file:
         eval_files = file_paths.glob_input_files(FLAGS.eval_input_file, "--eval_input_file")
     for files in ([train_files] if eval_files is train_files else [train_files, eval_files]):
-        check_records(files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
-                      bert_config.vocab_size, bert_config.type_vocab_size,
-                      limit=FLAGS.check_records)
+        pretraining_records.check_records(
+            files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq, bert_config.vocab_size,
+            bert_config.type_vocab_size, limit=FLAGS.check_records)
     run_folder.ensure_output_dir(FLAGS.output_dir)
     if FLAGS.xla_jit and not FLAGS.use_tpu:
         enable_cpu_xla()

@@ -112,6 +112,7 @@ def run_one(options, data, out, steps):
     import modeling
     import run_pretraining
     from krbert.estimator import runtime
+    from krbert.pretraining import records as pretraining_records
     from krbert.tf_compat import tf
 
     class Probe(tf.train.SessionRunHook):
@@ -146,7 +147,7 @@ def run_one(options, data, out, steps):
         output_dir=out, log_every_n_steps=10 ** 6, train_batch_size=BATCH)
     estimator = runtime.make_estimator(model_fn, run_config, False, BATCH)
     if options.get("pipeline") == "original":
-        input_fn = original_input_fn(data, run_pretraining.feature_spec(SEQ, PREDS))
+        input_fn = original_input_fn(data, pretraining_records.feature_spec(SEQ, PREDS))
     else:
         input_fn = run_pretraining.input_fn_builder([data], SEQ, PREDS, True, seed=SEED)
     probe = Probe()

@@ -17,6 +17,7 @@ import pytest
 
 import run_pretraining
 from krbert import cli
+from krbert.pretraining import records as pretraining_records
 from krbert.tf_compat import tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -337,22 +338,22 @@ def test_the_sidecar_of_create_pretraining_data_vouches_for_a_file_cheaply(tmp_p
                                     os.path.join(golden, "vocab.txt"), settings, num_workers=1,
                                     show_progress=False, in_process=True)
     assert os.path.exists(output + ".json")
-    assert run_pretraining.check_file_is_whole(output, 32, 5) is False  # not read through
+    assert pretraining_records.check_file_is_whole(output, 32, 5) is False  # not read through
     with pytest.raises(cli.InputError) as error:
-        run_pretraining.check_file_is_whole(output, 24, 5)
+        pretraining_records.check_file_is_whole(output, 24, 5)
     assert str(error.value) == (
         "%s was made with --max_seq_length=32 (%s.json) but --max_seq_length=24; pass "
         "--max_seq_length=32 or regenerate the data with --max_seq_length=24" % (output, output))
     size = os.path.getsize(output)
     os.truncate(output, size - 100)
     with pytest.raises(cli.InputError) as error:
-        run_pretraining.check_file_is_whole(output, 32, 5)
+        pretraining_records.check_file_is_whole(output, 32, 5)
     assert str(error.value) == (
         "%s has %d bytes but %s.json records %d: it was cut short or changed; regenerate it "
         "with create_pretraining_data.py" % (output, size - 100, output, size))
     os.remove(output + ".json")
     with pytest.raises(cli.InputError, match="damaged after byte"):
-        run_pretraining.check_file_is_whole(output, 32, 5)
+        pretraining_records.check_file_is_whole(output, 32, 5)
 
 
 @pytest.mark.parametrize("script", ["run_pretraining.py", "run_classifier.py"])
