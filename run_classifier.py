@@ -258,8 +258,7 @@ def latest_global_step(output_dir):
 
 # ---------------------------------------------------------------------------------------
 # Resuming: a rerun into --output_dir continues the run only when it has the same settings
-
-TRAINING_SETTINGS = "training_settings.json"
+# (run_folder.check_same_run)
 
 
 def training_settings(FLAGS, bert_config, train_meta, bucket_by_length):
@@ -272,39 +271,6 @@ def training_settings(FLAGS, bert_config, train_meta, bucket_by_length):
                  "train_batch_size", "seed"):
         settings[name] = FLAGS[name].value
     return json.loads(json.dumps(settings))
-
-
-def first_difference(old, new, prefix=""):
-    """'key was X, now Y' for the first key (nested keys joined by dots) that differs."""
-    for key in sorted(set(old) | set(new)):
-        before, now = old.get(key), new.get(key)
-        if before != now:
-            if isinstance(before, dict) and isinstance(now, dict):
-                return first_difference(before, now, prefix + key + ".")
-            return "%s%s was %s, now %s" % (prefix, key, json.dumps(before), json.dumps(now))
-    return None
-
-
-def check_same_run(output_dir, settings):
-    """Records ``settings`` in ``output_dir``; when it already holds a checkpoint, raises
-    InputError unless that model was trained with the same settings (the run resumes)."""
-    path = os.path.join(output_dir, TRAINING_SETTINGS)
-    if tf.train.latest_checkpoint(output_dir):
-        difference = "its training settings are not recorded"
-        if tf.io.gfile.exists(path):
-            with tf.io.gfile.GFile(path, "r") as reader:
-                try:
-                    difference = first_difference(json.loads(reader.read()), settings)
-                except ValueError:
-                    pass
-        if difference:
-            raise cli.InputError(
-                "--output_dir=%s holds a model trained with other settings (%s); give a new "
-                "--output_dir (rerun with the same flags to resume that run)"
-                % (output_dir, difference))
-        log.info("Resuming the training run in %s (same settings)", output_dir)
-        return
-    atomic.write_text_atomic(path, json.dumps(settings, indent=1, sort_keys=True) + "\n")
 
 
 # ---------------------------------------------------------------------------------------
@@ -396,7 +362,8 @@ def main(_):
         num_train_steps = max(1, int(len(train[0].examples) / FLAGS.train_batch_size *
                                      FLAGS.num_train_epochs))
         num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
-        check_same_run(FLAGS.output_dir, training_settings(FLAGS, bert_config, train[2], bucket))
+        run_folder.check_same_run(FLAGS.output_dir,
+                                  training_settings(FLAGS, bert_config, train[2], bucket))
     # Every split is read before training, so a split without labels stops the run first.
     evaluation = source.load(FLAGS.eval_split, need_labels=True) if FLAGS.do_eval else None
     prediction = (source.load(FLAGS.predict_split, need_labels=False) if FLAGS.do_predict
