@@ -50,7 +50,7 @@ def claim(folder, flag):
     marker = atomic.temporary_name(os.path.join(folder, MARKER))
     try:
         with tf.io.gfile.GFile(marker, "w") as writer:
-            writer.write("%d\n" % os.getpid())
+            writer.write("")  # empty: its name says whose it is (and a full disk takes it)
         markers = _markers(folder)
     except (tf.errors.OpError, OSError) as e:
         atomic.discard(marker)
