@@ -309,14 +309,21 @@ def estimator_factory(FLAGS, model_fn):
     return estimator_for
 
 
-def export(FLAGS, bert_config, processor):
-    """Writes the latest checkpoint of --output_dir (else --init_checkpoint) as a
-    SavedModel version in --export_dir."""
+def export_checkpoint(FLAGS):
+    """The checkpoint --do_export writes: the latest of --output_dir, else --init_checkpoint;
+    InputError when there is none."""
     checkpoint = tf.train.latest_checkpoint(FLAGS.output_dir) or FLAGS.init_checkpoint
     if not checkpoint:
         raise cli.InputError("--do_export: no checkpoint in --output_dir=%s and no "
                              "--init_checkpoint; train first (--do_train) or pass one"
                              % FLAGS.output_dir)
+    return checkpoint
+
+
+def export(FLAGS, bert_config, processor):
+    """Writes the latest checkpoint of --output_dir (else --init_checkpoint) as a
+    SavedModel version in --export_dir."""
+    checkpoint = export_checkpoint(FLAGS)
     settings = {"do_lower_case": FLAGS.do_lower_case, "tokenizer": FLAGS.tokenizer,
                 "subchar": FLAGS.subchar, "max_seq_length": FLAGS.max_seq_length}
     path = classifier_model.export_saved_model(
@@ -336,10 +343,11 @@ def main(_):
     tokenization.check_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
     if FLAGS.init_checkpoint:
         restore.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
-    if not FLAGS.do_train:
-        restore.require_checkpoint(
-            FLAGS.output_dir, FLAGS.init_checkpoint,
-            " and ".join(flag for flag in ("--do_eval", "--do_predict") if FLAGS[flag[2:]].value))
+    scored = [flag for flag in ("--do_eval", "--do_predict") if FLAGS[flag[2:]].value]
+    if not FLAGS.do_train and scored:
+        restore.require_checkpoint(FLAGS.output_dir, FLAGS.init_checkpoint, " and ".join(scored))
+    elif not FLAGS.do_train:
+        export_checkpoint(FLAGS)  # --do_export alone: stops here when there is none
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     tokenization.check_vocab_matches_config(FLAGS.vocab_file, bert_config.vocab_size,
                                             FLAGS.bert_config_file)

@@ -95,6 +95,25 @@ def file_size_limit():
 
 
 @pytest.fixture
+def read_only_folder(tmp_path):
+    """A read-only file system (a tmpfs mounted ro) under tmp_path: read-only even for root
+    (skipped where mounting is not allowed)."""
+    import subprocess
+
+    mount = tmp_path / "read_only"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a read-only tmpfs (needs root): %s"
+                    % done.stderr.decode("utf-8", "replace").strip())
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)])
+
+
+@pytest.fixture
 def kill_after_checkpoint():
     """``kill(command, output_dir, step)``: starts ``command``, SIGKILLs it once
     ``output_dir`` holds a checkpoint of ``step`` or later; returns that checkpoint's step."""

@@ -2,7 +2,9 @@
 
 Every output a script leaves is complete or absent: it is written to a temporary name in
 the same folder (unique to the writing process, so two runs into one folder do not collide)
-and renamed onto its final name only once it has been written and closed. A run that dies
+and renamed onto its final name only once it has been written and closed. A folder of
+outputs (a converted model, a SavedModel) is filled under a temporary name and renamed
+whole (``staged_folder``), never over files that are there. A run that dies
 leaves only a temporary file, which `remove_stale_temporaries` clears on the next run.
 Outputs are checked before the work starts (`check_writable`).
 """
@@ -76,9 +78,11 @@ def commit(tmp_path, path):
 
 
 def discard(tmp_path):
-    """Removes a file if it is there; never raises."""
+    """Removes a file or a folder (with what it holds) if it is there; never raises."""
     try:
-        if tf.io.gfile.exists(tmp_path):
+        if tf.io.gfile.isdir(tmp_path):
+            tf.io.gfile.rmtree(tmp_path)
+        elif tf.io.gfile.exists(tmp_path):
             tf.io.gfile.remove(tmp_path)
     except (tf.errors.OpError, OSError):
         pass
@@ -130,6 +134,63 @@ def staged(path):
         discard(tmp_path)
         raise
     commit(tmp_path, path)
+
+
+def check_folder_free(path, flag):
+    """InputError unless ``path`` is missing or an empty folder (a whole folder can go there
+    without replacing anything)."""
+    try:
+        if not tf.io.gfile.exists(path):
+            return
+        if not tf.io.gfile.isdir(path):
+            raise cli.InputError("%s=%s is a file; give a new folder" % (flag, path))
+        names = sorted(name.rstrip("/") for name in tf.io.gfile.listdir(path))
+    except (tf.errors.OpError, OSError) as e:
+        raise cli.InputError("%s=%s cannot be read (%s); check the path" % (
+            flag, path, cli.error_reason(e)))
+    if names:
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise cli.InputError("%s=%s already holds %d file(s) (%s); give a new or empty folder "
+                             "(nothing there is replaced)" % (flag, path, len(names), shown))
+
+
+@contextlib.contextmanager
+def staged_folder(path, flag):
+    """Yields a new temporary folder beside ``path`` (PATH.tmp-HOST.PID) for the block to
+    fill; renames it onto ``path`` when the block succeeds.
+
+    ``path`` must be missing or an empty folder, before and after the block
+    (``check_folder_free``): nothing is replaced. On any error the temporary folder is
+    removed; a write error (full disk, no permission) becomes a one-line InputError naming
+    ``path``. A folder a killed run left goes with ``remove_stale_temporaries``.
+    """
+    path = path.rstrip("/") or "/"
+    check_folder_free(path, flag)
+    tmp_path = temporary_name(path)
+    discard(tmp_path)
+    try:
+        tf.io.gfile.makedirs(tmp_path)
+    except (tf.errors.OpError, OSError) as e:
+        discard(tmp_path)
+        raise write_error(path, e)
+    try:
+        yield tmp_path
+        check_folder_free(path, flag)  # filled by another run meanwhile
+        _rename_folder(tmp_path, path)
+    except (tf.errors.OpError, OSError) as e:
+        discard(tmp_path)
+        raise write_error(path, e)
+    except BaseException:
+        discard(tmp_path)
+        raise
+
+
+def _rename_folder(tmp_path, path):
+    """Renames a folder onto ``path`` (missing, or an empty folder replaced at once)."""
+    if "://" in path:
+        tf.io.gfile.rename(tmp_path, path, overwrite=False)
+    else:
+        os.rename(tmp_path, path)
 
 
 def write_text_atomic(path, text):
