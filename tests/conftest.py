@@ -40,6 +40,23 @@ def describe_data():
     return "%s (%s)" % (path, "full data" if is_full else "the shipped sample")
 
 
+DATA_MARKER = "data"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "%s: reads the data folder (DATA_DIR, or data/sample on "
+                            "a fresh clone); set on every test that uses the data_dir fixture"
+                            % DATA_MARKER)
+
+
+def pytest_collection_modifyitems(items):
+    """Marks every test that reads the data folder (through data_dir, directly or by another
+    fixture) with ``data``: ``scripts/test.sh -m data`` runs them alone (CI, on the sample)."""
+    for item in items:
+        if "data_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(DATA_MARKER)
+
+
 @pytest.fixture(scope="session")
 def data_dir():
     """The data folder: the full data or the sample; fails, never skips, when DATA_DIR
