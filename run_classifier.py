@@ -35,7 +35,6 @@ longest example instead of max_seq_length; predictions come out in the input ord
 Shapes in docstrings: B batch size, S sequence length, H hidden size, C classes.
 """
 
-import csv
 import json
 import os
 
@@ -55,7 +54,6 @@ from krbert.estimator import run_folder, runtime
 from krbert.files import atomic, gcs, paths, reading
 from krbert.tf_compat import tf, tpu_estimator
 
-log = tf.compat.v1.logging
 
 flags.DEFINE_string("data_dir", None,
                     "Folder with the task's .tsv files (or a folder holding nsmc/, hate/).")
@@ -205,21 +203,21 @@ def write_eval_results(path, report, label_names, split_name, global_step):
         for key, value in values:
             text = "%.6f" % value if isinstance(value, float) else str(value)
             writer.write("%s = %s\n" % (key, text))
-            log.info("  %s = %s", key, text)
+            tf.logging.info("  %s = %s", key, text)
         writer.write("confusion_matrix (rows: gold, columns: predicted)\n")
         for line in metrics.format_confusion_matrix(report["confusion_matrix"], label_names):
             writer.write("  %s\n" % line)
-            log.info("  %s", line)
+            tf.logging.info("  %s", line)
 
 
 def evaluate(split, probabilities, processor, path, global_step):
     """Scores ``probabilities`` against the split's labels and writes ``path``."""
     label_ids = [processor.labels.index(e.label) for e in split.examples]
     report = metrics.classification_report(label_ids, probabilities, processor.labels)
-    log.info("***** Eval results (%s %s) *****", processor.tag, split.name)
+    tf.logging.info("***** Eval results (%s %s) *****", processor.tag, split.name)
     write_eval_results(path, report, processor.labels, split.name, global_step)
-    log.info("%s %s %s = %.4f (written to %s)", processor.tag, split.name,
-             processor.headline_metric, report[processor.headline_metric], path)
+    tf.logging.info("%s %s %s = %.4f (written to %s)", processor.tag, split.name,
+                    processor.headline_metric, report[processor.headline_metric], path)
     return report
 
 
@@ -228,7 +226,7 @@ def _clean(text):
 
 
 def write_predictions(output_dir, split, probabilities, processor):
-    """test_results.tsv, predictions.tsv and, for HATE's hate labels, submission.csv."""
+    """test_results.tsv, predictions.tsv and the task's own files (HATE: submission.csv)."""
     predicted = np.argmax(probabilities, axis=1)
     with atomic.atomic_write(os.path.join(output_dir, "test_results.tsv")) as writer:
         for row in probabilities:
@@ -240,15 +238,9 @@ def write_predictions(output_dir, split, probabilities, processor):
             writer.write("%s\t%s\t%s%s\n" % (example.guid, _clean(example.text),
                                              processor.labels[label_id], gold))
     written = ["test_results.tsv", "predictions.tsv"]
-    if getattr(processor, "label_kind", None) == "hate":
-        with atomic.atomic_write(os.path.join(output_dir, "submission.csv")) as writer:
-            out = csv.writer(writer, lineterminator="\n")
-            out.writerow(["comments", "label"])
-            for example, label_id in zip(split.examples, predicted):
-                out.writerow([example.text, int(label_id)])
-        written.append("submission.csv (label 0 none, 1 offensive, 2 hate)")
-    log.info("Wrote %d predictions of %s %s to %s: %s", len(predicted), processor.tag,
-             split.name, output_dir, ", ".join(written))
+    written += processor.write_extra_predictions(output_dir, split, predicted)
+    tf.logging.info("Wrote %d predictions of %s %s to %s: %s", len(predicted), processor.tag,
+                    split.name, output_dir, ", ".join(written))
 
 
 def latest_global_step(output_dir):
@@ -302,7 +294,7 @@ def check_same_run(output_dir, settings):
                 "--output_dir=%s holds a model trained with other settings (%s); give a new "
                 "--output_dir (rerun with the same flags to resume that run)"
                 % (output_dir, difference))
-        log.info("Resuming the training run in %s (same settings)", output_dir)
+        tf.logging.info("Resuming the training run in %s (same settings)", output_dir)
         return
     atomic.write_text_atomic(path, json.dumps(settings, indent=1, sort_keys=True) + "\n")
 
@@ -355,19 +347,18 @@ def export(FLAGS, bert_config, processor):
                 "subchar": FLAGS.subchar, "max_seq_length": FLAGS.max_seq_length}
     path = classifier_model.export_saved_model(
         FLAGS.export_dir or os.path.join(FLAGS.output_dir, "export"), bert_config,
-        classifier_model.find_checkpoint(checkpoint), (processor.flag_text, processor.labels),
+        restore.resolve_checkpoint(checkpoint), (processor.flag_text, processor.labels),
         FLAGS.bert_config_file, FLAGS.vocab_file, settings)
-    log.info("Exported %s as a SavedModel to %s", checkpoint, path)
+    tf.logging.info("Exported %s as a SavedModel to %s", checkpoint, path)
 
 
 def main(_):
     FLAGS = flags.FLAGS
-    log.set_verbosity(log.INFO)
+    tf.logging.set_verbosity(tf.logging.INFO)
     gcs.check_gcs_reachable([FLAGS.data_dir, FLAGS.vocab_file, FLAGS.bert_config_file,
                                     FLAGS.output_dir, FLAGS.init_checkpoint, FLAGS.cache_dir])
     check_flags(FLAGS)
     processor = tasks.get_processor(FLAGS.task_name, FLAGS.hate_label)
-    tokenization.check_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
     if FLAGS.init_checkpoint:
         restore.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
     if not FLAGS.do_train:
@@ -375,20 +366,16 @@ def main(_):
             FLAGS.output_dir, FLAGS.init_checkpoint,
             " and ".join(flag for flag in ("--do_eval", "--do_predict") if FLAGS[flag[2:]].value))
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
-    tokenization.check_vocab_matches_config(FLAGS.vocab_file, bert_config.vocab_size,
-                                            FLAGS.bert_config_file)
+    tokenizer = tokenization.tokenizer_from_flags(FLAGS, bert_config.vocab_size)
     run_folder.ensure_output_dir(FLAGS.output_dir)
-    tokenizer = tokenization.FullTokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
-                                           tokenizer=FLAGS.tokenizer, subchar=FLAGS.subchar,
-                                           required_tokens=("[UNK]", "[CLS]", "[SEP]"))
     source = FeatureSource(
         processor, FLAGS.data_dir, tokenizer,
         tokenizer_signature(FLAGS.vocab_file, FLAGS.do_lower_case, FLAGS.tokenizer,
                             FLAGS.subchar),
         FLAGS.max_seq_length, FLAGS.cache_dir or FLAGS.output_dir)
     bucket = FLAGS.bucket_by_length and not FLAGS.use_tpu
-    log.info("Batches padded to %s", "their longest example (CPU, --bucket_by_length)"
-             if bucket else "--max_seq_length=%d" % FLAGS.max_seq_length)
+    tf.logging.info("Batches padded to %s", "their longest example (CPU, --bucket_by_length)"
+                    if bucket else "--max_seq_length=%d" % FLAGS.max_seq_length)
 
     num_train_steps, num_warmup_steps, train = 0, 0, None
     if FLAGS.do_train:
@@ -408,9 +395,9 @@ def main(_):
     estimator_for = estimator_factory(FLAGS, model_fn)
 
     if train is not None:
-        log.info("***** Running training: %d examples, batch size %d, %d steps "
-                 "(%d warmup) *****", len(train[0].examples), FLAGS.train_batch_size,
-                 num_train_steps, num_warmup_steps)
+        tf.logging.info("***** Running training: %d examples, batch size %d, %d steps "
+                        "(%d warmup) *****", len(train[0].examples), FLAGS.train_batch_size,
+                        num_train_steps, num_warmup_steps)
         estimator_for(FLAGS.predict_batch_size).train(
             input_fn=classifier_features.make_input_fn(
                 train[1], FLAGS.max_seq_length, is_training=True, bucket_by_length=bucket,

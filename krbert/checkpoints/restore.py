@@ -79,3 +79,22 @@ def require_checkpoint(output_dir, init_checkpoint, what):
         "%s without --do_train: --output_dir=%s holds no checkpoint, so there is no trained "
         "model to score; pass --init_checkpoint=..., or the --output_dir of a trained run"
         % (what, output_dir))
+
+
+def resolve_checkpoint(path, flag="--init_checkpoint"):
+    """The checkpoint prefix that ``path`` names: a prefix (PREFIX.index and PREFIX.data-*),
+    or a folder, meaning its latest checkpoint. Raises InputError naming ``flag`` when there
+    is none."""
+    example = "a checkpoint prefix such as dir/model.ckpt-1000 or dir/bert_model.ckpt"
+    if not path:
+        raise cli.InputError("%s is required; give %s, or its folder" % (flag, example))
+    if tf.io.gfile.isdir(path):
+        latest = tf.train.latest_checkpoint(path)
+        if latest is None:
+            raise cli.InputError("%s=%s is a folder without a checkpoint; give %s, or the "
+                                 "folder of a finished run" % (flag, path, example))
+        return latest
+    if not tf.io.gfile.exists(path + ".index"):
+        raise cli.InputError("%s=%s: no checkpoint there (%s.index not found); give %s, or "
+                             "its folder" % (flag, path, path, example))
+    return path

@@ -95,26 +95,6 @@ def build_inference_graph(bert_config, num_labels):
 # Checkpoints
 
 
-def find_checkpoint(path, flag="--init_checkpoint"):
-    """The checkpoint prefix ``path`` names: a prefix, or a folder (its latest checkpoint,
-    e.g. a run_classifier.py --output_dir). InputError when there is none."""
-    if not path:
-        raise cli.InputError("%s is required: a fine-tuned checkpoint or the folder "
-                             "run_classifier.py wrote it to" % flag)
-    if tf.io.gfile.isdir(path):
-        latest = tf.train.latest_checkpoint(path)
-        if latest is None:
-            raise cli.InputError("%s=%s is a folder without a checkpoint; pass a "
-                                 "run_classifier.py --output_dir after training, or a "
-                                 "checkpoint prefix such as model.ckpt-1000" % (flag, path))
-        return latest
-    if not tf.io.gfile.exists(path + ".index"):
-        raise cli.InputError("%s=%s: no checkpoint there (%s.index not found); pass a "
-                             "checkpoint prefix such as model.ckpt-1000 or its folder"
-                             % (flag, path, path))
-    return path
-
-
 def check_checkpoint_fits(checkpoint, variables, task_labels, config_file):
     """InputError unless ``checkpoint`` holds every variable with the graph's shape.
 
