@@ -184,11 +184,10 @@ def test_missing_special_tokens_are_named(tmp_path):
         tokenization.load_vocab(str(tmp_path / "missing.txt"))
 
 
-def test_published_and_shipped_vocabularies_load_with_line_numbers_as_ids(krbert_dir):
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    paths = [os.path.join(krbert_dir, name) for name in (
-        "vocab_krmedium_20000.txt", "vocab_char_16424.txt", "vocab_subchar_12367.txt")]
-    for path in paths + [os.path.join(root, "vocab", "vocab_20000.txt")]:
+@pytest.mark.parametrize("name", ["shipped", "vocab_krmedium_20000.txt", "vocab_char_16424.txt",
+                                  "vocab_subchar_12367.txt"])
+def test_vocabularies_load_with_line_numbers_as_ids(request, name):
+    for path in [shipped_or_published(request, name, SHIPPED_VOCAB)]:
         with io.open(path, encoding="utf-8") as f:
             lines = f.read().split(u"\n")[:-1]
         vocab = tokenization.load_vocab(path, SPECIALS)
