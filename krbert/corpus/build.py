@@ -47,7 +47,7 @@ class DocumentProcessor(object):
         self.counts = collections.Counter()
 
     def process(self, paragraphs):
-        """(sentences, hash, MinHash values or None) of one document, or None if nothing is
+        """(sentences, hash, MinHash signature or None) of one document, or None if nothing is
         left."""
         counts, exclusions = self.counts, self.exclusions
         sentences = []
@@ -68,16 +68,25 @@ class DocumentProcessor(object):
         if not sentences:
             counts["empty_documents"] += 1
             return None
-        hashvalues = dedup.minhash_values(sentences, self.num_perm) if self.num_perm else None
-        return sentences, dedup.document_hash(sentences), hashvalues
+        signature = dedup.minhash(sentences, self.num_perm) if self.num_perm else None
+        return sentences, dedup.document_hash(sentences), signature
 
     def process_batch(self, batch):
-        """([result of process() per document], counts of this batch)."""
-        results = [self.process(paragraphs) for paragraphs in batch]
-        counts = self.counts + self.cleaner.counts + self.splitter.counts
-        for counter in (self.counts, self.cleaner.counts, self.splitter.counts):
-            counter.clear()
-        return results, counts
+        """[(result of process(), its counts or None)] for every document of ``batch`` (the
+        counts go with each document, so that a rerun never counts one twice)."""
+        results = []
+        counters = (self.counts, self.cleaner.counts, self.splitter.counts)
+        for paragraphs in batch:
+            result = self.process(paragraphs)
+            counts = None
+            for counter in counters:
+                if counter:
+                    counts = counts or {}
+                    for key, value in counter.items():
+                        counts[key] = counts.get(key, 0) + value
+                    counter.clear()
+            results.append((result, counts))
+        return results
 
 
 _WORKER = {}
@@ -224,6 +233,7 @@ class CorpusBuilder(object):
 
     def run(self):
         """Builds the corpus; returns the final report (a dict, as in corpus_stats.json)."""
+        os.makedirs(self.output_dir, exist_ok=True)
         skip, first_shard = self.resume()
         if skip is None:
             return self.previous
@@ -234,10 +244,11 @@ class CorpusBuilder(object):
             results = ordered_results(batches_of(self.documents(), skip), self.num_workers,
                                       self.settings, self.exclusions)
             self.position = skip
-            for batch_results, counts in results:
-                self.counts.update(counts)
-                for result in batch_results:
+            for batch_results in results:
+                for result, counts in batch_results:
                     self.position += 1
+                    if counts:
+                        self.counts.update(counts)
                     if result is not None and self.is_new(result, doc_hashes, near):
                         self.write(shards, result[0])
         except BaseException as e:
@@ -294,15 +305,15 @@ class CorpusBuilder(object):
                                                                            index)):
                 doc_hashes.add(dedup.document_hash(sentences))
                 if near is not None:
-                    near.is_new(dedup.minhash_values(sentences, near.num_perm))
+                    near.is_new(dedup.minhash(sentences, near.num_perm))
         return doc_hashes, near
 
     def is_new(self, result, doc_hashes, near):
-        sentences, doc_hash, hashvalues = result
+        sentences, doc_hash, signature = result
         if not doc_hashes.add(doc_hash):
             self.counts["duplicate_documents"] += 1
             return False
-        if near is not None and not near.is_new(hashvalues):
+        if near is not None and not near.is_new(signature):
             self.counts["near_duplicate_documents"] += 1
             return False
         return True
@@ -312,6 +323,8 @@ class CorpusBuilder(object):
         self.output["sentences"] += len(sentences)
         self.output["words"] += sum(len(s.split(" ")) for s in sentences)
         self.output["bytes"] += shards.add(sentences)
+        if shards.full:
+            shards.finish_shard()
 
     def shard_done(self, shards_done):
         """After a shard is renamed: record the state a rerun continues from."""

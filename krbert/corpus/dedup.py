@@ -94,18 +94,20 @@ def shingles(sentences):
     return {text[i:i + NGRAM].encode("utf-8") for i in range(len(text) - NGRAM + 1)}
 
 
-def minhash_values(sentences, num_perm):
-    """datasketch MinHash signature (numpy uint64 array) of a document's shingles."""
-    from datasketch import MinHash
+def minhash(sentences, num_perm):
+    """The datasketch MinHash signature of a document's shingles (a LeanMinHash: its
+    values and seed only, small to pass between processes)."""
+    from datasketch import LeanMinHash, MinHash
 
     signature = MinHash(num_perm=num_perm, seed=1)
     signature.update_batch(list(shingles(sentences)))
-    return signature.hashvalues
+    return LeanMinHash(signature)
 
 
 class NearDuplicates(object):
-    """MinHash LSH over documents: ``is_new(key, hashvalues)`` is False for a document whose
-    estimated Jaccard similarity to an earlier one reaches ``threshold``."""
+    """MinHash LSH over documents: ``is_new(signature)`` is False for a document that shares
+    a band of its signature with an earlier one (the bands are chosen for ``threshold``, an
+    estimated Jaccard similarity)."""
 
     def __init__(self, threshold, num_perm):
         from datasketch import MinHashLSH
@@ -114,11 +116,7 @@ class NearDuplicates(object):
         self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
         self.count = 0
 
-    def is_new(self, hashvalues):
-        from datasketch import LeanMinHash, MinHash
-
-        signature = LeanMinHash(MinHash(num_perm=self.num_perm, seed=1,
-                                        hashvalues=hashvalues))
+    def is_new(self, signature):
         if self.lsh.query(signature):
             return False
         self.lsh.insert(self.count, signature, check_duplication=False)

@@ -74,7 +74,8 @@ class ByteCounter(object):
         self.on_bytes = on_bytes
 
     def read(self, size=-1):
-        data = self.stream.read(size)
+        # read1: a truncated compressed stream first returns what it holds, then fails.
+        data = self.stream.read1(size)
         self.bytes += len(data)
         if self.on_bytes is not None:
             self.on_bytes(len(data))

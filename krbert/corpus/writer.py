@@ -79,8 +79,8 @@ class ShardWriter(object):
         self.bytes = 0
 
     def add(self, sentences):
-        """Appends one document (a list of sentences); closes the shard once it is full.
-        Returns the bytes written."""
+        """Appends one document (a list of sentences) to the open shard (opened if none is);
+        returns the bytes written. The caller calls ``finish_shard`` once ``full``."""
         if self._writer is None:
             self._context = atomic.atomic_write(shard_path(self.output_dir, self.index), "wb")
             self._writer = self._context.__enter__()
@@ -90,9 +90,11 @@ class ShardWriter(object):
             data = b"\n" + data
         self._writer.write(data)
         self.bytes += len(data)
-        if self.bytes >= self.shard_bytes:
-            self.finish_shard()
         return len(data)
+
+    @property
+    def full(self):
+        return self._writer is not None and self.bytes >= self.shard_bytes
 
     def finish_shard(self):
         """Closes and renames the open shard, if any; then calls ``on_shard``."""
