@@ -4,9 +4,10 @@ sentence splitter costs.
 Input: the first SAMPLE_MB of DATA_DIR/corpus/news_comments.txt (a comment a line) and of
 nsmc_reviews.txt (a movie's reviews a document, a review a line), cut at a line end.
 
-1. build_corpus.py with its defaults (kiwi splitter, decontaminated against NSMC test and
-   dev) in a child process with --num_workers=1 and 2: input MB per second of wall time
-   and per CPU-second of the child processes (the speed of one dedicated core), peak
+1. build_corpus.py with its defaults (kiwi splitter where kiwipiepy is installed, else
+   punct; decontaminated against NSMC test and dev) in a child process with
+   --num_workers=1 and 2: input MB per second of wall time and per CPU-second of the
+   child processes (the speed of one dedicated core), peak
    resident memory of the largest process, and the time 12.37 GB (KR-BERT-MEDIUM's corpus)
    would take on 2 and on 16 cores at the per-CPU-second speed, taken as linear in cores.
 2. In this process, the per-CPU-second speed of cleaning + splitting alone with each
@@ -55,11 +56,12 @@ MEASURE = ("import resource, subprocess, sys; subprocess.check_call(sys.argv[1:]
 """Runs a command; prints the CPU seconds and the peak RSS (KB) of it and its workers."""
 
 
-def run_build(inputs, output_dir, excludes, workers):
+def run_build(inputs, output_dir, excludes, workers, splitter):
     """(wall s, CPU s of the run's processes, peak RSS MB of the largest) of one run."""
     command = [sys.executable, os.path.join(common.ROOT, "build_corpus.py"), "--noprogress",
                "--input_file=%s" % ",".join(inputs), "--output_dir=%s" % output_dir,
-               "--num_workers=%d" % workers] + ["--exclude_file=%s" % e for e in excludes]
+               "--num_workers=%d" % workers, "--splitter=%s" % splitter]
+    command += ["--exclude_file=%s" % e for e in excludes]
     start = time.time()
     out = subprocess.check_output([sys.executable, "-c", MEASURE] + command, cwd=common.ROOT)
     wall = time.time() - start
@@ -119,10 +121,11 @@ def main():
         megabytes = total / 1e6
         excludes = ["%s:document" % os.path.join(data_dir, "nsmc", name)
                     for name in ("test.tsv", "dev.tsv")]
-        where = "news comments + NSMC reviews, %.2f MB" % megabytes
+        splitter = "kiwi" if split.kiwi_available() is None else "punct"
+        where = "news comments + NSMC reviews, %.2f MB, splitter=%s" % (megabytes, splitter)
         for workers in (1, 2):
             wall, cpu, peak = run_build(inputs, os.path.join(work, "out%d" % workers),
-                                        excludes, workers)
+                                        excludes, workers, splitter)
             setting = "%s, %d worker%s" % (where, workers, "s" if workers > 1 else "")
             common.row("corpus", setting + ", wall", megabytes / wall / workers,
                        "MB/s per worker", ">= %.2f" % GOAL_MB_S if workers == 1 else "")

@@ -374,12 +374,15 @@ def test_punctuation_split_keeps_quotes_and_numbers_together():
 @needs_kiwi
 def test_the_model_runs_only_where_a_sentence_may_end_without_punctuation():
     splitter = split.SentenceSplitter("kiwi")
-    assert splitter.split("정말 재미있는 영화였다. 배우들의 연기가 좋았다.") == [
-        "정말 재미있는 영화였다.", "배우들의 연기가 좋았다."]
+    assert splitter.split("정말 재미있는 영화였다. 배우들은 연기를 잘했고 음악도 좋았다.") == [
+        "정말 재미있는 영화였다.", "배우들은 연기를 잘했고 음악도 좋았다."]
     assert splitter.counts["pieces_split_by_model"] == 0
     assert splitter.split("여러 문장으로 구성된 텍스트네 이걸 분리해줘") == [
         "여러 문장으로 구성된 텍스트네", "이걸 분리해줘"]
     assert splitter.counts["pieces_split_by_model"] == 1
+    assert splitter.split("연기가 정말 좋았어요 다음 편도 기대됩니다.") == [
+        "연기가 정말 좋았어요", "다음 편도 기대됩니다."]
+    assert splitter.counts["pieces_split_by_model"] == 2
 
 
 def test_hash_set_grows_and_finds_duplicates():

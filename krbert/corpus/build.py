@@ -92,7 +92,8 @@ class DocumentProcessor(object):
 _WORKER = {}
 
 
-def _start_worker(settings, exclusions):
+def _start_worker(parent_pid, settings, exclusions):
+    cli.stop_with_parent(parent_pid)
     _WORKER["processor"] = DocumentProcessor(settings, exclusions)
 
 
@@ -111,7 +112,7 @@ def ordered_results(batches, num_workers, settings, exclusions):
     context = multiprocessing.get_context("fork")
     with futures.ProcessPoolExecutor(num_workers, mp_context=context,
                                      initializer=_start_worker,
-                                     initargs=(settings, exclusions)) as pool:
+                                     initargs=(os.getpid(), settings, exclusions)) as pool:
         pending = collections.deque()
         try:
             for batch in batches:

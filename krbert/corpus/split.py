@@ -7,11 +7,13 @@ Three splitters (build_corpus.py --splitter):
   quotes or brackets) followed by a space, never inside quotes or brackets, never in a
   number (3.5) since a space must follow;
 - ``kiwi`` (the default): ``punct`` first; then each piece that still holds a place where
-  a sentence may end without punctuation (``MAY_END``: an eojeol ending in a final ending
-  such as 다, 요, 죠, 까, 네, or in ㅋㅋ/ㅎㅎ/ㅠㅠ, ~ or ^^, with more text after it) is split by
-  kiwipiepy's ``split_into_sents`` (a morphological analyser). A piece without such a place
-  is one sentence and costs no analysis: a short comment, a line that already ends in one
-  sentence, most of formal text once it is cut at its full stops.
+  a sentence may end without punctuation is split by kiwipiepy's ``split_into_sents`` (a
+  morphological analyser). Such a place is an eojeol followed by more text that ends in a
+  final ending (다, 요, 죠, 까, 네) or in ㅋㅋ/ㅎㅎ/ㅠㅠ (``LIKELY_END``) and, when the piece
+  does not end in punctuation (its writer may not punctuate at all), also in a connective
+  or noun-like ending, ~ or ^^ (``MAY_END``). A piece without such a place is one sentence
+  and costs no analysis: a short comment, a line that already ends in one sentence, most of
+  formal text once it is cut at its full stops.
 
 Measured against kiwipiepy on whole paragraphs, and why kiwipiepy: docs/corpus.md.
 """
@@ -28,8 +30,16 @@ _OPENERS = {"(": ")", "[": "]", "\u201c": "\u201d", "\u2018": "\u2019", "\u300c"
 _CLOSERS = {v: k for k, v in _OPENERS.items()}
 
 MAY_END = re.compile(
-    r"(?:[다요죠까네니지군나래야음함임됨듯셈자라어아오구며고]|[ㅋㅎㅠㅜ]{2,}|[~^]+)[\"'\u201d\u2019)\]]*\s+\S")
-"""A place inside a piece (no final punctuation left) where a sentence may still end."""
+    r"(?:[다요죠까네니지군나래야음함임됨듯셈자라어아오구며고]|[ㅋㅎㅠㅜ]{2,}|[~^]+)[%s]*\s+\S"
+    % _CLOSING)
+"""A place inside a piece that does not end in punctuation where a sentence may still end:
+the writer may not punctuate at all, so connective endings count too."""
+
+LIKELY_END = re.compile(r"(?:[다요죠까네]|[ㅋㅎㅠㅜ]{2,})[%s]*\s+\S" % _CLOSING)
+"""The same inside a piece that ends in punctuation: the writer punctuates, so only a final
+ending (다, 요, 죠, 까, 네) or laughter/crying left unpunctuated suggests a sentence end."""
+
+_ENDS_PUNCTUATED = re.compile(r"[.!?\u2026\u3002\uff01\uff1f][%s]*$" % _CLOSING)
 
 
 MAX_QUOTE_CHARS = 200
@@ -108,7 +118,8 @@ class SentenceSplitter(object):
             return pieces
         sentences = []
         for piece in pieces:
-            if MAY_END.search(piece) is None:
+            places = LIKELY_END if _ENDS_PUNCTUATED.search(piece) else MAY_END
+            if places.search(piece) is None:
                 sentences.append(piece)
             else:
                 sentences.extend(self.split_with_model(piece))
