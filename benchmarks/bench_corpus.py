@@ -1,19 +1,20 @@
 """Corpus building speed: build_corpus.py on a slice of the shared corpus, and what the
 sentence splitter costs.
 
-Input: the first SAMPLE_MB of DATA_DIR/corpus/news_comments.txt (a comment a line) and of
-nsmc_reviews.txt (a movie's reviews a document, a review a line), cut at a line end.
+Input: the first SAMPLE_MB (default 1) of DATA_DIR/corpus/news_comments.txt (a comment a
+line) and of nsmc_reviews.txt (a movie's reviews a document, a review a line), cut at a
+line end.
 
 1. build_corpus.py with its defaults (kiwi splitter where kiwipiepy is installed, else
    punct; decontaminated against NSMC test and dev) in a child process with
    --num_workers=1 and 2: input MB per second of wall time and per CPU-second of the
-   child processes (the speed of one dedicated core), peak
-   resident memory of the largest process, and the time 12.37 GB (KR-BERT-MEDIUM's corpus)
-   would take on 2 and on 16 cores at the per-CPU-second speed, taken as linear in cores.
-2. In this process, the per-CPU-second speed of cleaning + splitting alone with each
-   splitter: kiwi as build_corpus.py runs it (rules first, the model only where a sentence
-   may end without punctuation), kiwipiepy on every paragraph, punctuation rules, none;
-   and the share of the bytes that went through the model.
+   run's processes (the speed of one dedicated core), peak resident memory of the largest
+   process, and the time 12.37 GB (KR-BERT-MEDIUM's corpus) would take on 2 and on 16
+   cores at the per-CPU-second speed, taken as linear in cores.
+2. In this process, on the first SPLIT_MB of each file, the per-CPU-second speed of
+   cleaning + splitting alone with each splitter: kiwi as build_corpus.py runs it (rules
+   first, the model only where a sentence may end without punctuation), kiwipiepy on every
+   paragraph, punctuation rules, none; and the share of the bytes the model split.
 
 Goal: at least 0.23 MB/s per worker with splitting (12.37 GB in 1 h on 16 cores).
 
@@ -32,7 +33,9 @@ import time
 import common
 from krbert.corpus import build, split  # noqa: E402
 
-SAMPLE_MB = float(os.environ.get("CORPUS_SAMPLE_MB", "2"))
+SAMPLE_MB = float(os.environ.get("CORPUS_SAMPLE_MB", "1"))
+SPLIT_MB = SAMPLE_MB / 4
+"""Part 2 reads the first SPLIT_MB of each file."""
 CARD_BYTES = 12.37e9
 GOAL_MB_S = 0.23
 
@@ -74,19 +77,27 @@ def cpu_now():
     return usage.ru_utime + usage.ru_stime
 
 
-def paragraphs_of(paths):
+def paragraphs_of(paths, megabytes):
+    """The first non-blank lines of each file, ``megabytes`` of each."""
     out = []
     for path in paths:
+        size = 0
         with io.open(path, encoding="utf-8") as reader:
-            out.extend(line.strip() for line in reader if line.strip())
+            for line in reader:
+                if line.strip():
+                    out.append(line.strip())
+                    size += len(out[-1].encode("utf-8"))
+                if size >= megabytes * 1e6:
+                    break
     return out
 
 
-def splitter_speeds(paths, megabytes):
+def splitter_speeds(paths):
     """Rows of cleaning + splitting speed per splitter, in this process."""
     settings = {"mask_urls": False, "mask_emails": False, "max_repeat": 0, "min_chars": 2,
                 "min_hangul": 0.3, "splitter": "none", "near_dedup": False}
-    texts = paragraphs_of(paths)
+    texts = paragraphs_of(paths, SPLIT_MB)
+    megabytes = sum(len(text.encode("utf-8")) for text in texts) / 1e6
     variants = ["none", "punct"]
     if split.kiwi_available() is None:
         variants += ["kiwi", "model on every paragraph"]
@@ -101,7 +112,8 @@ def splitter_speeds(paths, megabytes):
         processor.process_batch([[text] for text in texts])
         seconds = cpu_now() - start
         share = processor.splitter.counts["bytes_split_by_model"] / (megabytes * 1e6)
-        common.row("corpus", "clean + split, splitter=%s" % variant, megabytes / seconds,
+        common.row("corpus", "clean + split %.2f MB, splitter=%s" % (megabytes, variant),
+                   megabytes / seconds,
                    "MB/CPU-s", ">= %.2f" % GOAL_MB_S if variant == "kiwi" else "")
         if variant == "kiwi":
             common.row("corpus", "share of the text split by the model (splitter=kiwi)",
@@ -138,7 +150,7 @@ def main():
                     hours = CARD_BYTES / 1e6 / per_core / cores / 3600
                     common.row("corpus", "12.37 GB on %d cores (projected from MB/CPU-s)"
                                % cores, hours, "h", "<= 1" if cores == 16 else "")
-        splitter_speeds(inputs, megabytes)
+        splitter_speeds(inputs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
