@@ -343,6 +343,17 @@ def test_runs_without_tensorflow(tmp_path):
     assert corpus_text(tmp_path) == WIKI_TEXT
 
 
+def test_without_kiwipiepy_the_default_splitter_says_what_to_do(tmp_path):
+    code = ("import runpy, sys; sys.modules['kiwipiepy'] = None; "
+            "sys.argv = ['build_corpus.py', '--input_file=%s', '--output_dir=%s']; "
+            "runpy.run_path('build_corpus.py', run_name='__main__')" % (WIKI, tmp_path))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True)
+    assert one_error_line(proc.returncode, proc.stderr) == (
+        "error: --splitter=kiwi needs the Python package kiwipiepy, which is not installed: "
+        "pip install kiwipiepy (requirements/corpus.txt) or pass --splitter=punct")
+
+
 def test_the_sample_corpus_keeps_no_text_of_the_excluded_test_reviews(tmp_path, data_dir):
     test_file = os.path.join(data_dir, "nsmc", "test.tsv")
     status, _, err = run_build("--input_file=%s" % os.path.join(data_dir, "corpus", "*.txt"),
