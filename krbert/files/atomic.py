@@ -5,16 +5,20 @@ the same folder (unique to the writing process, so two runs into one folder do n
 and renamed onto its final name only once it has been written and closed. A run that dies
 leaves only a temporary file, which `remove_stale_temporaries` clears on the next run.
 Outputs are checked before the work starts (`check_writable`).
+
+Local paths go through the standard library; only gs:// paths import TensorFlow (for
+tf.io.gfile), so tools without TensorFlow (build_corpus.py) write their outputs here too.
 """
 
 import contextlib
+import io
 import os
 import re
 import socket
+import sys
 import time
 
 from krbert import cli
-from krbert.tf_compat import tf
 
 TMP_MARK = ".tmp-"
 
@@ -26,6 +30,49 @@ FOREIGN_TEMPORARY_SECONDS = 3600
 
 
 """A temporary of another host is stale once it has not changed for this long."""
+
+
+def _tf():
+    """TensorFlow's v1 API, imported on first use (for a gs:// path)."""
+    from krbert.tf_compat import tf
+    return tf
+
+
+def _is_remote(path):
+    return "://" in path
+
+
+def _errors(path):
+    """What a file operation on ``path`` (or a TensorFlow writer on it) raises: OSError, and
+    TensorFlow's OpError for gs:// paths or once the process has loaded TensorFlow."""
+    if _is_remote(path) or "krbert.tf_compat" in sys.modules:
+        return (OSError, _tf().errors.OpError)
+    return (OSError,)
+
+
+def _isdir(path):
+    return _tf().io.gfile.isdir(path) if _is_remote(path) else os.path.isdir(path)
+
+
+def _exists(path):
+    return _tf().io.gfile.exists(path) if _is_remote(path) else os.path.lexists(path)
+
+
+def _remove(path):
+    if _is_remote(path):
+        _tf().io.gfile.remove(path)
+    else:
+        os.remove(path)
+
+
+def _open(path, mode):
+    """A writer on ``path``: tf.io.gfile.GFile for gs://, io.open for local files (text
+    modes write UTF-8, line ends as given)."""
+    if _is_remote(path):
+        return _tf().io.gfile.GFile(path, mode)
+    if "b" in mode:
+        return io.open(path, mode)
+    return io.open(path, mode, encoding="utf-8", newline="")
 
 
 def temporary_name(path, pid=None):
@@ -52,16 +99,19 @@ def check_writable(paths, flag):
     an existing folder is refused too.
     """
     for path in paths:
-        if tf.io.gfile.isdir(path):
+        if _isdir(path):
             raise cli.InputError("%s=%s is a folder; pass a file path" % (flag, path))
     for folder in sorted(set(os.path.dirname(path) or "." for path in paths)):
         probe = temporary_name(os.path.join(folder, ".write_probe"))
         try:
-            tf.io.gfile.makedirs(folder)
-            with tf.io.gfile.GFile(probe, "w") as writer:
+            if _is_remote(folder):
+                _tf().io.gfile.makedirs(folder)
+            else:
+                os.makedirs(folder, exist_ok=True)
+            with _open(probe, "w") as writer:
                 writer.write("")
-            tf.io.gfile.remove(probe)
-        except (tf.errors.OpError, OSError) as e:
+            _remove(probe)
+        except _errors(folder) as e:
             raise cli.InputError("%s: cannot write to this folder (%s); choose a writable %s"
                                  % (folder, cli.error_reason(e), flag))
 
@@ -69,8 +119,11 @@ def check_writable(paths, flag):
 def commit(tmp_path, path):
     """Renames a finished temporary file onto its final name (replacing what is there)."""
     try:
-        tf.io.gfile.rename(tmp_path, path, overwrite=True)
-    except (tf.errors.OpError, OSError) as e:
+        if _is_remote(path):
+            _tf().io.gfile.rename(tmp_path, path, overwrite=True)
+        else:
+            os.replace(tmp_path, path)
+    except _errors(path) as e:
         discard(tmp_path)
         raise write_error(path, e)
 
@@ -78,9 +131,9 @@ def commit(tmp_path, path):
 def discard(tmp_path):
     """Removes a file if it is there; never raises."""
     try:
-        if tf.io.gfile.exists(tmp_path):
-            tf.io.gfile.remove(tmp_path)
-    except (tf.errors.OpError, OSError):
+        if _exists(tmp_path):
+            _remove(tmp_path)
+    except _errors(tmp_path):
         pass
 
 
@@ -94,7 +147,7 @@ def atomic_write(path, mode="w"):
         with file_utils.atomic_write(out_path) as writer:
             writer.write(text)
     """
-    with atomic_writer(path, lambda tmp_path: tf.io.gfile.GFile(tmp_path, mode)) as writer:
+    with atomic_writer(path, lambda tmp_path: _open(tmp_path, mode)) as writer:
         yield writer
 
 
@@ -123,7 +176,7 @@ def staged(path):
     tmp_path = temporary_name(path)
     try:
         yield tmp_path
-    except (tf.errors.OpError, OSError) as e:
+    except _errors(path) as e:
         discard(tmp_path)
         raise write_error(path, e)
     except BaseException:
@@ -147,10 +200,10 @@ def remove_stale_temporaries(folder, prefix=""):
     another machine writing into the same gs:// folder). Returns the removed paths.
     """
     try:
-        if not tf.io.gfile.isdir(folder):
+        if not _isdir(folder):
             return []
-        names = tf.io.gfile.listdir(folder)
-    except (tf.errors.OpError, OSError):
+        names = _tf().io.gfile.listdir(folder) if _is_remote(folder) else os.listdir(folder)
+    except _errors(folder):
         return []
     host = socket.gethostname().split(".")[0]
     removed = []
@@ -182,8 +235,10 @@ def remove_stale_temporaries_of(paths):
 
 def _seconds_unchanged(path):
     try:
-        return time.time() - tf.io.gfile.stat(path).mtime_nsec / 1e9
-    except (tf.errors.OpError, OSError):
+        if _is_remote(path):
+            return time.time() - _tf().io.gfile.stat(path).mtime_nsec / 1e9
+        return time.time() - os.stat(path).st_mtime
+    except _errors(path):
         return 0.0
 
 
