@@ -3,7 +3,7 @@ sentence splitter costs.
 
 Input: the first SAMPLE_MB (default 1) of DATA_DIR/corpus/news_comments.txt (a comment a
 line) and of nsmc_reviews.txt (a movie's reviews a document, a review a line), cut at a
-line end.
+line end (the last document of the reviews may be cut short).
 
 1. build_corpus.py with its defaults (kiwi splitter where kiwipiepy is installed, else
    punct; decontaminated against NSMC test and dev) in a child process with
@@ -41,12 +41,12 @@ GOAL_MB_S = 0.23
 
 
 def cut_head(src, dst, megabytes):
-    """Copies the first lines of ``src`` (at least ``megabytes``), then up to the next blank
-    line or the end of the line; returns the bytes written."""
+    """Copies the first lines of ``src``, ``megabytes`` of them (to the end of a line);
+    returns the bytes written."""
     limit, written = int(megabytes * 1e6), 0
     with io.open(src, "rb") as reader, io.open(dst, "wb") as writer:
         for line in reader:
-            if written >= limit and not line.strip():
+            if written >= limit:
                 break
             writer.write(line)
             written += len(line)
