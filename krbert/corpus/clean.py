@@ -91,6 +91,7 @@ class Cleaner(object):
         self.repeat = (re.compile(r"([^\d\s]{1,2}?)\1{%d,}" % max_repeat)
                        if max_repeat > 0 else None)
         self.counts = collections.Counter()
+        _invisible()  # built once, before worker processes fork
 
     def settings(self):
         return collections.OrderedDict([
