@@ -24,8 +24,14 @@ when the HF model has them).
 
 Every model variable is written exactly once; optimizer slots and global_step are left
 out; anything left over or missing stops the conversion with a one-line error.
+
+--output_dir is a new (or empty) local folder: a folder already holding files, or one that
+is or holds an input, is refused. The model is written into OUTPUT_DIR.tmp-HOST.PID and
+renamed to --output_dir when complete, so a killed or failed conversion leaves no
+half-written model (the next conversion removes what it left).
 """
 
+import contextlib
 import json
 import os
 
@@ -37,6 +43,8 @@ from krbert import cli
 from krbert.bert_config import load_bert_config
 from krbert.checkpoints import huggingface, restore
 from krbert.classifier import tasks as classifier_tasks
+from krbert.files import atomic
+from krbert.files import paths as file_paths
 from krbert.tf_compat import tf
 
 
@@ -94,6 +102,45 @@ def write_checkpoint(arrays, prefix):
         with tf.Session() as sess:
             sess.run([v.initializer for v in variables], feed_dict=feeds)
             saver.save(sess, prefix, write_meta_graph=False, write_state=False)
+
+
+# ---------------------------------------------------------------------------------------
+# The output folder.
+
+HF_FILES = ("model.safetensors", "config.json", "vocab.txt", "tokenizer_config.json",
+            "special_tokens_map.json", "README.md")
+TF_FILES = ("bert_model.ckpt.index", "bert_model.ckpt.data-00000-of-00001",
+            "bert_config.json", "vocab.txt")
+
+
+@contextlib.contextmanager
+def output_folder(output_dir, names, inputs):
+    """Yields the temporary folder to write the model's files ``names`` into; it becomes
+    ``output_dir`` when the block succeeds (atomic.staged_folder).
+
+    Args:
+      inputs: [(flag, [paths])] read by the conversion; InputError when --output_dir is
+        one of them or would write over one (links followed).
+    """
+    outputs = [output_dir] + [os.path.join(output_dir, name) for name in names]
+    for flag, paths in inputs:
+        file_paths.check_outputs_spare_inputs(outputs, paths, "--output_dir", flag)
+    folder = output_dir.rstrip("/") or "/"
+    parent, name = os.path.dirname(folder) or ".", os.path.basename(folder)
+    for removed in atomic.remove_stale_temporaries(parent, name + atomic.TMP_MARK):
+        tf.logging.info("Removed %s, left by a run that died", removed)
+    with atomic.staged_folder(folder, "--output_dir") as staging:
+        yield staging
+
+
+def save_safetensors(tensors, path):
+    """huggingface.save_safetensors; a failed write is an OSError (a full disk)."""
+    try:
+        huggingface.save_safetensors(tensors, path)
+    except cli.InputError:
+        raise
+    except Exception as e:  # pylint: disable=broad-except  (safetensors' own error type)
+        raise OSError(str(e).splitlines()[0] if str(e) else type(e).__name__)
 
 
 # ---------------------------------------------------------------------------------------
@@ -171,20 +218,21 @@ def to_hf(init_checkpoint, bert_config_file, vocab_file, do_lower_case, output_d
         {tf_name: reader.get_tensor(tf_name) for tf_name, _, _ in pairs}, pairs, to_hf=True)
     hf_config = huggingface.hf_config(config, architecture, vocab.get("[PAD]", 0),
                                                  labels, task)
-    tf.io.gfile.makedirs(output_dir)
-    huggingface.save_safetensors(tensors, os.path.join(output_dir, "model.safetensors"))
-    huggingface.write_json(os.path.join(output_dir, "config.json"), hf_config)
-    sha1 = huggingface.copy_vocab(vocab_file, output_dir)
-    huggingface.tokenizer_files(output_dir, do_lower_case,
-                                           config["max_position_embeddings"])
-    hangul = sum(1 for token in vocab if tokenization._HANGUL_SYLLABLES.search(token))
-    card = huggingface.model_card(
-        os.path.basename(os.path.normpath(output_dir)), hf_config,
-        (checkpoint, bert_config_file), {"file": vocab_file, "size": len(vocab), "sha1": sha1,
-                                         "hangul": hangul}, tokenizer_mode, subchar,
-        do_lower_case)
-    with open(os.path.join(output_dir, "README.md"), "w", encoding="utf-8") as handle:
-        handle.write(card)
+    inputs = [("--vocab_file", [vocab_file]), ("--bert_config_file", [bert_config_file]),
+              ("--init_checkpoint", tf.io.gfile.glob(checkpoint + ".*"))]
+    with output_folder(output_dir, HF_FILES, inputs) as staging:
+        save_safetensors(tensors, os.path.join(staging, "model.safetensors"))
+        huggingface.write_json(os.path.join(staging, "config.json"), hf_config)
+        sha1 = huggingface.copy_vocab(vocab_file, staging)
+        huggingface.tokenizer_files(staging, do_lower_case, config["max_position_embeddings"])
+        hangul = sum(1 for token in vocab if tokenization._HANGUL_SYLLABLES.search(token))
+        card = huggingface.model_card(
+            os.path.basename(os.path.normpath(output_dir)), hf_config,
+            (checkpoint, bert_config_file), {"file": vocab_file, "size": len(vocab),
+                                             "sha1": sha1, "hangul": hangul},
+            tokenizer_mode, subchar, do_lower_case)
+        with open(os.path.join(staging, "README.md"), "w", encoding="utf-8") as handle:
+            handle.write(card)
     for line in huggingface.tokenizer_warnings(tokenizer_mode, subchar):
         if line:
             tf.logging.warning("%s (also written to %s/README.md)", line.replace("**", ""),
@@ -204,16 +252,33 @@ def load_hf_weights(hf_dir):
     if os.path.isfile(single):
         return huggingface.load_safetensors(single), single
     if os.path.isfile(index):
-        with open(index, encoding="utf-8") as handle:
-            shards = sorted(set(json.load(handle)["weight_map"].values()))
         tensors = {}
-        for shard in shards:
+        for shard in index_shards(index):
             tensors.update(huggingface.load_safetensors(os.path.join(hf_dir, shard)))
         return tensors, index
     if os.path.isfile(binary):
         return load_pytorch_bin(binary), binary
     raise cli.InputError("--hf_dir=%s has no model.safetensors or pytorch_model.bin; give a "
                          "transformers BERT folder" % hf_dir)
+
+
+def index_shards(index):
+    """The shard files (names in the index's folder) a model.safetensors.index.json maps the
+    weights to; InputError when it is not such an index or names a file not there."""
+    try:
+        with open(index, encoding="utf-8") as handle:
+            shards = sorted(set(json.load(handle)["weight_map"].values()))
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise cli.InputError("%s: not a safetensors index with a weight_map of tensor names to "
+                             "shard files (%s: %s); save the model again with transformers"
+                             % (index, type(e).__name__, str(e).splitlines()[0]))
+    folder = os.path.dirname(index)
+    for shard in shards:
+        if (not isinstance(shard, str) or os.path.basename(shard) != shard
+                or not os.path.isfile(os.path.join(folder, shard))):
+            raise cli.InputError("%s: names the shard %s, which is not a file in %s; give the "
+                                 "folder with every shard" % (index, json.dumps(shard), folder))
+    return shards
 
 
 def load_pytorch_bin(path):
@@ -258,6 +323,12 @@ def to_tf(hf_dir, output_dir, tanh_gelu=False):
     if not os.path.isfile(vocab_file):
         raise cli.InputError("--hf_dir=%s has no vocab.txt; this codebase's tokenizer needs "
                              "the WordPiece vocabulary" % hf_dir)
+    size = len(tokenization.load_vocab(vocab_file))
+    if size != config["vocab_size"]:
+        raise cli.InputError("%s has %d tokens but %s says vocab_size=%d; the model's "
+                             "vocabulary and its config must agree (give the folder as the "
+                             "model was saved)" % (vocab_file, size, config_path,
+                                                   config["vocab_size"]))
     tensors, where = load_hf_weights(hf_dir)
     tf.logging.info("Read %d tensors from %s", len(tensors), where)
     prefix = huggingface.drop_tied_and_buffers(tensors, where)
@@ -271,15 +342,12 @@ def to_tf(hf_dir, output_dir, tanh_gelu=False):
     huggingface.check_shapes({k: v.shape for k, v in arrays.items()}, wanted,
                                         where, config_path)
 
-    tf.io.gfile.makedirs(output_dir)
-    write_checkpoint(arrays, os.path.join(output_dir, "bert_model.ckpt"))
-    with open(os.path.join(output_dir, "bert_config.json"), "w") as handle:
-        handle.write(modeling.BertConfig.from_dict(config).to_json_string())
-    huggingface.copy_vocab(vocab_file, output_dir)
-    size = len(tokenization.load_vocab(vocab_file))
-    if size != config["vocab_size"]:
-        tf.logging.warning("vocab.txt has %d tokens but vocab_size is %d; run_classifier.py "
-                           "refuses such a pair", size, config["vocab_size"])
+    hf_files = [os.path.join(hf_dir, name) for name in os.listdir(hf_dir)]
+    with output_folder(output_dir, TF_FILES, [("--hf_dir", [hf_dir] + hf_files)]) as staging:
+        write_checkpoint(arrays, os.path.join(staging, "bert_model.ckpt"))
+        with open(os.path.join(staging, "bert_config.json"), "w") as handle:
+            handle.write(modeling.BertConfig.from_dict(config).to_json_string())
+        huggingface.copy_vocab(vocab_file, staging)
     if not pooler:
         tf.logging.warning("%s has no pooler: bert/pooler/dense starts from random weights when "
                            "fine-tuning", where)
@@ -313,6 +381,9 @@ def main(_):
         raise cli.InputError("--to is required: hf (checkpoint to transformers) or tf")
     if not FLAGS.output_dir:
         raise cli.InputError("--output_dir is required")
+    if file_paths.is_remote(FLAGS.output_dir):
+        raise cli.InputError("--output_dir=%s: the converter writes a local folder; convert to "
+                             "a local folder, then copy it (gsutil -m cp -r)" % FLAGS.output_dir)
     if FLAGS.to == "hf":
         for name in ("init_checkpoint", "bert_config_file", "vocab_file"):
             if not getattr(FLAGS, name):

@@ -26,8 +26,11 @@ Outputs (--output_file, comma-separated):
 Each output is written under a temporary name of its own process and renamed when
 complete; then OUTPUT.json records its instance count, the input, the flags and the
 vocabulary's sha256. A rerun skips the outputs whose OUTPUT.json matches (same input, flags
-and vocabulary), redoes the rest and removes what killed runs left. An output that names an
-input is refused, and so is an input that is mostly not UTF-8 text. A worker killed by a
+and vocabulary), redoes the rest and removes what killed runs left. One run at a time
+writes into an output folder: a second one stops in one line while the first holds it (a
+killed run's marker does not block). An output that names an input is refused, and so is
+an input that is mostly not UTF-8 text or an earlier output (a glob such as DIR/* that
+matches what was written into DIR). A worker killed by a
 signal (the out-of-memory killer) stops the run with the name of its shard, and workers
 stop when this process dies.
 

@@ -16,7 +16,7 @@ ones are counted in the closing summary. A line that is not UTF-8 stops the run 
 ``file:line`` before the model runs.
 
 Outputs (--output_file, local or gs://, written under a temporary name and renamed when
-complete):
+complete; never over an input; what a killed run left is removed by the next run):
 
 - ``--pooling=none`` (default): JSON lines in the original's format, one per input line,
   ``{"linex_index": i, "features": [{"token": t, "layers": [{"index": l, "values": [...]},
@@ -39,7 +39,6 @@ Shapes in docstrings: B batch size, S sequence length, H hidden size, L len(--la
 
 import collections
 import json
-import os
 import shutil
 import tempfile
 
@@ -53,6 +52,7 @@ from krbert import cli
 from krbert.bert_config import load_bert_config
 from krbert.checkpoints import restore
 from krbert.estimator import runtime, tf_example
+from krbert.files import atomic, paths
 from krbert.tf_compat import tf, tpu_estimator
 
 
@@ -405,6 +405,15 @@ def check_flags(FLAGS):
                              % FLAGS.output_file)
 
 
+def check_output_spares_inputs(FLAGS, checkpoint):
+    """InputError when --output_file is (or links to) a file the run reads."""
+    for flag, inputs in (("--input_file", [FLAGS.input_file]),
+                         ("--vocab_file", [FLAGS.vocab_file]),
+                         ("--bert_config_file", [FLAGS.bert_config_file]),
+                         ("--init_checkpoint", tf.io.gfile.glob(checkpoint + ".*"))):
+        paths.check_outputs_spare_inputs([FLAGS.output_file], inputs, "--output_file", flag)
+
+
 def make_estimator(FLAGS, model_fn, model_dir):
     run_config = runtime.make_run_config(
         model_dir, FLAGS.use_tpu, tpu_name=FLAGS.tpu_name, tpu_zone=FLAGS.tpu_zone,
@@ -416,10 +425,10 @@ def make_estimator(FLAGS, model_fn, model_dir):
                                           predict_batch_size=FLAGS.batch_size)
 
 
-def extract(FLAGS, bert_config, tokenizer, checkpoint, layer_indexes, temp_prefix,
-            model_dir):
-    """Tokenizes, runs the model and writes ``temp_prefix`` (the output); LineStats."""
-    record_path = temp_prefix + ".tf_record"
+def extract(FLAGS, bert_config, tokenizer, checkpoint, layer_indexes, temp_output,
+            record_path, model_dir):
+    """Tokenizes into ``record_path``, runs the model and writes ``temp_output`` (the output
+    under its temporary name); LineStats."""
     stats = write_feature_records(
         read_features(FLAGS.input_file, tokenizer, FLAGS.max_seq_length), record_path)
     if not stats.lines:
@@ -428,19 +437,23 @@ def extract(FLAGS, bert_config, tokenizer, checkpoint, layer_indexes, temp_prefi
                                 layer_indexes, FLAGS.pooling, FLAGS.use_tpu,
                                 FLAGS.use_one_hot_embeddings)
     estimator = make_estimator(FLAGS, model_fn, model_dir)
-    results = estimator.predict(
+    predictions = estimator.predict(
         input_fn=input_fn_builder(record_path, FLAGS.max_seq_length, FLAGS.use_tpu),
         yield_single_examples=True)
-    results = tqdm(results, total=stats.lines, desc="embedding", unit=" lines",
+    results = tqdm(predictions, total=stats.lines, desc="embedding", unit=" lines",
                    mininterval=2.0)
-    if FLAGS.pooling == "none":
-        with tf.io.gfile.GFile(temp_prefix, "w") as writer:
-            written = write_json_lines(writer, results, read_features(
-                FLAGS.input_file, tokenizer, FLAGS.max_seq_length), layer_indexes)
-    else:
-        with tf.io.gfile.GFile(temp_prefix, "wb") as writer:
-            written = write_npy(writer, results, stats.lines,
-                                len(layer_indexes) * bert_config.hidden_size)
+    try:
+        if FLAGS.pooling == "none":
+            with tf.io.gfile.GFile(temp_output, "w") as writer:
+                written = write_json_lines(writer, results, read_features(
+                    FLAGS.input_file, tokenizer, FLAGS.max_seq_length), layer_indexes)
+        else:
+            with tf.io.gfile.GFile(temp_output, "wb") as writer:
+                written = write_npy(writer, results, stats.lines,
+                                    len(layer_indexes) * bert_config.hidden_size)
+    finally:
+        results.close()
+        predictions.close()  # ends the session now, not after an error line is printed
     if written != stats.lines:
         raise RuntimeError("%d results for the %d lines of %s"
                            % (written, stats.lines, FLAGS.input_file))
@@ -454,28 +467,25 @@ def main(_):
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     layer_indexes = parse_layers(FLAGS.layers, bert_config.num_hidden_layers)
     checkpoint = restore.resolve_checkpoint(FLAGS.init_checkpoint)
+    check_output_spares_inputs(FLAGS, checkpoint)
     tokenizer = tokenization.tokenizer_from_flags(
         FLAGS, bert_config.vocab_size, required_tokens=("[UNK]",) + SPECIAL_TOKENS)
 
-    output_dir = os.path.dirname(FLAGS.output_file)
-    try:
-        if output_dir:
-            tf.io.gfile.makedirs(output_dir)
-    except (tf.errors.OpError, OSError) as e:
-        raise cli.InputError("--output_file=%s: its folder cannot be created (%s)"
-                             % (FLAGS.output_file, cli.error_reason(e)))
-    temp_prefix = "%s.tmp-%d" % (FLAGS.output_file, os.getpid())
+    # The token ids go to a temporary TFRecord beside the output (a TPU reads it there).
+    records = FLAGS.output_file + ".tf_record"
+    atomic.check_writable([FLAGS.output_file], "--output_file")
+    for removed in atomic.remove_stale_temporaries_of([FLAGS.output_file, records]):
+        tf.logging.info("Removed %s, left by a run that died", removed)
+    record_path = atomic.temporary_name(records)
     # On a TPU the estimator picks its model_dir as in the original; on the CPU it is a
     # local scratch folder removed at the end (no checkpoint is written to it).
     model_dir = None if FLAGS.use_tpu else tempfile.mkdtemp(prefix="extract_features-")
     try:
-        stats = extract(FLAGS, bert_config, tokenizer, checkpoint, layer_indexes,
-                        temp_prefix, model_dir)
-        tf.io.gfile.rename(temp_prefix, FLAGS.output_file, overwrite=True)
+        with atomic.staged(FLAGS.output_file) as temp_output:
+            stats = extract(FLAGS, bert_config, tokenizer, checkpoint, layer_indexes,
+                            temp_output, record_path, model_dir)
     finally:
-        for path in (temp_prefix, temp_prefix + ".tf_record"):
-            if tf.io.gfile.exists(path):
-                tf.io.gfile.remove(path)
+        atomic.discard(record_path)
         if model_dir:
             shutil.rmtree(model_dir, ignore_errors=True)
     shape = (" [%d, %d] float32" % (stats.lines, len(layer_indexes) * bert_config.hidden_size)

@@ -32,6 +32,7 @@ shown on stderr when it is a terminal and the input has more than PROGRESS_MIN_L
 """
 
 import io
+import os
 import sys
 import time
 
@@ -47,7 +48,7 @@ from krbert.classifier import features as classifier_features
 from krbert.classifier import model as classifier_model
 from krbert.classifier import tasks
 from krbert.estimator import runtime
-from krbert.files import atomic
+from krbert.files import atomic, paths
 from krbert.tf_compat import tf
 
 
@@ -152,7 +153,10 @@ def open_input(path):
     """A binary line reader of ``path`` (gs:// too), or of stdin for None or "-"."""
     if path in (None, "-"):
         return sys.stdin.buffer
-    if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
+    if tf.io.gfile.isdir(path):
+        raise cli.InputError("--input_file=%s is a folder; pass a text file, one text per "
+                             "line, or give the text on stdin" % path)
+    if not tf.io.gfile.exists(path):
         raise cli.InputError("--input_file=%s not found; pass a text file, one text per "
                              "line, or give the text on stdin" % path)
     if "://" in path:
@@ -311,6 +315,27 @@ def check_flags(FLAGS):
         raise cli.InputError("--output_file=%s is a folder; name a file" % FLAGS.output_file)
 
 
+def model_files(path):
+    """The files of a checkpoint prefix (PREFIX.*) or of a folder (all under it)."""
+    if tf.io.gfile.isdir(path):
+        return [os.path.join(folder, name) for folder, _, names in tf.io.gfile.walk(path)
+                for name in names]
+    return tf.io.gfile.glob(path + "*")
+
+
+def check_output_spares_inputs(FLAGS):
+    """InputError when --output_file is (or links to) a file the run reads."""
+    if not FLAGS.output_file:
+        return
+    for name in ("input_file", "vocab_file", "bert_config_file", "init_checkpoint",
+                 "saved_model"):
+        path = getattr(FLAGS, name)
+        if path and path != "-":
+            inputs = model_files(path) if name in ("init_checkpoint", "saved_model") else [path]
+            paths.check_outputs_spare_inputs([FLAGS.output_file], inputs, "--output_file",
+                                             "--" + name)
+
+
 def predicted_rows(handle, model, FLAGS, report, stats, bar):
     """Yields the TSV rows of each window of input lines, in the input order."""
     for texts in read_windows(handle, report):
@@ -324,6 +349,7 @@ def main(_):
     FLAGS = flags.FLAGS
     tf.logging.set_verbosity(tf.logging.INFO)
     check_flags(FLAGS)
+    check_output_spares_inputs(FLAGS)
     started = time.time()
     handle = open_input(FLAGS.input_file)
     config_proto = runtime.session_config()

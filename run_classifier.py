@@ -250,8 +250,7 @@ def latest_global_step(output_dir):
 
 # ---------------------------------------------------------------------------------------
 # Resuming: a rerun into --output_dir continues the run only when it has the same settings
-
-TRAINING_SETTINGS = "training_settings.json"
+# (run_folder.check_same_run)
 
 
 def training_settings(FLAGS, bert_config, train_meta, bucket_by_length):
@@ -264,39 +263,6 @@ def training_settings(FLAGS, bert_config, train_meta, bucket_by_length):
                  "train_batch_size", "seed"):
         settings[name] = FLAGS[name].value
     return json.loads(json.dumps(settings))
-
-
-def first_difference(old, new, prefix=""):
-    """'key was X, now Y' for the first key (nested keys joined by dots) that differs."""
-    for key in sorted(set(old) | set(new)):
-        before, now = old.get(key), new.get(key)
-        if before != now:
-            if isinstance(before, dict) and isinstance(now, dict):
-                return first_difference(before, now, prefix + key + ".")
-            return "%s%s was %s, now %s" % (prefix, key, json.dumps(before), json.dumps(now))
-    return None
-
-
-def check_same_run(output_dir, settings):
-    """Records ``settings`` in ``output_dir``; when it already holds a checkpoint, raises
-    InputError unless that model was trained with the same settings (the run resumes)."""
-    path = os.path.join(output_dir, TRAINING_SETTINGS)
-    if tf.train.latest_checkpoint(output_dir):
-        difference = "its training settings are not recorded"
-        if tf.io.gfile.exists(path):
-            with tf.io.gfile.GFile(path, "r") as reader:
-                try:
-                    difference = first_difference(json.loads(reader.read()), settings)
-                except ValueError:
-                    pass
-        if difference:
-            raise cli.InputError(
-                "--output_dir=%s holds a model trained with other settings (%s); give a new "
-                "--output_dir (rerun with the same flags to resume that run)"
-                % (output_dir, difference))
-        tf.logging.info("Resuming the training run in %s (same settings)", output_dir)
-        return
-    atomic.write_text_atomic(path, json.dumps(settings, indent=1, sort_keys=True) + "\n")
 
 
 # ---------------------------------------------------------------------------------------
@@ -335,14 +301,21 @@ def estimator_factory(FLAGS, model_fn):
     return estimator_for
 
 
-def export(FLAGS, bert_config, processor):
-    """Writes the latest checkpoint of --output_dir (else --init_checkpoint) as a
-    SavedModel version in --export_dir."""
+def export_checkpoint(FLAGS):
+    """The checkpoint --do_export writes: the latest of --output_dir, else --init_checkpoint;
+    InputError when there is none."""
     checkpoint = tf.train.latest_checkpoint(FLAGS.output_dir) or FLAGS.init_checkpoint
     if not checkpoint:
         raise cli.InputError("--do_export: no checkpoint in --output_dir=%s and no "
                              "--init_checkpoint; train first (--do_train) or pass one"
                              % FLAGS.output_dir)
+    return checkpoint
+
+
+def export(FLAGS, bert_config, processor):
+    """Writes the latest checkpoint of --output_dir (else --init_checkpoint) as a
+    SavedModel version in --export_dir."""
+    checkpoint = export_checkpoint(FLAGS)
     settings = {"do_lower_case": FLAGS.do_lower_case, "tokenizer": FLAGS.tokenizer,
                 "subchar": FLAGS.subchar, "max_seq_length": FLAGS.max_seq_length}
     path = classifier_model.export_saved_model(
@@ -361,10 +334,11 @@ def main(_):
     processor = tasks.get_processor(FLAGS.task_name, FLAGS.hate_label)
     if FLAGS.init_checkpoint:
         restore.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
-    if not FLAGS.do_train:
-        restore.require_checkpoint(
-            FLAGS.output_dir, FLAGS.init_checkpoint,
-            " and ".join(flag for flag in ("--do_eval", "--do_predict") if FLAGS[flag[2:]].value))
+    scored = [flag for flag in ("--do_eval", "--do_predict") if FLAGS[flag[2:]].value]
+    if not FLAGS.do_train and scored:
+        restore.require_checkpoint(FLAGS.output_dir, FLAGS.init_checkpoint, " and ".join(scored))
+    elif not FLAGS.do_train:
+        export_checkpoint(FLAGS)  # --do_export alone: stops here when there is none
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     tokenizer = tokenization.tokenizer_from_flags(FLAGS, bert_config.vocab_size)
     run_folder.ensure_output_dir(FLAGS.output_dir)
@@ -383,7 +357,8 @@ def main(_):
         num_train_steps = max(1, int(len(train[0].examples) / FLAGS.train_batch_size *
                                      FLAGS.num_train_epochs))
         num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
-        check_same_run(FLAGS.output_dir, training_settings(FLAGS, bert_config, train[2], bucket))
+        run_folder.check_same_run(FLAGS.output_dir,
+                                  training_settings(FLAGS, bert_config, train[2], bucket))
     # Every split is read before training, so a split without labels stops the run first.
     evaluation = source.load(FLAGS.eval_split, need_labels=True) if FLAGS.do_eval else None
     prediction = (source.load(FLAGS.predict_split, need_labels=False) if FLAGS.do_predict

@@ -5,7 +5,9 @@ run: scripts/pretrain_tpu.sh) and on the CPU (``--use_tpu=false``, scripts/pretr
 Input: TFRecords written by create_pretraining_data.py with the same --max_seq_length
 and --max_predictions_per_seq; every file is checked whole (against its .json sidecar,
 or read through) before training. Rerunning the same command resumes from the last
-checkpoint in --output_dir and stops at --num_train_steps.
+checkpoint in --output_dir and stops at --num_train_steps; --output_dir/training_settings.json
+records the config, the input files (name, size, content) and the training flags, and a
+rerun with others is refused in one line. One run at a time uses an --output_dir.
 
     python run_pretraining.py --bert_config_file=vocab/bert_config_tiny.json \
         --input_file='/tmp/pretrain/*.tfrecord' --output_dir=/tmp/pretrain_out \
@@ -21,6 +23,7 @@ Shapes in docstrings: B batch size, S max_seq_length, P max_predictions_per_seq,
 V vocab_size.
 """
 
+import json
 import os
 import time
 
@@ -322,6 +325,47 @@ def write_eval_results(result, output_dir):
     return path
 
 
+TRAINING_FLAGS = ("init_checkpoint", "max_seq_length", "max_predictions_per_seq",
+                  "learning_rate", "num_warmup_steps", "train_batch_size", "use_bfloat16", "seed")
+"""Flags a resumed run must share with the run that made the checkpoint (--num_train_steps
+may grow: training then goes on)."""
+
+
+def input_names(files):
+    """{name: path} of the input files, each named by its path below their common folder."""
+    common = os.path.commonprefix(files)
+    common = common[:common.rfind("/") + 1]
+    return {path[len(common):]: path for path in files}
+
+
+def training_settings(FLAGS, bert_config, train_files):
+    """What the pretrained model depends on, as plain JSON values: the config, the training
+    flags and each input file's name, size and content (pretraining_records.fingerprint)."""
+    settings = {"bert_config": bert_config.to_dict(),
+                "input_files": {name: pretraining_records.fingerprint(path)
+                                for name, path in input_names(train_files).items()}}
+    for name in TRAINING_FLAGS:
+        settings[name] = FLAGS[name].value
+    return json.loads(json.dumps(settings))
+
+
+def check_resume(FLAGS, bert_config, train_files):
+    """Refuses (InputError) a run into an --output_dir whose model was trained with other
+    settings; warns when its checkpoint is already at or past --num_train_steps."""
+    if not FLAGS.do_train:
+        run_folder.check_same_model(FLAGS.output_dir, {"bert_config": bert_config.to_dict()})
+        return
+    run_folder.check_same_run(FLAGS.output_dir,
+                              training_settings(FLAGS, bert_config, train_files),
+                              unrecorded="record")
+    checkpoint = tf.train.latest_checkpoint(FLAGS.output_dir)
+    step = int(tf.train.load_variable(checkpoint, "global_step")) if checkpoint else 0
+    if step >= FLAGS.num_train_steps:
+        tf.logging.warning("--output_dir=%s already holds step %d, not below "
+                           "--num_train_steps=%d: nothing to train; raise --num_train_steps "
+                           "to train on", FLAGS.output_dir, step, FLAGS.num_train_steps)
+
+
 def main(_):
     FLAGS = flags.FLAGS  # pylint: disable=invalid-name
     tf.logging.set_verbosity(tf.logging.INFO)
@@ -352,6 +396,7 @@ def main(_):
             files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq, bert_config.vocab_size,
             bert_config.type_vocab_size, limit=FLAGS.check_records)
     run_folder.ensure_output_dir(FLAGS.output_dir)
+    check_resume(FLAGS, bert_config, train_files)
     if FLAGS.xla_jit and not FLAGS.use_tpu:
         enable_cpu_xla()
     if FLAGS.use_bfloat16 and not FLAGS.use_tpu and not IS_TF2:

@@ -47,8 +47,10 @@ def run(main, argv=None):
 
 def error_reason(error):
     """The short text of an OSError or a TensorFlow OpError (str() of anything else), for
-    one-line messages."""
-    return getattr(error, "message", None) or getattr(error, "strerror", None) or str(error)
+    one-line messages: its first line (TensorFlow adds lines naming the graph node)."""
+    text = getattr(error, "message", None) or getattr(error, "strerror", None) or str(error)
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
 
 
 PR_SET_PDEATHSIG = 1

@@ -40,6 +40,23 @@ def describe_data():
     return "%s (%s)" % (path, "full data" if is_full else "the shipped sample")
 
 
+DATA_MARKER = "data"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "%s: reads the data folder (DATA_DIR, or data/sample on "
+                            "a fresh clone); set on every test that uses the data_dir fixture"
+                            % DATA_MARKER)
+
+
+def pytest_collection_modifyitems(items):
+    """Marks every test that reads the data folder (through data_dir, directly or by another
+    fixture) with ``data``: ``scripts/test.sh -m data`` runs them alone (CI, on the sample)."""
+    for item in items:
+        if "data_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(DATA_MARKER)
+
+
 @pytest.fixture(scope="session")
 def data_dir():
     """The data folder: the full data or the sample; fails, never skips, when DATA_DIR
@@ -92,6 +109,25 @@ def file_size_limit():
         return apply
 
     return limit
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A read-only file system (a tmpfs mounted ro) under tmp_path: read-only even for root
+    (skipped where mounting is not allowed)."""
+    import subprocess
+
+    mount = tmp_path / "read_only"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a read-only tmpfs (needs root): %s"
+                    % done.stderr.decode("utf-8", "replace").strip())
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)])
 
 
 @pytest.fixture

@@ -163,20 +163,51 @@ def test_build_vocab_refuses_a_vocab_size_below_the_alphabet(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Temporary names: concurrent runs and leftovers.
 
-def test_two_runs_at_once_into_one_folder(tmp_path, big_shard):
+def test_a_second_run_into_a_folder_in_use_stops_in_one_line(tmp_path, big_shard):
     corpus = tmp_path / "corpus.txt"
     shutil.copy(big_shard, str(corpus))
     out = tmp_path / "out"
-    args = ["--do_lower_case=False", "--dupe_factor=3", "--input_file=%s" % corpus,
-            "--output_file=%s/" % out, "--vocab_file=%s" % VOCAB, "--num_workers=1"]
-    first, second = script("create_pretraining_data.py", args), \
-        script("create_pretraining_data.py", args)
-    for result in (finish(first), finish(second)):
-        assert result[0] == 0, result[1][-20:]
+    args = ["--do_lower_case=False", "--input_file=%s" % corpus, "--output_file=%s/" % out,
+            "--vocab_file=%s" % VOCAB, "--num_workers=1"]
+    first = script("create_pretraining_data.py", args + ["--dupe_factor=3"])
+    _wait_for(lambda: _markers(out), "the first run to claim the folder")
+    first.send_signal(signal.SIGSTOP)  # it holds the folder while the second one starts
+    try:
+        second = run("create_pretraining_data.py", args + ["--dupe_factor=2"])
+    finally:
+        first.send_signal(signal.SIGCONT)
+    marker = _markers(out)[0]
+    assert_one_line_error(second, "--output_file=%s is in use by another run (process %d on "
+                                  % (out, first.pid), marker)
+    result = finish(first)
+    assert result[0] == 0, result[1][-20:]
     alone = str(tmp_path / "alone.tfrecord")
     make(str(corpus), alone, dupe_factor=3)
     assert records(str(out / "corpus.tfrecord")) == records(alone)
     assert temporaries(out) == []
+    assert sorted(os.listdir(str(out))) == ["corpus.tfrecord", "corpus.tfrecord.json"]
+
+
+def _markers(folder):
+    return [name for name in os.listdir(str(folder)) if name.startswith("in_use.tmp-")] \
+        if os.path.isdir(str(folder)) else []
+
+
+def test_a_rerun_whose_glob_matches_the_earlier_output_names_that_output(tmp_path):
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    shutil.copy(CORPUS, str(shards / "a.txt"))
+    args = SMALL_FLAGS + ["--input_file=%s/*" % shards, "--output_file=%s/" % shards,
+                          "--vocab_file=%s" % VOCAB]
+    status, stderr = run("create_pretraining_data.py", args)
+    assert status == 0, stderr[-20:]
+    before = digest(shards / "a.tfrecord")
+    assert_one_line_error(
+        run("create_pretraining_data.py", args),
+        "--input_file=%s/* matches %s, an output of create_pretraining_data.py (%s.json is its "
+        "record); narrow --input_file to the text files" % (shards, shards / "a.tfrecord",
+                                                             shards / "a.tfrecord"))
+    assert digest(shards / "a.tfrecord") == before
 
 
 def test_leftover_temporaries_are_cleaned_on_the_next_run(tmp_path):
@@ -184,7 +215,8 @@ def test_leftover_temporaries_are_cleaned_on_the_next_run(tmp_path):
     out.mkdir()
     dead = _dead_pid()
     leftovers = [atomic.temporary_name(str(out / "corpus.tfrecord"), dead),
-                 atomic.temporary_name(str(out / "corpus.tfrecord.json"), dead)]
+                 atomic.temporary_name(str(out / "corpus.tfrecord.json"), dead),
+                 atomic.temporary_name(str(out / "in_use"), dead)]  # a killed run's marker
     for path in leftovers:
         with open(path, "wb") as writer:
             writer.write(b"partial")
@@ -246,11 +278,15 @@ def _wait_for(condition, what, timeout=300):
 
 @pytest.fixture(scope="module")
 def big_shard(data_dir, tmp_path_factory):
-    """About 1 MB of the real corpus, cut at a line end: a shard that takes a worker a while."""
+    """About 1 MB of the real corpus, cut at a line end: a shard that takes a worker a while.
+    A smaller corpus (the shipped sample) is repeated, a blank line between the copies."""
     path = tmp_path_factory.mktemp("big") / "b.txt"
     with open(os.path.join(data_dir, "corpus", "news_comments.txt"), "rb") as reader:
         data = reader.read(1 << 20)
-    path.write_bytes(data[:data.rindex(b"\n") + 1])
+    data = data[:data.rindex(b"\n") + 1]
+    copies = -(-(1 << 20) // len(data))
+    path.write_bytes(b"\n".join([data] * copies))
+    assert path.stat().st_size >= 1 << 20
     return str(path)
 
 

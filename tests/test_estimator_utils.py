@@ -3,6 +3,7 @@
 import os
 import socket
 import subprocess
+import time
 import types
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from krbert import cli
 from krbert.checkpoints import restore
 from krbert.estimator import run_folder, runtime
-from krbert.files import atomic
+from krbert.files import atomic, in_use
 from krbert.tf_compat import IS_TF2, TF_VERSION, tf, tpu_estimator
 
 
@@ -107,7 +108,8 @@ def test_run_config_from_flags_reads_the_tpu_flags_and_takes_further_settings(tm
     assert runtime.run_config_from_flags(FLAGS, None).log_step_count_steps == 3
 
 
-def test_ensure_output_dir_clears_what_dead_runs_left_unless_a_live_run_uses_it(tmp_path):
+def test_ensure_output_dir_refuses_a_folder_a_live_run_uses_and_clears_what_dead_runs_left(
+        tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     tf1_write = out / ("model.ckpt-20_temp_%s" % ("0123456789abcdef" * 2))
@@ -124,19 +126,47 @@ def test_ensure_output_dir_clears_what_dead_runs_left_unless_a_live_run_uses_it(
     dead.wait()
     stale = temporary("eval_results.txt", dead.pid)
     stale.write_text(u"half")
+    dead_marker = temporary(run_folder.IN_USE, dead.pid)  # a run killed while it held out/
+    dead_marker.write_text(u"")
     kept = ["model.ckpt-30.index", "model.ckpt-30.data-00000-of-00001", "checkpoint",
             "eval_results.txt"]
     for name in kept:
         (out / name).write_text(u"x")
+    before = sorted(os.listdir(str(out)))
 
     live = subprocess.Popen(["sleep", "60"])
     try:
-        temporary(run_folder.IN_USE, live.pid).write_text(u"")
-        run_folder.ensure_output_dir(str(out))  # another live run uses the folder
-        assert tf1_write.is_dir() and tf2_write.is_dir() and not stale.exists()
+        temporary(run_folder.IN_USE, live.pid).write_text(u"")  # another live run uses out/
+        with pytest.raises(cli.InputError) as error:
+            run_folder.ensure_output_dir(str(out))
+        assert str(error.value) == (
+            "--output_dir=%s is in use by another run (process %d on %s, marker %s); wait for "
+            "it to finish or choose another --output_dir"
+            % (out, live.pid, host, temporary(run_folder.IN_USE, live.pid).name))
+        assert sorted(os.listdir(str(out))) == sorted(
+            [name for name in before if name != dead_marker.name] +
+            [temporary(run_folder.IN_USE, live.pid).name])  # nothing else touched
     finally:
         live.kill()
         live.wait()
     run_folder.ensure_output_dir(str(out))  # that run is gone: its writes are cleared
     mine = temporary(run_folder.IN_USE, os.getpid()).name
     assert sorted(os.listdir(str(out))) == sorted(kept + [mine])
+
+
+def test_of_two_runs_claiming_one_folder_the_older_marker_holds_it(tmp_path):
+    host = socket.gethostname().split(".")[0]
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        newer = tmp_path / ("in_use%s%s.%d" % (atomic.TMP_MARK, host, sleeper.pid))
+        newer.write_text(u"")
+        os.utime(str(newer), (time.time() + 60, time.time() + 60))  # claimed after this run
+        marker = in_use.claim(str(tmp_path), "--output_dir")  # this run was first: it holds
+        assert os.path.exists(marker) and newer.exists()
+        os.utime(str(newer), (time.time() - 60, time.time() - 60))  # claimed before it
+        with pytest.raises(cli.InputError, match="is in use by another run"):
+            in_use.claim(str(tmp_path), "--output_dir")
+        assert not os.path.exists(marker) and newer.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -335,3 +335,103 @@ def test_same_output_as_the_original_release(setup, json_run, tmp_path):
             for la, lb in zip(fa["layers"], fb["layers"]):
                 assert la["index"] == lb["index"]
                 assert np.abs(np.array(la["values"]) - np.array(lb["values"])).max() < 1e-5
+
+
+# ---------------------------------------------------------------------------------------
+# Outputs: never over an input, whole or absent, nothing left behind
+
+
+@pytest.fixture(scope="module")
+def plain_setup(tmp_path_factory):
+    """The model of ``setup`` with the shipped vocabulary and a few lines of text (no data
+    folder needed): the flags, and the folder holding the inputs."""
+    folder = tmp_path_factory.mktemp("plain")
+    config_path = str(folder / "bert_config.json")
+    with open(config_path, "w") as handle:
+        json.dump(CONFIG, handle)
+    checkpoint, _ = write_checkpoint(str(folder), CONFIG)
+    input_file = folder / "input.txt"
+    input_file.write_text(u"좋은 영화 최고\n배우들 연기도 좋고 ||| 재미있어요\n\n별로예요\n" * 50,
+                          encoding="utf-8")
+    vocab = str(folder / "vocab.txt")
+    with open(os.path.join(ROOT, "vocab", "vocab_20000.txt"), "rb") as source:
+        with open(vocab, "wb") as target:
+            target.write(source.read())
+    flags = ["--input_file=%s" % input_file, "--vocab_file=%s" % vocab,
+             "--bert_config_file=%s" % config_path, "--init_checkpoint=%s" % checkpoint,
+             "--do_lower_case=False", "--max_seq_length=16", "--batch_size=8", "--layers=-1"]
+    return {"folder": folder, "flags": flags, "input": str(input_file), "vocab": vocab,
+            "config": config_path, "checkpoint": checkpoint}
+
+
+def last_line(result):
+    code, err = result
+    assert code == 1 and "Traceback" not in err, err[-3000:]
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and err.strip().splitlines()[-1] == errors[0], err[-3000:]
+    return errors[0]
+
+
+def contents(folder):
+    found = {}
+    for name in sorted(os.listdir(str(folder))):
+        with open(os.path.join(str(folder), name), "rb") as handle:
+            found[name] = handle.read()
+    return found
+
+
+def test_an_output_file_that_is_an_input_is_refused_and_left_as_it_was(plain_setup, tmp_path):
+    folder = plain_setup["folder"]
+    before = contents(folder)
+    link = tmp_path / "vocab_link.txt"
+    os.symlink(plain_setup["vocab"], str(link))
+    for output, named, flag in [
+            (plain_setup["vocab"], plain_setup["vocab"], "--vocab_file"),
+            (link, plain_setup["vocab"], "--vocab_file"),
+            (plain_setup["input"], plain_setup["input"], "--input_file"),
+            (plain_setup["config"], plain_setup["config"], "--bert_config_file"),
+            (plain_setup["checkpoint"] + ".index", plain_setup["checkpoint"] + ".index",
+             "--init_checkpoint")]:
+        assert last_line(run(plain_setup["flags"] + ["--output_file=%s" % output],
+                             expect_ok=False)) == (
+            "error: %s: --output_file would write over this input (%s); write the output "
+            "elsewhere" % (named, flag))
+    assert contents(folder) == before and os.listdir(str(tmp_path)) == ["vocab_link.txt"]
+
+
+def test_a_full_disk_or_a_read_only_folder_is_one_line_and_leaves_nothing(
+        plain_setup, tmp_path, file_size_limit, read_only_folder):
+    output = tmp_path / "out" / "features.jsonl"
+    done = subprocess.run([sys.executable, SCRIPT] + plain_setup["flags"] +
+                          ["--output_file=%s" % output], cwd=ROOT, timeout=600,
+                          preexec_fn=file_size_limit(20000), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True)
+    assert last_line((done.returncode, done.stderr)).startswith(
+        "error: %s: could not be written (" % output)
+    assert os.listdir(str(output.parent)) == []
+    output = read_only_folder / "features.jsonl"
+    error = last_line(run(plain_setup["flags"] + ["--output_file=%s" % output],
+                          expect_ok=False))
+    assert error.startswith("error: %s: cannot write to this folder (" % read_only_folder)
+    assert "Read-only file system" in error
+
+
+def test_what_a_killed_run_left_is_removed_by_the_next_run(plain_setup, tmp_path):
+    import signal
+    import time
+    output = tmp_path / "features.jsonl"
+    process = subprocess.Popen([sys.executable, SCRIPT] + plain_setup["flags"] +
+                               ["--output_file=%s" % output], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not any(".tmp-" in name for name in os.listdir(str(tmp_path))):
+        assert process.poll() is None and time.time() < deadline, "no temporary file seen"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    left = sorted(os.listdir(str(tmp_path)))
+    assert left and all(".tmp-" in name for name in left), left
+    _, log = run(plain_setup["flags"] + ["--output_file=%s" % output])
+    assert os.listdir(str(tmp_path)) == ["features.jsonl"]
+    for name in left:
+        assert "Removed %s, left by a run that died" % (tmp_path / name) in log

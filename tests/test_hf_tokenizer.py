@@ -58,9 +58,10 @@ def longest_word(tokenizer, text):
 
 
 @pytest.fixture(scope="module")
-def nsmc_test_texts(data_dir):
+def nsmc_test_texts(full_data_dir):
+    """The 50,000 NSMC test reviews (the counts below are theirs): the full data only."""
     split = tasks.get_processor("nsmc").read_split(
-        os.path.join(data_dir, "nsmc"), "test")
+        os.path.join(full_data_dir, "nsmc"), "test")
     assert len(split.examples) == 50000
     return [example.text for example in split.examples]
 

@@ -7,6 +7,7 @@ what predict.py and the SavedModel must reproduce.
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -259,3 +260,123 @@ def test_predict_serves_from_the_saved_model(export_dir, nsmc_run, common, test_
     assert np.allclose(probabilities, test_texts["probabilities"], atol=SAVED_MODEL_ATOL)
     last = one_line_error(["--saved_model=%s" % export_dir, "--task_name=NSMC"])
     assert last.startswith("error: --saved_model carries the model") and "drop --task_name" in last
+
+
+# ---------------------------------------------------------------------------------------
+# Outputs never over inputs; damaged SavedModels; export failures: one line each.
+
+def digests(paths):
+    found = {}
+    for path in paths:
+        with open(str(path), "rb") as handle:
+            found[str(path)] = handle.read()
+    return found
+
+
+def test_an_output_file_that_is_an_input_is_refused_and_left_as_it_was(nsmc_run, common,
+                                                                      test_texts, tmp_path):
+    flags = dict(f[2:].split("=", 1) for f in model_flags(common))
+    texts = tmp_path / "in.txt"
+    texts.write_bytes(open(test_texts["path"], "rb").read())
+    link = tmp_path / "link.txt"
+    os.symlink(str(texts), str(link))
+    before = digests([texts, flags["vocab_file"], flags["bert_config_file"]])
+    base = model_flags(common) + ["--task_name=NSMC", "--init_checkpoint=%s"
+                                  % nsmc_run["output"], "--input_file=%s" % texts]
+    for output, named, flag in [(texts, texts, "--input_file"), (link, texts, "--input_file"),
+                                (flags["vocab_file"], flags["vocab_file"], "--vocab_file"),
+                                (flags["bert_config_file"], flags["bert_config_file"],
+                                 "--bert_config_file")]:
+        assert one_line_error(base + ["--output_file=%s" % output]) == (
+            "error: %s: --output_file would write over this input (%s); write the output "
+            "elsewhere" % (named, flag))
+    assert digests(before) == before and sorted(os.listdir(str(tmp_path))) == ["in.txt",
+                                                                               "link.txt"]
+    assert one_line_error(base[:-1] + ["--input_file=%s" % tmp_path]) == (
+        "error: --input_file=%s is a folder; pass a text file, one text per line, or give the "
+        "text on stdin" % tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["variables", "metadata", "saved_model.pb"])
+def test_a_damaged_saved_model_is_one_line(export_dir, tmp_path, damage):
+    import shutil
+    version = str(tmp_path / "1")
+    shutil.copytree(os.path.join(export_dir, "1"), version)
+    if damage == "variables":
+        data = [n for n in os.listdir(os.path.join(version, "variables")) if ".data-" in n][0]
+        path = os.path.join(version, "variables", data)
+        os.truncate(path, os.path.getsize(path) // 2)
+    elif damage == "metadata":
+        path = os.path.join(version, "assets.extra", "classifier.json")
+        with open(path, "r+") as handle:
+            handle.truncate(len(handle.read()) // 2)
+    else:
+        path = os.path.join(version, "saved_model.pb")
+        with open(path, "r+b") as handle:
+            handle.seek(0)
+            handle.write(b"\xff" * 64)
+    last = one_line_error(["--saved_model=%s" % version])
+    assert last.startswith("error: %s: " % path if damage == "metadata" else
+                           "error: --saved_model=%s cannot be loaded (" % version), last
+    assert last.endswith("export it again (run_classifier.py --do_export)"), last
+
+
+def export_args(common, nsmc_run, export):
+    return common + ["--task_name=NSMC", "--output_dir=%s" % nsmc_run["output"], "--do_export",
+                     "--export_dir=%s" % export]
+
+
+def test_an_export_dir_that_is_a_file_is_one_line(nsmc_run, common, tmp_path):
+    blocker = tmp_path / "export"
+    blocker.write_text(u"a file")
+    code, log = run_classifier(export_args(common, nsmc_run, blocker), expect_ok=False)
+    assert code == 1 and "Traceback" not in log
+    assert log.strip().splitlines()[-1] == (
+        "error: --export_dir=%s is a file; give a folder (the SavedModel versions go in it)"
+        % blocker)
+    assert blocker.read_text() == u"a file"
+
+
+def test_a_full_disk_during_export_is_one_line_and_leaves_nothing(nsmc_run, common, tmp_path,
+                                                                 file_size_limit):
+    export = tmp_path / "export"
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "run_classifier.py")] +
+                          export_args(common, nsmc_run, export), cwd=ROOT, timeout=600,
+                          preexec_fn=file_size_limit(100000), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        "error: %s: could not be written (" % (export / "1")), done.stderr[-3000:]
+    assert os.listdir(str(export)) == []
+
+
+def test_a_read_only_export_dir_is_one_line(nsmc_run, common, read_only_folder):
+    code, log = run_classifier(export_args(common, nsmc_run, read_only_folder / "export"),
+                               expect_ok=False)
+    assert code == 1 and "Traceback" not in log, log[-3000:]
+    assert log.strip().splitlines()[-1].startswith(
+        "error: %s: could not be written (" % (read_only_folder / "export"))
+    assert "Read-only file system" in log.strip().splitlines()[-1]
+
+
+def test_an_export_killed_midway_is_cleared_by_the_next_export(nsmc_run, common, tmp_path):
+    export = tmp_path / "export"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    left = export / ("1.tmp-%s.%d" % (socket.gethostname().split(".")[0], dead.pid))
+    (left / "variables").mkdir(parents=True)
+    (left / "saved_model.pb").write_bytes(b"half")
+    _, log = run_classifier(export_args(common, nsmc_run, export))
+    assert sorted(os.listdir(str(export))) == ["1"]
+    assert "Removed %s, left by a run that died" % left in log
+
+
+def test_export_without_a_checkpoint_names_the_flag(common, tmp_path):
+    output = tmp_path / "out"
+    code, log = run_classifier(common + ["--task_name=NSMC", "--output_dir=%s" % output,
+                                         "--do_export"], expect_ok=False)
+    assert code == 1 and "Traceback" not in log
+    assert log.strip().splitlines()[-1] == (
+        "error: --do_export: no checkpoint in --output_dir=%s and no --init_checkpoint; train "
+        "first (--do_train) or pass one" % output)
+    assert not output.exists()

@@ -455,3 +455,27 @@ def test_fine_tuning_learns_nsmc_beyond_the_majority_class(tmp_path, data_dir):
                    (output / "eval_results.txt").read_text().splitlines() if " = " in line)
     assert results["num_examples"] == "1000"
     assert float(results["eval_accuracy"]) > majority + 0.08, (results, majority)
+
+
+def test_a_second_run_into_an_output_dir_in_use_stops_in_one_line(tmp_path, data_dir, common):
+    from test_run_pretraining import in_use_markers, wait_for_marker
+    data = tmp_path / "data"
+    data.mkdir()
+    head(os.path.join(data_dir, "nsmc", "train.tsv"), str(data / "train.tsv"), 60)
+    output = str(tmp_path / "out")
+    args = common + ["--task_name=nsmc", "--data_dir=%s" % data, "--output_dir=%s" % output,
+                     "--do_train", "--num_train_epochs=100"]
+    first = subprocess.Popen([sys.executable, SCRIPT] + args, cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_marker(output, first)
+        code, log = run(args, expect_ok=False)
+    finally:
+        first.kill()
+        first.wait()
+    assert code == 1 and "Traceback" not in log, log[-3000:]
+    assert log.strip().splitlines()[-1] == (
+        "error: --output_dir=%s is in use by another run (process %d on %s, marker %s); wait "
+        "for it to finish or choose another --output_dir"
+        % (output, first.pid, in_use_markers(output)[0].split(".tmp-")[1].rsplit(".", 1)[0],
+           in_use_markers(output)[0]))

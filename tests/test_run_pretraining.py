@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -376,3 +377,106 @@ def test_unreachable_cloud_storage_fails_at_once_in_one_line(tmp_path, script):
     assert proc.stderr.strip().splitlines()[-1] == (
         "error: %s: Cloud Storage cannot be reached through the https proxy (127.0.0.1:9: "
         "Connection refused); check the network, or use local paths" % bucket)
+
+
+# ---------------------------------------------------------------------------------------
+# Resuming only the same run; one run per --output_dir.
+
+def last_error(log):
+    """The log's last line, which must be its only 'error:' line."""
+    errors = [line for line in log.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and log.strip().splitlines()[-1] == errors[0], log[-3000:]
+    return errors[0]
+
+
+def test_a_rerun_with_other_settings_is_refused_and_the_same_settings_resume(tmp_path):
+    data = write_records(tmp_path / "d.tfrecord", 32)
+    config = tiny_config(tmp_path)
+    out = str(tmp_path / "out")
+    code, log = run(flags_for(config, data, out, 10, do_train=True))
+    assert code == 0, log[-3000:]
+    assert latest_step(out) == 10
+    with open(os.path.join(out, "training_settings.json")) as handle:
+        recorded = json.load(handle)
+    assert recorded["input_files"]["d.tfrecord"]["bytes"] == os.path.getsize(data)
+    assert recorded["learning_rate"] == 2e-3 and recorded["bert_config"]["hidden_size"] == 32
+
+    refused = "error: --output_dir=%s holds a model trained with other settings (" % out
+    other = tmp_path / "other"
+    other.mkdir()
+    cases = [
+        ({"learning_rate": 3e-3}, "learning_rate was 0.002, now 0.003)"),
+        ({"input_file": write_records(other / "e.tfrecord", 32)},
+         "input_files.d.tfrecord was {"),
+        ({"bert_config_file": tiny_config(other, intermediate_size=48)},
+         "bert_config.intermediate_size was 64, now 48)"),
+        ({"max_predictions_per_seq": 4, "input_file": write_records(
+            other / "p.tfrecord", 32, preds=4)}, "input_files.d.tfrecord was {"),
+    ]
+    for extra, difference in cases:
+        code, log = run(flags_for(config, data, out, 20, do_train=True, **extra))
+        assert code == 1 and "Traceback" not in log, log[-3000:]
+        assert last_error(log).startswith(refused) and difference in last_error(log), \
+            last_error(log)
+    os.rename(data, data + ".kept")
+    write_records(data, 32, seed=1)  # regenerated: same name, same size, other records
+    code, log = run(flags_for(config, data, out, 20, do_train=True))
+    assert code == 1 and "input_files.d.tfrecord.sha256 was " in last_error(log), log[-3000:]
+    code, log = run(flags_for(config, data, out, 10, do_eval=True, bert_config_file=tiny_config(
+        other, intermediate_size=48)))
+    assert code == 1 and last_error(log).startswith(refused + "bert_config.intermediate_size "
+                                                              "was 64, now 48); pass the flags")
+    assert latest_step(out) == 10
+
+    os.replace(data + ".kept", data)  # the same records again: the run resumes
+    code, log = run(flags_for(config, data, out, 20, do_train=True))
+    assert code == 0, log[-3000:]
+    assert "Restoring parameters from %s/model.ckpt-10" % out in log
+    assert min(progress(log)) == 11 and latest_step(out) == 20
+
+    code, log = run(flags_for(config, data, out, 15, do_train=True))
+    assert code == 0, log[-3000:]
+    assert ("--output_dir=%s already holds step 20, not below --num_train_steps=15: nothing "
+            "to train; raise --num_train_steps to train on" % out) in log
+    assert latest_step(out) == 20
+
+
+def in_use_markers(folder):
+    return [name for name in os.listdir(folder) if name.startswith("in_use.tmp-")] \
+        if os.path.isdir(folder) else []
+
+
+def wait_for_marker(folder, process, timeout=120):
+    """Waits until ``process`` marks ``folder`` in use, then stops it (SIGSTOP): it keeps
+    the folder while another run is tried."""
+    deadline = time.time() + timeout
+    while not in_use_markers(folder):
+        assert process.poll() is None and time.time() < deadline, "no in_use marker"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGSTOP)
+
+
+def test_a_second_run_into_a_folder_in_use_stops_and_a_dead_runs_marker_does_not_block(
+        tmp_path):
+    data = write_records(tmp_path / "d.tfrecord", 32)
+    out = str(tmp_path / "out")
+    args = flags_for(tiny_config(tmp_path), data, out, 300, do_train=True)
+    first = subprocess.Popen([sys.executable, os.path.join(ROOT, "run_pretraining.py")] + args,
+                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_marker(out, first)
+        marker = in_use_markers(out)[0]
+        code, log = run(args)
+        assert code == 1 and "Traceback" not in log, log[-3000:]
+        assert last_error(log) == (
+            "error: --output_dir=%s is in use by another run (process %d on %s, marker %s); "
+            "wait for it to finish or choose another --output_dir"
+            % (out, first.pid, marker.split(".tmp-")[1].rsplit(".", 1)[0], marker))
+        assert in_use_markers(out) == [marker]
+    finally:
+        first.kill()  # SIGKILL: its marker stays behind
+        first.wait()
+    assert in_use_markers(out) == [marker]
+    code, log = run(args + ["--num_train_steps=10"])
+    assert code == 0, log[-3000:]
+    assert latest_step(out) == 10 and in_use_markers(out) == []

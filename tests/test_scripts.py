@@ -134,3 +134,28 @@ def test_reproduce_summary_reports_both_initialisations(tmp_path, capsys):
     curve = (tmp_path / "mlm_curve.tsv").read_text().splitlines()
     assert curve == ["step\tmasked_lm_accuracy\tmasked_lm_loss", "1\t0.0000\t9.5000",
                      "1000\t0.2500\t5.0000", "2000\t0.3750\t4.0000"]
+
+
+def test_the_data_marker_selects_exactly_the_tests_that_read_the_data_folder():
+    """CI runs `scripts/test.sh -m data` without DATA_DIR (a fresh clone's sample): every
+    test that takes data_dir, even through another fixture, and no other."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only",
+         "-m", "data", "tests/test_data_safety.py", "tests/test_layout.py"], cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300,
+        env=dict(os.environ, DATA_DIR=""))
+    selected = {line.split("[")[0] for line in done.stdout.splitlines() if "::" in line}
+    assert "tests/test_data_safety.py::test_a_killed_worker_stops_the_run_naming_its_shard" \
+        in selected, done.stdout[-3000:]  # big_shard -> data_dir
+    assert not [name for name in selected if "test_layout.py" in name]
+    assert "tests/test_data_safety.py::test_build_vocab_refuses_to_write_over_its_input" \
+        not in selected
+
+
+def test_ci_runs_a_fresh_clones_demo_and_data_tests_on_the_sample():
+    with open(os.path.join(ROOT, ".ci", "run")) as handle:
+        lines = [line.strip() for line in handle if not line.lstrip().startswith("#")]
+    text = "\n".join(lines)
+    assert 'env -u DATA_DIR TF=$tf WORK="runs/ci-demo-tf$tf" scripts/demo.sh' in text
+    assert "for tf in 1 2; do" in text
+    assert "env -u DATA_DIR TF=2 scripts/test.sh -m data" in text

@@ -348,8 +348,12 @@ def safetensors_numpy():
 
 
 def save_safetensors(tensors, path):
-    """Writes {name: array} as transformers writes a PyTorch model (metadata format pt)."""
+    """Writes {name: array} as transformers writes a PyTorch model (metadata format pt),
+    with the mode of any new file (0666 less the umask; safetensors itself makes it 0600)."""
     safetensors_numpy().save_file(tensors, path, metadata={"format": "pt"})
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def write_json(path, value):

@@ -26,9 +26,11 @@ import os
 import re
 
 import numpy as np
+from google.protobuf.message import DecodeError
 
 import modeling
 from krbert import cli
+from krbert.files import atomic
 from krbert.tf_compat import tf
 
 INPUT_NAMES = ("input_ids", "input_mask", "segment_ids")
@@ -36,6 +38,10 @@ SIGNATURE_NAME = "serving_default"
 METADATA_FILE = "classifier.json"
 VOCAB_FILE = "vocab.txt"
 CLASSIFIER_WEIGHTS = "output_weights"
+METADATA_KEYS = ("labels", "task", "max_seq_length", "do_lower_case", "tokenizer", "subchar",
+                 "bert_config")
+"""What classifier.json holds (export_saved_model writes it; predict.py reads it)."""
+EXPORT_AGAIN = "export it again (run_classifier.py --do_export)"
 
 
 # ---------------------------------------------------------------------------------------
@@ -169,9 +175,16 @@ class Predictor(object):
         """The serving_default signature of the SavedModel in ``path``."""
         graph = tf.Graph()
         session = tf.Session(graph=graph, config=config_proto)
-        with graph.as_default():
-            meta_graph = tf.saved_model.loader.load(
-                session, [tf.saved_model.tag_constants.SERVING], path)
+        try:
+            with graph.as_default():
+                meta_graph = tf.saved_model.loader.load(
+                    session, [tf.saved_model.tag_constants.SERVING], path)
+        except (tf.errors.OpError, OSError, ValueError, RuntimeError, DecodeError) as e:
+            session.close()
+            raise cli.InputError("--saved_model=%s cannot be loaded (%s); the SavedModel is "
+                                 "damaged or incomplete: %s" % (
+                                     path, cli.error_reason(e).strip().split("\n")[0],
+                                     EXPORT_AGAIN))
         signature = meta_graph.signature_def[SIGNATURE_NAME]
         inputs = {name: graph.get_tensor_by_name(signature.inputs[name].name)
                   for name in INPUT_NAMES}
@@ -222,29 +235,44 @@ def export_saved_model(export_dir, bert_config, checkpoint, task_labels, config_
     Returns:
       The version folder written.
     """
+    prepare_export_dir(export_dir)
     session, inputs, outputs = restore_classifier(bert_config, checkpoint, task_labels,
                                                   config_file)
     signature = tf.saved_model.signature_def_utils.predict_signature_def(
         inputs=inputs, outputs=outputs)
-    tf.io.gfile.makedirs(export_dir)
     final = next_version_dir(export_dir)
-    temporary = os.path.join(export_dir, "tmp-%s-%d" % (os.path.basename(final), os.getpid()))
-    with session.graph.as_default():
-        builder = tf.saved_model.builder.SavedModelBuilder(temporary)
-        builder.add_meta_graph_and_variables(
-            session, [tf.saved_model.tag_constants.SERVING],
-            signature_def_map={SIGNATURE_NAME: signature}, strip_default_attrs=True)
-        builder.save()
-    session.close()
-    extra = os.path.join(temporary, "assets.extra")
-    tf.io.gfile.makedirs(extra)
-    tf.io.gfile.copy(vocab_file, os.path.join(extra, VOCAB_FILE), overwrite=True)
-    metadata = dict(tokenizer_settings, task=task_labels[0], labels=list(task_labels[1]),
-                    checkpoint=checkpoint, bert_config=bert_config.to_dict())
-    with tf.io.gfile.GFile(os.path.join(extra, METADATA_FILE), "w") as writer:
-        writer.write(json.dumps(metadata, indent=1, sort_keys=True) + "\n")
-    tf.io.gfile.rename(temporary, final)
+    try:
+        with atomic.staged_folder(final, "--export_dir") as temporary:
+            with session.graph.as_default():
+                builder = tf.saved_model.builder.SavedModelBuilder(temporary)
+                builder.add_meta_graph_and_variables(
+                    session, [tf.saved_model.tag_constants.SERVING],
+                    signature_def_map={SIGNATURE_NAME: signature}, strip_default_attrs=True)
+                builder.save()
+            extra = os.path.join(temporary, "assets.extra")
+            tf.io.gfile.makedirs(extra)
+            tf.io.gfile.copy(vocab_file, os.path.join(extra, VOCAB_FILE), overwrite=True)
+            metadata = dict(tokenizer_settings, task=task_labels[0], labels=list(task_labels[1]),
+                            checkpoint=checkpoint, bert_config=bert_config.to_dict())
+            with tf.io.gfile.GFile(os.path.join(extra, METADATA_FILE), "w") as writer:
+                writer.write(json.dumps(metadata, indent=1, sort_keys=True) + "\n")
+    finally:
+        session.close()
     return final
+
+
+def prepare_export_dir(export_dir):
+    """Creates ``export_dir`` and removes the version folders exports that died left there;
+    InputError when it is a file or cannot be written."""
+    try:
+        if tf.io.gfile.exists(export_dir) and not tf.io.gfile.isdir(export_dir):
+            raise cli.InputError("--export_dir=%s is a file; give a folder (the SavedModel "
+                                 "versions go in it)" % export_dir)
+        tf.io.gfile.makedirs(export_dir)
+    except (tf.errors.OpError, OSError) as e:
+        raise atomic.write_error(export_dir, e)
+    for removed in atomic.remove_stale_temporaries(export_dir):
+        tf.logging.info("Removed %s, left by a run that died", removed)
 
 
 def find_saved_model(path):
@@ -267,8 +295,17 @@ def read_saved_model_metadata(path):
     if not tf.io.gfile.exists(metadata_path):
         raise cli.InputError("%s not found: the SavedModel was not written by "
                              "run_classifier.py --do_export; export it again" % metadata_path)
-    with tf.io.gfile.GFile(metadata_path, "r") as reader:
-        metadata = json.loads(reader.read())
+    try:
+        with tf.io.gfile.GFile(metadata_path, "r") as reader:
+            metadata = json.loads(reader.read())
+    except (tf.errors.OpError, ValueError) as e:
+        raise cli.InputError("%s: not readable JSON (%s); %s" % (
+            metadata_path, cli.error_reason(e), EXPORT_AGAIN))
+    missing = [key for key in METADATA_KEYS if key not in metadata] if isinstance(
+        metadata, dict) else list(METADATA_KEYS)
+    if missing:
+        raise cli.InputError("%s lacks %s; %s" % (metadata_path, ", ".join(missing),
+                                                  EXPORT_AGAIN))
     return metadata, os.path.join(extra, VOCAB_FILE)
 
 

@@ -2,7 +2,9 @@
 
 Every output a script leaves is complete or absent: it is written to a temporary name in
 the same folder (unique to the writing process, so two runs into one folder do not collide)
-and renamed onto its final name only once it has been written and closed. A run that dies
+and renamed onto its final name only once it has been written and closed. A folder of
+outputs (a converted model, a SavedModel) is filled under a temporary name and renamed
+whole (``staged_folder``), never over files that are there. A run that dies
 leaves only a temporary file, which `remove_stale_temporaries` clears on the next run.
 Outputs are checked before the work starts (`check_writable`).
 
@@ -14,6 +16,7 @@ import contextlib
 import io
 import os
 import re
+import shutil
 import socket
 import sys
 import time
@@ -129,9 +132,14 @@ def commit(tmp_path, path):
 
 
 def discard(tmp_path):
-    """Removes a file if it is there; never raises."""
+    """Removes a file or a folder (with what it holds) if it is there; never raises."""
     try:
-        if _exists(tmp_path):
+        if _isdir(tmp_path):
+            if _is_remote(tmp_path):
+                _tf().io.gfile.rmtree(tmp_path)
+            else:
+                shutil.rmtree(tmp_path)
+        elif _exists(tmp_path):
             _remove(tmp_path)
     except _errors(tmp_path):
         pass
@@ -144,7 +152,7 @@ def atomic_write(path, mode="w"):
     On any error the temporary file is removed and `path` is left as it was; a full disk or
     an unwritable folder becomes a one-line InputError naming `path`.
 
-        with file_utils.atomic_write(out_path) as writer:
+        with atomic.atomic_write(out_path) as writer:
             writer.write(text)
     """
     with atomic_writer(path, lambda tmp_path: _open(tmp_path, mode)) as writer:
@@ -155,7 +163,7 @@ def atomic_write(path, mode="w"):
 def atomic_writer(path, open_writer):
     """`atomic_write` for any writer: ``open_writer(tmp_path)`` returns it (with close()).
 
-        with file_utils.atomic_writer(path, tf.io.TFRecordWriter) as writer:
+        with atomic.atomic_writer(path, tf.io.TFRecordWriter) as writer:
             writer.write(record)
     """
     with staged(path) as tmp_path:
@@ -183,6 +191,67 @@ def staged(path):
         discard(tmp_path)
         raise
     commit(tmp_path, path)
+
+
+def check_folder_free(path, flag):
+    """InputError unless ``path`` is missing or an empty folder (a whole folder can go there
+    without replacing anything)."""
+    try:
+        if not _exists(path):
+            return
+        if not _isdir(path):
+            raise cli.InputError("%s=%s is a file; give a new folder" % (flag, path))
+        listed = _tf().io.gfile.listdir(path) if _is_remote(path) else os.listdir(path)
+        names = sorted(name.rstrip("/") for name in listed)
+    except _errors(path) as e:
+        raise cli.InputError("%s=%s cannot be read (%s); check the path" % (
+            flag, path, cli.error_reason(e)))
+    if names:
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise cli.InputError("%s=%s already holds %d file(s) (%s); give a new or empty folder "
+                             "(nothing there is replaced)" % (flag, path, len(names), shown))
+
+
+@contextlib.contextmanager
+def staged_folder(path, flag):
+    """Yields a new temporary folder beside ``path`` (PATH.tmp-HOST.PID) for the block to
+    fill; renames it onto ``path`` when the block succeeds.
+
+    ``path`` must be missing or an empty folder, before and after the block
+    (``check_folder_free``): nothing is replaced. On any error the temporary folder is
+    removed; a write error (full disk, no permission) becomes a one-line InputError naming
+    ``path``. A folder a killed run left goes with ``remove_stale_temporaries``.
+    """
+    path = path.rstrip("/") or "/"
+    check_folder_free(path, flag)
+    tmp_path = temporary_name(path)
+    discard(tmp_path)
+    try:
+        if _is_remote(tmp_path):
+            _tf().io.gfile.makedirs(tmp_path)
+        else:
+            os.makedirs(tmp_path)
+    except _errors(path) as e:
+        discard(tmp_path)
+        raise write_error(path, e)
+    try:
+        yield tmp_path
+        check_folder_free(path, flag)  # filled by another run meanwhile
+        _rename_folder(tmp_path, path)
+    except _errors(path) as e:
+        discard(tmp_path)
+        raise write_error(path, e)
+    except BaseException:
+        discard(tmp_path)
+        raise
+
+
+def _rename_folder(tmp_path, path):
+    """Renames a folder onto ``path`` (missing, or an empty folder replaced at once)."""
+    if _is_remote(path):
+        _tf().io.gfile.rename(tmp_path, path, overwrite=False)
+    else:
+        os.rename(tmp_path, path)
 
 
 def write_text_atomic(path, text):

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 import tokenization
 from krbert import cli
-from krbert.files import atomic
+from krbert.files import atomic, in_use
 from krbert.files import paths as file_paths
 from krbert.files import reading as file_reading
 from krbert.pretraining import instances as pretraining_instances
@@ -76,13 +76,43 @@ def plan_outputs(inputs, output_spec):
         raise cli.InputError(
             "--output_file has %d names for %d input files; give one name (or a directory) "
             "or exactly one name per input file" % (len(names), len(inputs)))
-    seen = set()
-    for name in [name for _, names_ in jobs for name in names_]:
-        if name in seen:
-            raise cli.InputError("--output_file: %s would be written twice (two input files "
-                                 "have the same name); give one output name per input" % name)
-        seen.add(name)
+    seen = {}
+    for path, names_ in jobs:
+        for name in names_:
+            if name in seen:
+                raise cli.InputError(
+                    "--output_file: %s would be written twice (from %s and from %s, input files "
+                    "of the same name); give one output name per input" % (name, seen[name], path))
+            seen[name] = path
     return jobs
+
+
+def check_no_earlier_output(inputs, input_file):
+    """InputError when an input is an output of an earlier run (a file with a sidecar, or
+    a sidecar): a glob such as DIR/* that matches what was written into DIR."""
+    for path in inputs:
+        output = path[:-len(".json")] if path.endswith(".json") else path
+        if (output == path or output in inputs) and records.read_sidecar(output) is not None:
+            raise cli.InputError(
+                "--input_file=%s matches %s, an output of create_pretraining_data.py (%s is its "
+                "record); narrow --input_file to the text files"
+                % (input_file, output, records.sidecar_name(output)))
+
+
+def plan(input_file, output_file):
+    """(inputs, jobs) of the flags: the input files and the outputs of each (plan_outputs);
+    a glob that matches earlier outputs is named as such."""
+    inputs = file_paths.glob_input_files(input_file, "--input_file")
+    try:
+        jobs = plan_outputs(inputs, output_file)
+        outputs = [name for _, names in jobs for name in names]
+        file_paths.check_outputs_spare_inputs(
+            outputs + [records.sidecar_name(name) for name in outputs], inputs,
+            "--output_file", "--input_file")
+    except cli.InputError:
+        check_no_earlier_output(inputs, input_file)
+        raise
+    return inputs, jobs
 
 
 def derive_names(inputs, name):
@@ -337,16 +367,22 @@ def run(input_file, output_file, vocab_file, settings, num_workers=0, show_progr
                              "globs)")
     if not output_file:
         raise cli.InputError("--output_file is missing; pass where to write the examples")
-    inputs = file_paths.glob_input_files(input_file, "--input_file")
-    jobs = plan_outputs(inputs, output_file)
+    _, jobs = plan(input_file, output_file)
     file_paths.check_input_file(vocab_file, "--vocab_file")
     outputs = [name for _, names in jobs for name in names]
     file_paths.check_outputs_spare_inputs(
-        outputs + [records.sidecar_name(name) for name in outputs],
-        inputs + [vocab_file],
-        "--output_file", "--input_file or --vocab_file")
+        outputs + [records.sidecar_name(name) for name in outputs], [vocab_file],
+        "--output_file", "--vocab_file")
     atomic.check_writable(outputs, "--output_file")
-    atomic.remove_stale_temporaries_of(outputs)
+    with in_use.claimed([os.path.dirname(name) or "." for name in outputs], "--output_file"):
+        atomic.remove_stale_temporaries_of(outputs)
+        summary = _make(jobs, vocab_file, settings, num_workers, show_progress, in_process)
+    summary["seconds"] = round(time.time() - started, 2)
+    return summary
+
+
+def _make(jobs, vocab_file, settings, num_workers, show_progress, in_process):
+    """Makes the outputs of ``jobs`` that are not complete; the summary of ``run``."""
     vocab_sha256 = file_reading.file_sha256(vocab_file)
     pending, skipped = [], 0
     for path, outputs in jobs:
@@ -378,7 +414,6 @@ def run(input_file, output_file, vocab_file, settings, num_workers=0, show_progr
         summary["peak_worker_rss_mb"] = max(summary["peak_worker_rss_mb"], stats["peak_rss_mb"])
         summary["slowest_shard_cpu_seconds"] = max(summary["slowest_shard_cpu_seconds"],
                                                    sum(stats["cpu_seconds"].values()))
-    summary["seconds"] = round(time.time() - started, 2)
     summary["shard_stats"] = results
     return summary
 

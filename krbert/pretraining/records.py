@@ -9,12 +9,15 @@ against the flags and the config before training, and ``feature_spec``/``parse_b
 parse them in run_pretraining.py's input pipeline.
 """
 
+import hashlib
 import json
+import os
 import struct
 
 from google.protobuf.message import DecodeError
 
 from krbert import cli
+from krbert.files import reading
 from krbert.tf_compat import tf
 
 FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions",
@@ -35,6 +38,25 @@ def read_sidecar(output):
     except (tf.errors.OpError, ValueError, OSError):
         return None
     return sidecar if isinstance(sidecar, dict) and "bytes" in sidecar else None
+
+
+_SIDECAR_PATHS = ("input_file", "output", "outputs")
+"""Sidecar fields naming where files were, not what is in them."""
+
+
+def fingerprint(path):
+    """What identifies the content of a finished ``path``: {"bytes": its size} and, with a
+    sidecar, "made_with": the sha256 of what the sidecar records about how it was made
+    (the input's name and size, the flags, the vocabulary, the counts); without one,
+    "sha256" of the bytes (the file is read through)."""
+    size = tf.io.gfile.stat(path).length
+    sidecar = read_sidecar(path)
+    if sidecar is None:
+        return {"bytes": size, "sha256": reading.file_sha256(path)}
+    made = {key: value for key, value in sidecar.items() if key not in _SIDECAR_PATHS}
+    made["input_name"] = os.path.basename(str(sidecar.get("input_file", "")))
+    text = json.dumps(made, sort_keys=True).encode("utf-8")
+    return {"bytes": size, "made_with": hashlib.sha256(text).hexdigest()}
 
 
 def _varint(value):
