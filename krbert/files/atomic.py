@@ -76,9 +76,12 @@ def commit(tmp_path, path):
 
 
 def discard(tmp_path):
-    """Removes a file if it is there; never raises."""
+    """Removes a file (or a folder, written whole under a temporary name) if it is there;
+    never raises."""
     try:
-        if tf.io.gfile.exists(tmp_path):
+        if tf.io.gfile.isdir(tmp_path):
+            tf.io.gfile.rmtree(tmp_path)
+        elif tf.io.gfile.exists(tmp_path):
             tf.io.gfile.remove(tmp_path)
     except (tf.errors.OpError, OSError):
         pass
