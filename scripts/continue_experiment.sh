@@ -170,7 +170,7 @@ stage_extend() {
       --bert_config_file="$WORK/vocab/bert_config.json" \
       --init_checkpoint="$WORK/base/model.ckpt-$BASE_STEPS" \
       --input_file="$WORK/text/news_train.txt" \
-      --num_new_tokens="$NEW_TOKENS" \
+      --num_new_tokens="$NEW_TOKENS" --do_lower_case=False \
       --eval_file="$WORK/text/news_heldout.txt" \
       --output_dir="$GROWN"
   fi

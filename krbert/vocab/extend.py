@@ -229,7 +229,7 @@ def load_model(vocab_file, config_file, arrays, checkpoint):
     """
     config = BertConfig.from_json_file(config_file)
     vocab = tokenization.load_vocab(vocab_file, required_tokens=(tokenization.UNK_TOKEN,))
-    tokenization.check_vocab_matches_config(vocab, config.vocab_size, config_file)
+    tokenization.check_vocab_matches_config(vocab_file, config.vocab_size, config_file)
     if EMBEDDINGS not in arrays:
         raise cli.InputError("--init_checkpoint=%s has no %s; give a BERT checkpoint"
                              % (checkpoint, EMBEDDINGS))
