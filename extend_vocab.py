@@ -63,8 +63,8 @@ flags.DEFINE_integer("input_sentence_size", 2000000,
 flags.DEFINE_integer("seed", 12345, "Seed of the line sampling.")
 flags.DEFINE_integer("num_threads", 2, "Threads sentencepiece may use (same result).")
 flags.DEFINE_string("eval_file", None,
-                    "Text for the report's [UNK] rate and tokens per line, one text a line "
-                    "(default: the --input_file sample).")
+                    "Text for the report's [UNK] rate and tokens per line, one text a line, "
+                    "blank lines left out (default: the --input_file sample).")
 
 REPORT = "extend_report.json"
 
@@ -182,7 +182,8 @@ def main(_):
             ("how_chosen", how), ("grown_variables", grown_names),
             ("row_rule", "mean of the rows (and output biases) of the old tokenizer's pieces"),
         ])
-        texts = (builder.read_eval_texts(FLAGS.eval_file) if FLAGS.eval_file else lines)
+        texts = [text for text in (builder.read_eval_texts(FLAGS.eval_file)
+                                   if FLAGS.eval_file else lines) if text.strip()]
         if texts:
             report["eval_text"] = FLAGS.eval_file or "the --input_file sample"
             report["eval_before"] = evaluation(FLAGS.vocab_file, texts, FLAGS)
