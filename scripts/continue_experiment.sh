@@ -17,8 +17,9 @@
 #              grown one ("cont_new"), same settings and seed
 #   mlm        masked-LM accuracy on the held-out news comments: base and cont with the NSMC
 #              vocabulary (the same examples), cont_new with its own vocabulary
-#   finetune   HATE (train, dev macro-F1) from base, cont and cont_new, once per seed of SEEDS;
-#              the base runs start in the background as soon as the base model exists
+#   finetune   HATE (train, dev macro-F1) from random weights ("scratch"), base, cont and
+#              cont_new, once per seed of SEEDS; two models' runs at a time, in the
+#              background; scratch starts once the data exist, base once it is trained
 #   summary    results.md: mean +- sample sd over the seeds, MLM accuracies, the report
 #
 #   DATA_DIR=../shared/data nohup scripts/continue_experiment.sh > /tmp/continue_experiment.log 2>&1 &
@@ -27,9 +28,10 @@
 #
 # Environment: DATA_DIR (default data/), WORK (default runs/continue_experiment), TF
 # (default 2), VOCAB_SIZE (8000), MAX_ALPHABET (2000), BASE_LINES (300000), HOLDOUT (3000),
-# DOC_LINES (8), SEQ (64), PREDS (10), BASE_STEPS (1500), BASE_LR (7e-4), CONT_STEPS (300),
-# CONT_LR (3e-4), BATCH (32), NEW_TOKENS (500), SEEDS ("1 2 3 4 5"), FT_EPOCHS (1), FT_LR
-# (2e-4), FT_BATCH (32), MLM_EVAL_STEPS (25, batch 64), BERT_CONFIG
+# DOC_LINES (8), SEQ (64), PREDS (10), BASE_STEPS (1500), BASE_LR (2e-4), CONT_STEPS (300),
+# CONT_LR (1e-4), BATCH (32), NEW_TOKENS (500), SEEDS ("1 2 3 4 5"), FT_EPOCHS (2), FT_LR
+# (1e-4), FT_BATCH (32), FT_MODELS ("scratch base cont cont_new"), MLM_EVAL_STEPS (25,
+# batch 64), BERT_CONFIG
 # (vocab/bert_config_mini.json), RESUME (1: keep finished stages and fine-tuning runs;
 # pretraining always resumes from its own checkpoints).
 # A quick check of every stage on the shipped sample (a few minutes):
@@ -50,14 +52,15 @@ DOC_LINES=${DOC_LINES:-8}
 SEQ=${SEQ:-64}
 PREDS=${PREDS:-10}
 BASE_STEPS=${BASE_STEPS:-1500}
-BASE_LR=${BASE_LR:-7e-4}
+BASE_LR=${BASE_LR:-2e-4}
 CONT_STEPS=${CONT_STEPS:-300}
-CONT_LR=${CONT_LR:-3e-4}
+CONT_LR=${CONT_LR:-1e-4}
 BATCH=${BATCH:-32}
 NEW_TOKENS=${NEW_TOKENS:-500}
 SEEDS=${SEEDS:-1 2 3 4 5}
-FT_EPOCHS=${FT_EPOCHS:-1}
-FT_LR=${FT_LR:-2e-4}
+FT_EPOCHS=${FT_EPOCHS:-2}
+FT_LR=${FT_LR:-1e-4}
+FT_MODELS=${FT_MODELS:-scratch base cont cont_new}
 FT_BATCH=${FT_BATCH:-32}
 MLM_EVAL_STEPS=${MLM_EVAL_STEPS:-25}
 CONFIG=${BERT_CONFIG:-vocab/bert_config_mini.json}
@@ -218,8 +221,9 @@ stage_mlm() {
     news_new_heldout
 }
 
-finetune() {  # name checkpoint vocab config seed
-  local name=$1 ckpt=$2 vocab=$3 config=$4 seed=$5
+finetune() {  # name checkpoint ("" for random weights) vocab config seed
+  local name=$1 ckpt=$2 vocab=$3 config=$4 seed=$5 start=()
+  if [ -n "$ckpt" ]; then start=(--init_checkpoint="$ckpt"); fi
   done_before "$WORK/finetune/$name/eval_results.txt" "$name" && return
   rm -rf "$WORK/finetune/$name"
   run_stage "$name" "$WORK/finetune/$name.log" "$PY" run_classifier.py \
@@ -228,7 +232,7 @@ finetune() {  # name checkpoint vocab config seed
     --data_dir="$WORK/tasks/hate" \
     --vocab_file="$vocab" \
     --bert_config_file="$config" \
-    --init_checkpoint="$ckpt" \
+    "${start[@]}" \
     --do_lower_case=False \
     --max_seq_length="$SEQ" \
     --train_batch_size="$FT_BATCH" --eval_batch_size=128 \
@@ -240,9 +244,10 @@ finetune() {  # name checkpoint vocab config seed
     --use_tpu=false
 }
 
-finetune_model() {  # init (base|cont|cont_new)
-  local init=$1 ckpt vocab=$VOCAB config=$WORK/vocab/bert_config.json seed
+finetune_model() {  # init (scratch|base|cont|cont_new)
+  local init=$1 ckpt="" vocab=$VOCAB config=$WORK/vocab/bert_config.json seed
   case "$init" in
+    scratch) ;;
     base) ckpt=$WORK/base/model.ckpt-$BASE_STEPS ;;
     cont) ckpt=$WORK/cont/model.ckpt-$CONT_STEPS ;;
     cont_new) ckpt=$WORK/cont_new/model.ckpt-$CONT_STEPS vocab=$GROWN/vocab.txt
@@ -257,30 +262,43 @@ finetune_model() {  # init (base|cont|cont_new)
   done
 }
 
+# in_background MODEL: fine-tunes MODEL's seeds in the background (log
+# $WORK/logs/finetune_MODEL.log) and adds the job to $jobs.
+jobs=()
+in_background() {
+  finetune_model "$1" > "$WORK/logs/finetune_$1.log" 2>&1 &
+  jobs+=($!)
+  echo "=== finetune $1: started in the background (log $WORK/logs/finetune_$1.log)"
+}
+
+# Two fine-tuning streams at a time: each model's seeds run one after the other.
 stage_finetune() {
-  finetune_model base
-  finetune_model cont
-  finetune_model cont_new
+  local model job
+  for model in $FT_MODELS; do
+    if [[ " ${started[*]} " == *" $model "* ]]; then continue; fi
+    in_background "$model"
+    if [ ${#jobs[@]} -ge 2 ]; then wait "${jobs[0]}"; jobs=("${jobs[@]:1}"); fi
+  done
+  for job in "${jobs[@]}"; do wait "$job"; done
+  jobs=()
 }
 
 stage_summary() {
   "$PY" scripts/continue_summary.py "$WORK" | tee "$WORK/results.md"
 }
 
-# The base model's fine-tuning runs need nothing else: with the stages after "base" in one
-# call, they run in the background beside the extension and the continuations.
-background=""
+# With the finetune stage in the same call, the runs from random weights start in the
+# background once the data exist, and those of the base model once it is trained, beside
+# the stages that follow.
+started=()
 for stage in "${stages[@]}"; do
-  if [ "$stage" = finetune ] && [ -n "$background" ]; then
-    wait "$background"
-    finetune_model cont
-    finetune_model cont_new
-    continue
-  fi
   "stage_$stage"
-  if [ "$stage" = base ] && [[ " ${stages[*]} " == *" finetune "* ]]; then
-    finetune_model base > "$WORK/logs/finetune_base.log" 2>&1 &
-    background=$!
-    echo "=== finetune base: started in the background (log $WORK/logs/finetune_base.log)"
+  if [[ " ${stages[*]} " == *" finetune "* ]]; then
+    for model in scratch base; do
+      if { [ "$stage" = data ] && [ $model = scratch ]; } ||
+         { [ "$stage" = base ] && [ $model = base ]; }; then
+        if [[ " $FT_MODELS " == *" $model "* ]]; then in_background $model; started+=("$model"); fi
+      fi
+    done
   fi
 done

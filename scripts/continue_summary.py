@@ -19,6 +19,7 @@ from demo_summary import read_key_values, stage_seconds
 from reproduce_summary import mean_and_sd, show
 
 MODELS = [  # (folder name, what it is, vocabulary of its MLM eval)
+    ("scratch", "random weights (no pretraining)", "-"),
     ("base", "no continuation (NSMC reviews only)", "NSMC vocabulary"),
     ("cont", "continuation on the news comments", "NSMC vocabulary"),
     ("cont_new", "continuation + new tokens", "grown vocabulary"),
@@ -69,8 +70,8 @@ def main(work):
         values = [value for _, value in scores[model]]
         per_seed = ", ".join("%d: %.2f" % pair for pair in scores[model]) or "n/a"
         difference = "-" if model == "base" else spread_note(base, values)
-        print("| %s | %s, %s | %s | %s | %s |" % (what, mlm_accuracy(work, model), vocab,
-                                                  show(values), per_seed, difference))
+        mlm = "-" if model == "scratch" else "%s, %s" % (mlm_accuracy(work, model), vocab)
+        print("| %s | %s | %s | %s | %s |" % (what, mlm, show(values), per_seed, difference))
     report_path = os.path.join(work, "grown", "extend_report.json")
     if os.path.exists(report_path):
         with open(report_path, encoding="utf-8") as handle:
