@@ -42,6 +42,7 @@ import tokenization
 from krbert import cli
 from krbert.bert_config import load_bert_config
 from krbert.checkpoints import huggingface, restore
+from krbert.checkpoints.variables import write_checkpoint
 from krbert.classifier import tasks as classifier_tasks
 from krbert.files import atomic
 from krbert.files import paths as file_paths
@@ -84,24 +85,6 @@ def read_checkpoint(path):
     tf.logging.info("%s: %d variables; %d optimizer slots and counters left out", path, len(shapes),
                     len(skipped))
     return reader, {name: shape for name, shape in shapes.items() if name not in skipped}
-
-
-def write_checkpoint(arrays, prefix):
-    """Saves {name: array} as the TensorFlow checkpoint ``prefix`` (.index and .data)."""
-    with tf.Graph().as_default():
-        feeds, variables = {}, []
-        for name in sorted(arrays):
-            value = arrays[name]
-            placeholder = tf.placeholder(tf.as_dtype(value.dtype), value.shape)
-            variable = tf.Variable(placeholder, name=name)
-            if variable.op.name != name:
-                raise ValueError("variable %s was named %s" % (name, variable.op.name))
-            feeds[placeholder] = value
-            variables.append(variable)
-        saver = tf.train.Saver(variables)
-        with tf.Session() as sess:
-            sess.run([v.initializer for v in variables], feed_dict=feeds)
-            saver.save(sess, prefix, write_meta_graph=False, write_state=False)
 
 
 # ---------------------------------------------------------------------------------------

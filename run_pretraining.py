@@ -54,7 +54,9 @@ flags.DEFINE_string(
     "Where checkpoints, summaries and eval_results.txt are written (local or gs://).")
 flags.DEFINE_string(
     "init_checkpoint", None,
-    "Initial checkpoint (e.g. a pretrained BERT) to warm-start the variables it holds.")
+    "Initial checkpoint (e.g. a pretrained BERT) to warm-start the variables it holds: a new "
+    "run from step 0, fresh optimizer and warm-up; parts it lacks (heads) start afresh. "
+    "Unused when --output_dir holds a checkpoint: the run resumes that.")
 flags.DEFINE_integer(
     "max_seq_length", 128,
     "Length of every input sequence; must equal the one the data was made with.")
@@ -383,8 +385,9 @@ def main(_):
                                     FLAGS.init_checkpoint])
 
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
-    if FLAGS.init_checkpoint:
-        restore.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
+    init_checkpoint = restore.start_checkpoint(FLAGS.output_dir, FLAGS.init_checkpoint)
+    if init_checkpoint:
+        restore.checkpoint_shapes(init_checkpoint)  # stops if it is none
     if not FLAGS.do_train:
         restore.require_checkpoint(FLAGS.output_dir, FLAGS.init_checkpoint, "--do_eval")
     train_files = file_paths.glob_input_files(FLAGS.input_file)
@@ -412,7 +415,7 @@ def main(_):
     use_one_hot = FLAGS.use_one_hot_embeddings
     model_fn = model_fn_builder(
         bert_config=bert_config,
-        init_checkpoint=FLAGS.init_checkpoint,
+        init_checkpoint=init_checkpoint,
         learning_rate=FLAGS.learning_rate,
         num_train_steps=FLAGS.num_train_steps,
         num_warmup_steps=FLAGS.num_warmup_steps,
