@@ -50,6 +50,7 @@ from krbert.checkpoints import restore
 from krbert.classifier import features as classifier_features
 from krbert.classifier import metrics, tasks
 from krbert.classifier import model as classifier_model
+from krbert.estimator import distribution as distribution_lib
 from krbert.estimator import run_folder, runtime
 from krbert.files import atomic, gcs, paths, reading
 from krbert.tf_compat import tf, tpu_estimator
@@ -96,6 +97,7 @@ flags.DEFINE_string("export_dir", None,
 tasks.define_hate_label_flag(flags)
 flags.DEFINE_integer("seed", 12345, "Random seed of initialisation, dropout and shuffling.")
 runtime.define_tpu_flags(flags)
+distribution_lib.define_distribution_flags(flags)
 tokenization.define_tokenizer_flags(flags)
 
 
@@ -104,21 +106,34 @@ tokenization.define_tokenizer_flags(flags)
 
 
 def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
-                     num_train_steps, num_warmup_steps, use_tpu, log_every_n_steps=100):
-    """The TPUEstimator model_fn: training, or prediction of class probabilities."""
+                     num_train_steps, num_warmup_steps, use_tpu, log_every_n_steps=100,
+                     compute_dtype=tf.float32):
+    """The TPUEstimator model_fn: training, or prediction of class probabilities.
+
+    float16 compute trains with a DynamicLossScale. Under a tf.distribute strategy the
+    function runs once per replica; the logged loss is the global batch's.
+    """
 
     def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
         is_training = mode == tf.estimator.ModeKeys.TRAIN
         loss, _, _, probabilities = classifier_model.create_model(
-            bert_config, is_training, features, num_labels, use_one_hot_embeddings=use_tpu)
+            bert_config, is_training, features, num_labels, use_one_hot_embeddings=use_tpu,
+            compute_dtype=compute_dtype if is_training else tf.float32)
         scaffold_fn = restore.warm_start(init_checkpoint, use_tpu)
         if is_training:
+            loss_scale = None
+            if compute_dtype == tf.float16:
+                loss_scale = optimization.DynamicLossScale()
             train_op = optimization.create_optimizer(loss, learning_rate, num_train_steps,
-                                                     num_warmup_steps, use_tpu)
+                                                     num_warmup_steps, use_tpu,
+                                                     loss_scale=loss_scale)
+            global_loss = optimization.replica_sum(loss)
+            if optimization.replica_context() is not None:
+                train_op = tf.group(train_op, global_loss)  # all-reduced every step
             hooks = []
             if not use_tpu:
                 hooks.append(tf.train.LoggingTensorHook(
-                    {"step": tf.train.get_or_create_global_step(), "loss": loss},
+                    {"step": tf.train.get_or_create_global_step(), "loss": global_loss},
                     every_n_iter=log_every_n_steps))
             return tpu_estimator.TPUEstimatorSpec(mode=mode, loss=loss, train_op=train_op,
                                                   training_hooks=hooks,
@@ -286,17 +301,18 @@ def check_flags(FLAGS):
         raise cli.InputError("--max_seq_length must hold [CLS], a token and [SEP] (>= 3)")
 
 
-def estimator_factory(FLAGS, model_fn):
-    """A function giving the TPUEstimator with a given predict batch size (evaluation
-    runs as a prediction, with --eval_batch_size)."""
+def estimator_factory(FLAGS, model_fn, distribution=None):
+    """A function giving the estimator with a given predict batch size (evaluation runs
+    as a prediction, with --eval_batch_size): a TPUEstimator, or with a distribution a
+    StrategyEstimator."""
     run_config = runtime.run_config_from_flags(
         FLAGS, None if FLAGS.use_tpu else runtime.session_config(),
-        tf_random_seed=FLAGS.seed)
+        distribution=distribution, tf_random_seed=FLAGS.seed)
 
     def estimator_for(predict_batch_size):
         return runtime.make_estimator(
             model_fn, run_config, FLAGS.use_tpu, FLAGS.train_batch_size,
-            FLAGS.eval_batch_size, predict_batch_size)
+            FLAGS.eval_batch_size, predict_batch_size, distribution=distribution)
 
     return estimator_for
 
@@ -331,6 +347,9 @@ def main(_):
     gcs.check_gcs_reachable([FLAGS.data_dir, FLAGS.vocab_file, FLAGS.bert_config_file,
                                     FLAGS.output_dir, FLAGS.init_checkpoint, FLAGS.cache_dir])
     check_flags(FLAGS)
+    distribution = runtime.check_device_flags(
+        FLAGS, {"train_batch_size": FLAGS.train_batch_size} if FLAGS.do_train else {})
+    compute_dtype = distribution_lib.check_precision(FLAGS)
     processor = tasks.get_processor(FLAGS.task_name, FLAGS.hate_label)
     if FLAGS.init_checkpoint:
         restore.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
@@ -366,8 +385,11 @@ def main(_):
 
     model_fn = model_fn_builder(bert_config, len(processor.labels), FLAGS.init_checkpoint,
                                 FLAGS.learning_rate, num_train_steps, num_warmup_steps,
-                                FLAGS.use_tpu, FLAGS.log_every_n_steps)
-    estimator_for = estimator_factory(FLAGS, model_fn)
+                                FLAGS.use_tpu, FLAGS.log_every_n_steps, compute_dtype)
+    estimator_for = estimator_factory(FLAGS, model_fn, distribution)
+    if distribution is not None:
+        log.info("Distribution: %s; global batch %d", distribution.describe(),
+                 FLAGS.train_batch_size)
 
     if train is not None:
         tf.logging.info("***** Running training: %d examples, batch size %d, %d steps "
@@ -378,6 +400,10 @@ def main(_):
                 train[1], FLAGS.max_seq_length, is_training=True, bucket_by_length=bucket,
                 drop_remainder=True, seed=FLAGS.seed),
             max_steps=num_train_steps)
+
+    if distribution is not None and not distribution.is_chief:
+        log.info("Evaluation, prediction and export run on the chief; this worker is done")
+        return
 
     computed = {}
 
