@@ -388,8 +388,8 @@ def main(_):
                                 FLAGS.use_tpu, FLAGS.log_every_n_steps, compute_dtype)
     estimator_for = estimator_factory(FLAGS, model_fn, distribution)
     if distribution is not None:
-        log.info("Distribution: %s; global batch %d", distribution.describe(),
-                 FLAGS.train_batch_size)
+        tf.logging.info("Distribution: %s; global batch %d", distribution.describe(),
+                        FLAGS.train_batch_size)
 
     if train is not None:
         tf.logging.info("***** Running training: %d examples, batch size %d, %d steps "
@@ -402,7 +402,8 @@ def main(_):
             max_steps=num_train_steps)
 
     if distribution is not None and not distribution.is_chief:
-        log.info("Evaluation, prediction and export run on the chief; this worker is done")
+        tf.logging.info("Evaluation, prediction and export run on the chief; this worker is "
+                        "done")
         return
 
     computed = {}
