@@ -40,13 +40,14 @@ from absl import flags
 import modeling
 import tokenization
 from krbert import cli
-from krbert.checkpoints import huggingface
+from krbert.bert_config import load_bert_config
+from krbert.checkpoints import huggingface, restore
+from krbert.checkpoints.variables import write_checkpoint
 from krbert.classifier import tasks as classifier_tasks
 from krbert.files import atomic
 from krbert.files import paths as file_paths
 from krbert.tf_compat import tf
 
-log = tf.compat.v1.logging
 
 flags.DEFINE_enum("to", None, ["hf", "tf"],
                   "hf: a TensorFlow checkpoint to a transformers folder; tf: the reverse.")
@@ -72,21 +73,6 @@ tokenization.define_tokenizer_flags(flags)
 # ---------------------------------------------------------------------------------------
 # The TensorFlow side.
 
-def resolve_checkpoint(path):
-    """The checkpoint prefix for a prefix or a folder; InputError when there is none."""
-    if path and tf.io.gfile.isdir(path):
-        latest = tf.train.latest_checkpoint(path)
-        if latest is None:
-            raise cli.InputError("--init_checkpoint=%s is a folder without a checkpoint; give "
-                                 "a prefix such as %s/model.ckpt-1000" % (path, path))
-        return latest
-    if not path or not tf.io.gfile.exists(path + ".index"):
-        raise cli.InputError("--init_checkpoint=%s not found (no %s.index); give the checkpoint "
-                             "prefix, e.g. dir/model.ckpt-1000 or dir/bert_model.ckpt"
-                             % (path, path))
-    return path
-
-
 def read_checkpoint(path):
     """(reader, {name: shape}) over the model variables of a checkpoint (slots skipped)."""
     try:
@@ -96,27 +82,9 @@ def read_checkpoint(path):
                              % (path, cli.error_reason(e)))
     shapes = reader.get_variable_to_shape_map()
     skipped = sorted(name for name in shapes if not huggingface.is_model_variable(name))
-    log.info("%s: %d variables; %d optimizer slots and counters left out", path, len(shapes),
-             len(skipped))
+    tf.logging.info("%s: %d variables; %d optimizer slots and counters left out", path, len(shapes),
+                    len(skipped))
     return reader, {name: shape for name, shape in shapes.items() if name not in skipped}
-
-
-def write_checkpoint(arrays, prefix):
-    """Saves {name: array} as the TensorFlow checkpoint ``prefix`` (.index and .data)."""
-    with tf.Graph().as_default():
-        feeds, variables = {}, []
-        for name in sorted(arrays):
-            value = arrays[name]
-            placeholder = tf.placeholder(tf.as_dtype(value.dtype), value.shape)
-            variable = tf.Variable(placeholder, name=name)
-            if variable.op.name != name:
-                raise ValueError("variable %s was named %s" % (name, variable.op.name))
-            feeds[placeholder] = value
-            variables.append(variable)
-        saver = tf.train.Saver(variables)
-        with tf.Session() as sess:
-            sess.run([v.initializer for v in variables], feed_dict=feeds)
-            saver.save(sess, prefix, write_meta_graph=False, write_state=False)
 
 
 # ---------------------------------------------------------------------------------------
@@ -143,7 +111,7 @@ def output_folder(output_dir, names, inputs):
     folder = output_dir.rstrip("/") or "/"
     parent, name = os.path.dirname(folder) or ".", os.path.basename(folder)
     for removed in atomic.remove_stale_temporaries(parent, name + atomic.TMP_MARK):
-        log.info("Removed %s, left by a run that died", removed)
+        tf.logging.info("Removed %s, left by a run that died", removed)
     with atomic.staged_folder(folder, "--output_dir") as staging:
         yield staging
 
@@ -194,8 +162,8 @@ def classifier_processor(task_name, hate_label, num_labels, checkpoint):
                 % (checkpoint, num_labels, "names several tasks" if found else
                    "does not name its task"))
         task_name, hate_label = found.pop()
-        log.info("Task %s (labels %s) from the feature cache in %s", task_name.upper(),
-                 hate_label if task_name == "hate" else "", folder)
+        tf.logging.info("Task %s (labels %s) from the feature cache in %s", task_name.upper(),
+                        hate_label if task_name == "hate" else "", folder)
     processor = classifier_tasks.get_processor(task_name, hate_label)
     if len(processor.labels) != num_labels:
         raise cli.InputError("%s has %d output classes but --task_name=%s has %d labels (%s); "
@@ -205,35 +173,17 @@ def classifier_processor(task_name, hate_label, num_labels, checkpoint):
     return processor
 
 
-def load_config_dict(path):
-    """A bert_config.json as a dict; InputError when missing or malformed."""
-    if not path or not tf.io.gfile.exists(path):
-        raise cli.InputError("--bert_config_file=%s not found; pass the model's bert_config.json"
-                             % path)
-    try:
-        config = modeling.BertConfig.from_json_file(path).to_dict()
-    except ValueError as e:
-        raise cli.InputError("%s: not a valid BERT config (%s)" % (path, e))
-    missing = [k for k in ("vocab_size", "hidden_size", "num_hidden_layers",
-                           "num_attention_heads", "intermediate_size",
-                           "max_position_embeddings", "type_vocab_size") if k not in config]
-    if missing:
-        raise cli.InputError("%s lacks %s; pass the model's bert_config.json"
-                             % (path, ", ".join(missing)))
-    return config
-
-
 def to_hf(init_checkpoint, bert_config_file, vocab_file, do_lower_case, output_dir,
           task_name=None, hate_label="hate", tokenizer_mode="wordpiece", subchar=False):
     """Writes the transformers folder ``output_dir`` for a TensorFlow checkpoint."""
-    config = load_config_dict(bert_config_file)
+    config = load_bert_config(bert_config_file).to_dict()
     if not vocab_file or not tf.io.gfile.exists(vocab_file):
         raise cli.InputError("--vocab_file=%s not found; pass the model's vocabulary" % vocab_file)
     vocab = tokenization.load_vocab(vocab_file)
     tokenization.check_vocab_matches_config(vocab, config["vocab_size"], bert_config_file)
     tokenization.check_case_matches_vocab(do_lower_case, vocab, vocab_file)
     huggingface.safetensors_numpy()  # fail before any work when it is missing
-    checkpoint = resolve_checkpoint(init_checkpoint)
+    checkpoint = restore.resolve_checkpoint(init_checkpoint)
     reader, shapes = read_checkpoint(checkpoint)
     architecture, heads = huggingface.heads_of_checkpoint(shapes, checkpoint)
     labels, task = None, None
@@ -268,9 +218,10 @@ def to_hf(init_checkpoint, bert_config_file, vocab_file, do_lower_case, output_d
             handle.write(card)
     for line in huggingface.tokenizer_warnings(tokenizer_mode, subchar):
         if line:
-            log.warning("%s (also written to %s/README.md)", line.replace("**", ""), output_dir)
-    log.info("Wrote %s (%d tensors from %d variables; hidden_act %s) to %s", architecture,
-             len(tensors), len(pairs), hf_config["hidden_act"], output_dir)
+            tf.logging.warning("%s (also written to %s/README.md)", line.replace("**", ""),
+                               output_dir)
+    tf.logging.info("Wrote %s (%d tensors from %d variables; hidden_act %s) to %s", architecture,
+                    len(tensors), len(pairs), hf_config["hidden_act"], output_dir)
 
 
 # ---------------------------------------------------------------------------------------
@@ -346,11 +297,11 @@ def to_tf(hf_dir, output_dir, tanh_gelu=False):
     """Writes bert_model.ckpt, bert_config.json and vocab.txt for a transformers folder."""
     hf_config, config_path = read_hf_config(hf_dir)
     config, note = huggingface.tf_config(hf_config, config_path, tanh_gelu)
-    log.info("GELU: %s", note)
+    tf.logging.info("GELU: %s", note)
     eps = hf_config.get("layer_norm_eps", huggingface.LAYER_NORM_EPS)
     if eps != huggingface.LAYER_NORM_EPS:
-        log.warning("%s: layer_norm_eps=%g, but modeling.py normalises with %g; outputs will "
-                    "differ slightly", config_path, eps, huggingface.LAYER_NORM_EPS)
+        tf.logging.warning("%s: layer_norm_eps=%g, but modeling.py normalises with %g; outputs "
+                           "will differ slightly", config_path, eps, huggingface.LAYER_NORM_EPS)
     vocab_file = os.path.join(hf_dir, "vocab.txt")
     if not os.path.isfile(vocab_file):
         raise cli.InputError("--hf_dir=%s has no vocab.txt; this codebase's tokenizer needs "
@@ -362,7 +313,7 @@ def to_tf(hf_dir, output_dir, tanh_gelu=False):
                              "model was saved)" % (vocab_file, size, config_path,
                                                    config["vocab_size"]))
     tensors, where = load_hf_weights(hf_dir)
-    log.info("Read %d tensors from %s", len(tensors), where)
+    tf.logging.info("Read %d tensors from %s", len(tensors), where)
     prefix = huggingface.drop_tied_and_buffers(tensors, where)
     architecture, heads, pooler = huggingface.heads_of_hf(tensors, prefix)
     pairs = huggingface.variable_pairs(config["num_hidden_layers"], heads, prefix,
@@ -381,18 +332,21 @@ def to_tf(hf_dir, output_dir, tanh_gelu=False):
             handle.write(modeling.BertConfig.from_dict(config).to_json_string())
         huggingface.copy_vocab(vocab_file, staging)
     if not pooler:
-        log.warning("%s has no pooler: bert/pooler/dense starts from random weights when "
-                    "fine-tuning", where)
+        tf.logging.warning("%s has no pooler: bert/pooler/dense starts from random weights when "
+                           "fine-tuning", where)
     carried = {"mlm": "masked-LM head", "nsp": "next-sentence head",
                "classifier": "classifier output_weights/output_bias"}
-    log.info("Wrote %d variables of %s (%s) to %s/bert_model.ckpt", len(arrays), architecture,
-             ", ".join([carried[h] for h in heads]) or "encoder only", output_dir)
+    tf.logging.info("Wrote %d variables of %s (%s) to %s/bert_model.ckpt", len(arrays),
+                    architecture, ", ".join([carried[h] for h in heads]) or "encoder only",
+                    output_dir)
     if num_labels is not None:
-        log.info("The classifier has %d labels (id2label %s); run_classifier.py loads it for a "
-                 "task with as many", num_labels, hf_config.get("id2label", "not given"))
+        tf.logging.info("The classifier has %d labels (id2label %s); run_classifier.py loads it "
+                        "for a task with as many", num_labels,
+                        hf_config.get("id2label", "not given"))
     lower = _tokenizer_lower_case(hf_dir)
     if lower is not None:
-        log.info("tokenizer_config.json: do_lower_case=%s; pass --do_lower_case=%s", lower, lower)
+        tf.logging.info("tokenizer_config.json: do_lower_case=%s; pass --do_lower_case=%s",
+                        lower, lower)
 
 
 def _tokenizer_lower_case(hf_dir):
@@ -405,7 +359,7 @@ def _tokenizer_lower_case(hf_dir):
 
 def main(_):
     FLAGS = flags.FLAGS
-    log.set_verbosity(log.INFO)
+    tf.logging.set_verbosity(tf.logging.INFO)
     if not FLAGS.to:
         raise cli.InputError("--to is required: hf (checkpoint to transformers) or tf")
     if not FLAGS.output_dir:

@@ -51,11 +51,10 @@ import tokenization
 from krbert import cli
 from krbert.bert_config import load_bert_config
 from krbert.checkpoints import restore
-from krbert.estimator import decoding, runtime
+from krbert.estimator import runtime, tf_example
 from krbert.files import atomic, paths
 from krbert.tf_compat import tf, tpu_estimator
 
-log = tf.compat.v1.logging
 
 flags.DEFINE_string("input_file", None,
                     "Text to embed, one example per line; 'text_a ||| text_b' for a pair.")
@@ -203,10 +202,6 @@ class LineStats(object):
         return "; ".join(parts)
 
 
-def _int64_feature(values):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-
-
 def write_feature_records(features, path):
     """Writes the features as TFRecords (unique_id, input_ids, segment_ids); LineStats."""
     stats = LineStats()
@@ -214,9 +209,9 @@ def write_feature_records(features, path):
         for feature in tqdm(features, desc="tokenizing", unit=" lines", mininterval=2.0):
             stats.add(feature)
             writer.write(tf.train.Example(features=tf.train.Features(feature={
-                "unique_id": _int64_feature([feature.index]),
-                "input_ids": _int64_feature(feature.input_ids),
-                "segment_ids": _int64_feature(feature.segment_ids),
+                "unique_id": tf_example.int64_feature([feature.index]),
+                "input_ids": tf_example.int64_feature(feature.input_ids),
+                "segment_ids": tf_example.int64_feature(feature.segment_ids),
             })).SerializeToString())
     return stats
 
@@ -236,7 +231,7 @@ def input_fn_builder(record_path, max_seq_length, pad_to_max_length):
     """
 
     def decode(record):
-        features = decoding.decode_record(record, RECORD_FEATURES)
+        features = tf_example.decode_record(record, RECORD_FEATURES)
         features["input_mask"] = tf.ones_like(features["input_ids"])
         return features
 
@@ -419,27 +414,6 @@ def check_output_spares_inputs(FLAGS, checkpoint):
         paths.check_outputs_spare_inputs([FLAGS.output_file], inputs, "--output_file", flag)
 
 
-def resolve_checkpoint(path):
-    """The checkpoint prefix ``path`` or, for a folder, its latest checkpoint."""
-    if tf.io.gfile.isdir(path) and tf.train.latest_checkpoint(path):
-        return tf.train.latest_checkpoint(path)
-    if not tf.io.gfile.exists(path + ".index"):
-        raise cli.InputError(
-            "--init_checkpoint=%s: no checkpoint there; pass its prefix (the files are "
-            "PREFIX.index and PREFIX.data-*, e.g. .../bert_model.ckpt) or its folder" % path)
-    return path
-
-
-def load_tokenizer(FLAGS, bert_config):
-    """The tokenizer of the flags, checked against the config and the checkpoint's name."""
-    tokenization.check_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
-    tokenization.check_vocab_matches_config(FLAGS.vocab_file, bert_config.vocab_size,
-                                            FLAGS.bert_config_file)
-    return tokenization.FullTokenizer(FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case,
-                                      tokenizer=FLAGS.tokenizer, subchar=FLAGS.subchar,
-                                      required_tokens=("[UNK]",) + SPECIAL_TOKENS)
-
-
 def make_estimator(FLAGS, model_fn, model_dir):
     run_config = runtime.make_run_config(
         model_dir, FLAGS.use_tpu, tpu_name=FLAGS.tpu_name, tpu_zone=FLAGS.tpu_zone,
@@ -488,19 +462,20 @@ def extract(FLAGS, bert_config, tokenizer, checkpoint, layer_indexes, temp_outpu
 
 def main(_):
     FLAGS = flags.FLAGS
-    log.set_verbosity(log.INFO)
+    tf.logging.set_verbosity(tf.logging.INFO)
     check_flags(FLAGS)
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     layer_indexes = parse_layers(FLAGS.layers, bert_config.num_hidden_layers)
-    checkpoint = resolve_checkpoint(FLAGS.init_checkpoint)
+    checkpoint = restore.resolve_checkpoint(FLAGS.init_checkpoint)
     check_output_spares_inputs(FLAGS, checkpoint)
-    tokenizer = load_tokenizer(FLAGS, bert_config)
+    tokenizer = tokenization.tokenizer_from_flags(
+        FLAGS, bert_config.vocab_size, required_tokens=("[UNK]",) + SPECIAL_TOKENS)
 
     # The token ids go to a temporary TFRecord beside the output (a TPU reads it there).
     records = FLAGS.output_file + ".tf_record"
     atomic.check_writable([FLAGS.output_file], "--output_file")
     for removed in atomic.remove_stale_temporaries_of([FLAGS.output_file, records]):
-        log.info("Removed %s, left by a run that died", removed)
+        tf.logging.info("Removed %s, left by a run that died", removed)
     record_path = atomic.temporary_name(records)
     # On a TPU the estimator picks its model_dir as in the original; on the CPU it is a
     # local scratch folder removed at the end (no checkpoint is written to it).
@@ -515,7 +490,7 @@ def main(_):
             shutil.rmtree(model_dir, ignore_errors=True)
     shape = (" [%d, %d] float32" % (stats.lines, len(layer_indexes) * bert_config.hidden_size)
              if FLAGS.pooling != "none" else "")
-    log.info("Wrote %s%s: %s", FLAGS.output_file, shape, stats.summary(FLAGS.max_seq_length))
+    tf.logging.info("Wrote %s%s: %s", FLAGS.output_file, shape, stats.summary(FLAGS.max_seq_length))
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ from tqdm import tqdm
 import tokenization
 from krbert import cli
 from krbert.bert_config import load_bert_config
+from krbert.checkpoints import restore
 from krbert.classifier import features as classifier_features
 from krbert.classifier import model as classifier_model
 from krbert.classifier import tasks
@@ -50,7 +51,6 @@ from krbert.estimator import runtime
 from krbert.files import atomic, paths
 from krbert.tf_compat import tf
 
-log = tf.compat.v1.logging
 
 REQUIRED_TOKENS = ("[UNK]", "[CLS]", "[SEP]")
 """What a classifier's vocabulary must hold."""
@@ -111,15 +111,11 @@ def model_from_checkpoint(FLAGS, config_proto):
         raise cli.InputError("--vocab_file=%s not found; pass the model's vocabulary"
                              % FLAGS.vocab_file)
     processor = tasks.get_processor(FLAGS.task_name, FLAGS.hate_label)
-    checkpoint = classifier_model.find_checkpoint(FLAGS.init_checkpoint)
-    tokenization.check_case_matches_checkpoint(FLAGS.do_lower_case, checkpoint)
+    checkpoint = restore.resolve_checkpoint(FLAGS.init_checkpoint)
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
-    tokenization.check_vocab_matches_config(FLAGS.vocab_file, bert_config.vocab_size,
-                                            FLAGS.bert_config_file)
-    tokenizer = tokenization.FullTokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
-                                           tokenizer=FLAGS.tokenizer, subchar=FLAGS.subchar,
-                                           required_tokens=REQUIRED_TOKENS)
-    log.info("Restoring %s (%s)", checkpoint, processor.flag_text)
+    tokenizer = tokenization.tokenizer_from_flags(FLAGS, bert_config.vocab_size,
+                                                  REQUIRED_TOKENS, checkpoint)
+    tf.logging.info("Restoring %s (%s)", checkpoint, processor.flag_text)
     predictor = classifier_model.Predictor.from_checkpoint(
         bert_config, checkpoint, (processor.flag_text, processor.labels),
         FLAGS.bert_config_file, config_proto)
@@ -144,7 +140,7 @@ def model_from_saved_model(FLAGS, config_proto):
                                            tokenizer=metadata["tokenizer"],
                                            subchar=metadata["subchar"],
                                            required_tokens=REQUIRED_TOKENS)
-    log.info("Loading the SavedModel %s (%s)", path, metadata["task"])
+    tf.logging.info("Loading the SavedModel %s (%s)", path, metadata["task"])
     predictor = classifier_model.Predictor.from_saved_model(path, config_proto)
     return Model(predictor, tokenizer, metadata["labels"], max_seq_length)
 
@@ -201,8 +197,8 @@ class InputReport(object):
     def log(self):
         for kind, what in self.KINDS:
             if self.counts[kind]:
-                log.warning("%s: %d %s (first: %s:%d)", self.source, self.counts[kind], what,
-                            self.source, self.first[kind])
+                tf.logging.warning("%s: %d %s (first: %s:%d)", self.source, self.counts[kind], what,
+                                   self.source, self.first[kind])
 
 
 def decode_line(raw, line_number, report):
@@ -351,7 +347,7 @@ def predicted_rows(handle, model, FLAGS, report, stats, bar):
 
 def main(_):
     FLAGS = flags.FLAGS
-    log.set_verbosity(log.INFO)
+    tf.logging.set_verbosity(tf.logging.INFO)
     check_flags(FLAGS)
     check_output_spares_inputs(FLAGS)
     started = time.time()
@@ -387,11 +383,11 @@ def main(_):
         atomic.write_text_atomic(FLAGS.output_file, "".join(rows))
     elapsed = time.time() - started
     report.log()
-    log.info("Predicted %d lines of %s in %.1f s (%.0f lines/s) to %s; set-up %.1f s, "
-             "tokenizing %.1f s, model %.1f s; padding %.1f%% of %d positions",
-             report.lines, source, elapsed, report.lines / max(elapsed, 1e-9),
-             FLAGS.output_file or "<stdout>", setup_seconds, stats.tokenize_seconds,
-             stats.model_seconds, 100.0 * stats.padding_share(), stats.positions)
+    tf.logging.info("Predicted %d lines of %s in %.1f s (%.0f lines/s) to %s; set-up %.1f s, "
+                    "tokenizing %.1f s, model %.1f s; padding %.1f%% of %d positions",
+                    report.lines, source, elapsed, report.lines / max(elapsed, 1e-9),
+                    FLAGS.output_file or "<stdout>", setup_seconds, stats.tokenize_seconds,
+                    stats.model_seconds, 100.0 * stats.padding_share(), stats.positions)
 
 
 if __name__ == "__main__":

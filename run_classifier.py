@@ -35,7 +35,6 @@ longest example instead of max_seq_length; predictions come out in the input ord
 Shapes in docstrings: B batch size, S sequence length, H hidden size, C classes.
 """
 
-import csv
 import json
 import os
 
@@ -51,11 +50,11 @@ from krbert.checkpoints import restore
 from krbert.classifier import features as classifier_features
 from krbert.classifier import metrics, tasks
 from krbert.classifier import model as classifier_model
+from krbert.estimator import distribution as distribution_lib
 from krbert.estimator import run_folder, runtime
 from krbert.files import atomic, gcs, paths, reading
 from krbert.tf_compat import tf, tpu_estimator
 
-log = tf.compat.v1.logging
 
 flags.DEFINE_string("data_dir", None,
                     "Folder with the task's .tsv files (or a folder holding nsmc/, hate/).")
@@ -98,6 +97,7 @@ flags.DEFINE_string("export_dir", None,
 tasks.define_hate_label_flag(flags)
 flags.DEFINE_integer("seed", 12345, "Random seed of initialisation, dropout and shuffling.")
 runtime.define_tpu_flags(flags)
+distribution_lib.define_distribution_flags(flags)
 tokenization.define_tokenizer_flags(flags)
 
 
@@ -106,21 +106,34 @@ tokenization.define_tokenizer_flags(flags)
 
 
 def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
-                     num_train_steps, num_warmup_steps, use_tpu, log_every_n_steps=100):
-    """The TPUEstimator model_fn: training, or prediction of class probabilities."""
+                     num_train_steps, num_warmup_steps, use_tpu, log_every_n_steps=100,
+                     compute_dtype=tf.float32):
+    """The TPUEstimator model_fn: training, or prediction of class probabilities.
+
+    float16 compute trains with a DynamicLossScale. Under a tf.distribute strategy the
+    function runs once per replica; the logged loss is the global batch's.
+    """
 
     def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
         is_training = mode == tf.estimator.ModeKeys.TRAIN
         loss, _, _, probabilities = classifier_model.create_model(
-            bert_config, is_training, features, num_labels, use_one_hot_embeddings=use_tpu)
+            bert_config, is_training, features, num_labels, use_one_hot_embeddings=use_tpu,
+            compute_dtype=compute_dtype if is_training else tf.float32)
         scaffold_fn = restore.warm_start(init_checkpoint, use_tpu)
         if is_training:
+            loss_scale = None
+            if compute_dtype == tf.float16:
+                loss_scale = optimization.DynamicLossScale()
             train_op = optimization.create_optimizer(loss, learning_rate, num_train_steps,
-                                                     num_warmup_steps, use_tpu)
+                                                     num_warmup_steps, use_tpu,
+                                                     loss_scale=loss_scale)
+            global_loss = optimization.replica_sum(loss)
+            if optimization.replica_context() is not None:
+                train_op = tf.group(train_op, global_loss)  # all-reduced every step
             hooks = []
             if not use_tpu:
                 hooks.append(tf.train.LoggingTensorHook(
-                    {"step": tf.train.get_or_create_global_step(), "loss": loss},
+                    {"step": tf.train.get_or_create_global_step(), "loss": global_loss},
                     every_n_iter=log_every_n_steps))
             return tpu_estimator.TPUEstimatorSpec(mode=mode, loss=loss, train_op=train_op,
                                                   training_hooks=hooks,
@@ -205,21 +218,21 @@ def write_eval_results(path, report, label_names, split_name, global_step):
         for key, value in values:
             text = "%.6f" % value if isinstance(value, float) else str(value)
             writer.write("%s = %s\n" % (key, text))
-            log.info("  %s = %s", key, text)
+            tf.logging.info("  %s = %s", key, text)
         writer.write("confusion_matrix (rows: gold, columns: predicted)\n")
         for line in metrics.format_confusion_matrix(report["confusion_matrix"], label_names):
             writer.write("  %s\n" % line)
-            log.info("  %s", line)
+            tf.logging.info("  %s", line)
 
 
 def evaluate(split, probabilities, processor, path, global_step):
     """Scores ``probabilities`` against the split's labels and writes ``path``."""
     label_ids = [processor.labels.index(e.label) for e in split.examples]
     report = metrics.classification_report(label_ids, probabilities, processor.labels)
-    log.info("***** Eval results (%s %s) *****", processor.tag, split.name)
+    tf.logging.info("***** Eval results (%s %s) *****", processor.tag, split.name)
     write_eval_results(path, report, processor.labels, split.name, global_step)
-    log.info("%s %s %s = %.4f (written to %s)", processor.tag, split.name,
-             processor.headline_metric, report[processor.headline_metric], path)
+    tf.logging.info("%s %s %s = %.4f (written to %s)", processor.tag, split.name,
+                    processor.headline_metric, report[processor.headline_metric], path)
     return report
 
 
@@ -228,7 +241,7 @@ def _clean(text):
 
 
 def write_predictions(output_dir, split, probabilities, processor):
-    """test_results.tsv, predictions.tsv and, for HATE's hate labels, submission.csv."""
+    """test_results.tsv, predictions.tsv and the task's own files (HATE: submission.csv)."""
     predicted = np.argmax(probabilities, axis=1)
     with atomic.atomic_write(os.path.join(output_dir, "test_results.tsv")) as writer:
         for row in probabilities:
@@ -240,15 +253,9 @@ def write_predictions(output_dir, split, probabilities, processor):
             writer.write("%s\t%s\t%s%s\n" % (example.guid, _clean(example.text),
                                              processor.labels[label_id], gold))
     written = ["test_results.tsv", "predictions.tsv"]
-    if getattr(processor, "label_kind", None) == "hate":
-        with atomic.atomic_write(os.path.join(output_dir, "submission.csv")) as writer:
-            out = csv.writer(writer, lineterminator="\n")
-            out.writerow(["comments", "label"])
-            for example, label_id in zip(split.examples, predicted):
-                out.writerow([example.text, int(label_id)])
-        written.append("submission.csv (label 0 none, 1 offensive, 2 hate)")
-    log.info("Wrote %d predictions of %s %s to %s: %s", len(predicted), processor.tag,
-             split.name, output_dir, ", ".join(written))
+    written += processor.write_extra_predictions(output_dir, split, predicted)
+    tf.logging.info("Wrote %d predictions of %s %s to %s: %s", len(predicted), processor.tag,
+                    split.name, output_dir, ", ".join(written))
 
 
 def latest_global_step(output_dir):
@@ -294,17 +301,18 @@ def check_flags(FLAGS):
         raise cli.InputError("--max_seq_length must hold [CLS], a token and [SEP] (>= 3)")
 
 
-def estimator_factory(FLAGS, model_fn):
-    """A function giving the TPUEstimator with a given predict batch size (evaluation
-    runs as a prediction, with --eval_batch_size)."""
+def estimator_factory(FLAGS, model_fn, distribution=None):
+    """A function giving the estimator with a given predict batch size (evaluation runs
+    as a prediction, with --eval_batch_size): a TPUEstimator, or with a distribution a
+    StrategyEstimator."""
     run_config = runtime.run_config_from_flags(
         FLAGS, None if FLAGS.use_tpu else runtime.session_config(),
-        tf_random_seed=FLAGS.seed)
+        distribution=distribution, tf_random_seed=FLAGS.seed)
 
     def estimator_for(predict_batch_size):
         return runtime.make_estimator(
             model_fn, run_config, FLAGS.use_tpu, FLAGS.train_batch_size,
-            FLAGS.eval_batch_size, predict_batch_size)
+            FLAGS.eval_batch_size, predict_batch_size, distribution=distribution)
 
     return estimator_for
 
@@ -328,19 +336,21 @@ def export(FLAGS, bert_config, processor):
                 "subchar": FLAGS.subchar, "max_seq_length": FLAGS.max_seq_length}
     path = classifier_model.export_saved_model(
         FLAGS.export_dir or os.path.join(FLAGS.output_dir, "export"), bert_config,
-        classifier_model.find_checkpoint(checkpoint), (processor.flag_text, processor.labels),
+        restore.resolve_checkpoint(checkpoint), (processor.flag_text, processor.labels),
         FLAGS.bert_config_file, FLAGS.vocab_file, settings)
-    log.info("Exported %s as a SavedModel to %s", checkpoint, path)
+    tf.logging.info("Exported %s as a SavedModel to %s", checkpoint, path)
 
 
 def main(_):
     FLAGS = flags.FLAGS
-    log.set_verbosity(log.INFO)
+    tf.logging.set_verbosity(tf.logging.INFO)
     gcs.check_gcs_reachable([FLAGS.data_dir, FLAGS.vocab_file, FLAGS.bert_config_file,
                                     FLAGS.output_dir, FLAGS.init_checkpoint, FLAGS.cache_dir])
     check_flags(FLAGS)
+    distribution = runtime.check_device_flags(
+        FLAGS, {"train_batch_size": FLAGS.train_batch_size} if FLAGS.do_train else {})
+    compute_dtype = distribution_lib.check_precision(FLAGS)
     processor = tasks.get_processor(FLAGS.task_name, FLAGS.hate_label)
-    tokenization.check_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
     if FLAGS.init_checkpoint:
         restore.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
     scored = [flag for flag in ("--do_eval", "--do_predict") if FLAGS[flag[2:]].value]
@@ -349,20 +359,16 @@ def main(_):
     elif not FLAGS.do_train:
         export_checkpoint(FLAGS)  # --do_export alone: stops here when there is none
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
-    tokenization.check_vocab_matches_config(FLAGS.vocab_file, bert_config.vocab_size,
-                                            FLAGS.bert_config_file)
+    tokenizer = tokenization.tokenizer_from_flags(FLAGS, bert_config.vocab_size)
     run_folder.ensure_output_dir(FLAGS.output_dir)
-    tokenizer = tokenization.FullTokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
-                                           tokenizer=FLAGS.tokenizer, subchar=FLAGS.subchar,
-                                           required_tokens=("[UNK]", "[CLS]", "[SEP]"))
     source = FeatureSource(
         processor, FLAGS.data_dir, tokenizer,
         tokenizer_signature(FLAGS.vocab_file, FLAGS.do_lower_case, FLAGS.tokenizer,
                             FLAGS.subchar),
         FLAGS.max_seq_length, FLAGS.cache_dir or FLAGS.output_dir)
     bucket = FLAGS.bucket_by_length and not FLAGS.use_tpu
-    log.info("Batches padded to %s", "their longest example (CPU, --bucket_by_length)"
-             if bucket else "--max_seq_length=%d" % FLAGS.max_seq_length)
+    tf.logging.info("Batches padded to %s", "their longest example (CPU, --bucket_by_length)"
+                    if bucket else "--max_seq_length=%d" % FLAGS.max_seq_length)
 
     num_train_steps, num_warmup_steps, train = 0, 0, None
     if FLAGS.do_train:
@@ -379,18 +385,26 @@ def main(_):
 
     model_fn = model_fn_builder(bert_config, len(processor.labels), FLAGS.init_checkpoint,
                                 FLAGS.learning_rate, num_train_steps, num_warmup_steps,
-                                FLAGS.use_tpu, FLAGS.log_every_n_steps)
-    estimator_for = estimator_factory(FLAGS, model_fn)
+                                FLAGS.use_tpu, FLAGS.log_every_n_steps, compute_dtype)
+    estimator_for = estimator_factory(FLAGS, model_fn, distribution)
+    if distribution is not None:
+        tf.logging.info("Distribution: %s; global batch %d", distribution.describe(),
+                        FLAGS.train_batch_size)
 
     if train is not None:
-        log.info("***** Running training: %d examples, batch size %d, %d steps "
-                 "(%d warmup) *****", len(train[0].examples), FLAGS.train_batch_size,
-                 num_train_steps, num_warmup_steps)
+        tf.logging.info("***** Running training: %d examples, batch size %d, %d steps "
+                        "(%d warmup) *****", len(train[0].examples), FLAGS.train_batch_size,
+                        num_train_steps, num_warmup_steps)
         estimator_for(FLAGS.predict_batch_size).train(
             input_fn=classifier_features.make_input_fn(
                 train[1], FLAGS.max_seq_length, is_training=True, bucket_by_length=bucket,
                 drop_remainder=True, seed=FLAGS.seed),
             max_steps=num_train_steps)
+
+    if distribution is not None and not distribution.is_chief:
+        tf.logging.info("Evaluation, prediction and export run on the chief; this worker is "
+                        "done")
+        return
 
     computed = {}
 

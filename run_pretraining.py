@@ -1,7 +1,11 @@
 r"""Pretrains BERT with the masked language model and next sentence prediction losses.
 
 The same TPUEstimator job runs on a Cloud TPU (``--use_tpu=true``, the KR-BERT-MEDIUM
-run: scripts/pretrain_tpu.sh) and on the CPU (``--use_tpu=false``, scripts/pretrain_cpu.sh).
+run: scripts/pretrain_tpu.sh; ``--tpu_name=local`` on a TPU VM) and on the CPU or one GPU
+(``--use_tpu=false``, scripts/pretrain_cpu.sh). Several GPUs, CPU replicas or machines
+train through tf.distribute (``--distribution``, ``--num_gpus``, ``--num_cpu_replicas``;
+krbert/estimator/distribution.py) with --train_batch_size the global batch;
+``--use_fp16`` computes in float16 on GPUs.
 Input: TFRecords written by create_pretraining_data.py with the same --max_seq_length
 and --max_predictions_per_seq; every file is checked whole (against its .json sidecar,
 or read through) before training. Rerunning the same command resumes from the last
@@ -34,6 +38,7 @@ import optimization
 from krbert import cli
 from krbert.bert_config import load_bert_config
 from krbert.checkpoints import restore
+from krbert.estimator import distribution as distribution_lib
 from krbert.estimator import run_folder, runtime
 from krbert.files import atomic, gcs
 from krbert.files import paths as file_paths
@@ -54,7 +59,9 @@ flags.DEFINE_string(
     "Where checkpoints, summaries and eval_results.txt are written (local or gs://).")
 flags.DEFINE_string(
     "init_checkpoint", None,
-    "Initial checkpoint (e.g. a pretrained BERT) to warm-start the variables it holds.")
+    "Initial checkpoint (e.g. a pretrained BERT) to warm-start the variables it holds: a new "
+    "run from step 0, fresh optimizer and warm-up; parts it lacks (heads) start afresh. "
+    "Unused when --output_dir holds a checkpoint: the run resumes that.")
 flags.DEFINE_integer(
     "max_seq_length", 128,
     "Length of every input sequence; must equal the one the data was made with.")
@@ -71,6 +78,8 @@ flags.DEFINE_integer("num_warmup_steps", 10000, "Number of warmup steps.")
 flags.DEFINE_integer("max_eval_steps", 100, "Maximum number of eval steps.")
 runtime.define_tpu_flags(flags)
 flags.adopt_module_key_flags(runtime)  # list the TPU flags in --help too
+distribution_lib.define_distribution_flags(flags)
+flags.adopt_module_key_flags(distribution_lib)
 
 # Beyond the original flags: CPU speed, progress and reproducibility.
 flags.DEFINE_string(
@@ -182,14 +191,17 @@ def metric_fn(masked_lm_example_loss, masked_lm_log_probs, masked_lm_ids,
 
 
 def batch_masked_lm_accuracy(masked_lm_log_probs, masked_lm_ids, masked_lm_weights):
-    """Masked-LM accuracy on one training batch (a scalar; the training curve).
+    """Masked-LM accuracy on one training batch (a scalar; the training curve); under a
+    tf.distribute strategy, on the global batch (every replica's predictions).
 
     Shapes: masked_lm_log_probs [B*P, V]; masked_lm_ids and masked_lm_weights [B, P].
     """
     predictions = tf.argmax(masked_lm_log_probs, axis=-1, output_type=tf.int32)
     correct = tf.cast(tf.equal(predictions, tf.reshape(masked_lm_ids, [-1])), tf.float32)
     weights = tf.reshape(masked_lm_weights, [-1])
-    return tf.reduce_sum(correct * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)
+    hits, count = optimization.replica_sum((tf.reduce_sum(correct * weights),
+                                            tf.reduce_sum(weights)))
+    return hits / tf.maximum(count, 1.0)
 
 
 def summary_host_call(output_dir, iterations_per_loop, scalars, every_n_steps=100):
@@ -234,11 +246,26 @@ def progress_hook(tensors, every_n_steps, batch_size):
                                       formatter=formatter)
 
 
+def training_scalars(scalars):
+    """The scalars the training logs and summaries show, for the global batch: under a
+    tf.distribute strategy the replicas' shares of the losses are summed (one
+    all-reduce); as they are otherwise."""
+    shares = {name: value for name, value in scalars.items() if name.endswith("loss")}
+    totals = optimization.replica_sum(shares)
+    return dict(scalars, **totals)
+
+
 def model_fn_builder(bert_config, init_checkpoint, learning_rate, num_train_steps,
                      num_warmup_steps, use_tpu, use_one_hot_embeddings,
                      compute_dtype=tf.float32, output_dir=None, iterations_per_loop=1000,
                      log_every_n_steps=100, train_batch_size=None, save_summary_steps=100):
-    """The TPUEstimator model_fn: BERT, the masked-LM and NSP heads, Adam with warm-up."""
+    """The TPUEstimator model_fn: BERT, the masked-LM and NSP heads, Adam with warm-up.
+
+    With compute_dtype float16 the optimizer keeps a DynamicLossScale (its scale is
+    logged as loss_scale). Under a tf.distribute strategy (StrategyEstimator) the same
+    function runs once per replica: the losses are the replica's shares, the logged and
+    summarised values those of the global batch, written by the first replica.
+    """
 
     def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
         for name in sorted(features):
@@ -261,30 +288,43 @@ def model_fn_builder(bert_config, init_checkpoint, learning_rate, num_train_step
         scaffold_fn = restore.warm_start(init_checkpoint, use_tpu)
 
         if mode == tf.estimator.ModeKeys.TRAIN:
+            loss_scale = None
+            if compute_dtype == tf.float16:
+                loss_scale = optimization.DynamicLossScale()
             train_op = optimization.create_optimizer(
-                total_loss, learning_rate, num_train_steps, num_warmup_steps, use_tpu)
-            scalars = {
+                total_loss, learning_rate, num_train_steps, num_warmup_steps, use_tpu,
+                loss_scale=loss_scale)
+            scalars = training_scalars({
                 "masked_lm_accuracy": batch_masked_lm_accuracy(
                     masked_lm_log_probs, features["masked_lm_ids"],
                     features["masked_lm_weights"]),
                 "masked_lm_loss": masked_lm_loss,
                 "next_sentence_loss": next_sentence_loss,
+                "loss": total_loss,
                 "learning_rate": optimization.learning_rate_schedule(
                     learning_rate, num_train_steps, num_warmup_steps),
-            }
+            })
+            if loss_scale is not None:
+                scalars["loss_scale"] = loss_scale.value()
+            if optimization.replica_context() is not None:
+                # Every worker runs the all-reduces of these scalars every step, in step
+                # with the others (fetched only now and then, they would wait forever).
+                train_op = tf.group(train_op, *scalars.values())
             host_call, hooks = None, []
             if use_tpu:
-                host_call = summary_host_call(output_dir, iterations_per_loop,
-                                              dict(scalars, loss=total_loss),
+                host_call = summary_host_call(output_dir, iterations_per_loop, scalars,
                                               save_summary_steps)
             else:
-                for name, value in sorted(scalars.items()):
-                    # ScalarSummary keeps the tag exact (tf.summary.scalar would make it
-                    # 'learning_rate_1', the schedule's op already being 'learning_rate').
-                    tf.add_to_collection(tf.GraphKeys.SUMMARIES,
-                                         tf.raw_ops.ScalarSummary(tags=name, values=value))
-                logged = dict(scalars, loss=total_loss,
-                              step=tf.train.get_or_create_global_step() + 1)
+                if optimization.is_first_replica():
+                    for name, value in sorted(scalars.items()):
+                        if name == "loss":
+                            continue  # the estimator writes it
+                        # ScalarSummary keeps the tag exact (tf.summary.scalar would make
+                        # it 'learning_rate_1', the schedule's op being 'learning_rate').
+                        tf.add_to_collection(
+                            tf.GraphKeys.SUMMARIES,
+                            tf.raw_ops.ScalarSummary(tags=name, values=value))
+                logged = dict(scalars, step=tf.train.get_or_create_global_step() + 1)
                 hooks.append(progress_hook(logged, log_every_n_steps, train_batch_size))
             return tpu_estimator.TPUEstimatorSpec(
                 mode=mode, loss=total_loss, train_op=train_op, host_call=host_call,
@@ -378,13 +418,17 @@ def main(_):
         if getattr(FLAGS, name) <= 0:
             raise cli.InputError("--%s must be positive (got %d)" % (name, getattr(FLAGS, name)))
     cli.check_positive_number("learning_rate", FLAGS.learning_rate)
+    distribution = runtime.check_device_flags(
+        FLAGS, {"train_batch_size": FLAGS.train_batch_size} if FLAGS.do_train else {})
+    compute_dtype = distribution_lib.check_precision(FLAGS)
     gcs.check_gcs_reachable([FLAGS.bert_config_file, FLAGS.input_file,
                                     FLAGS.eval_input_file, FLAGS.output_dir,
                                     FLAGS.init_checkpoint])
 
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
-    if FLAGS.init_checkpoint:
-        restore.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
+    init_checkpoint = restore.start_checkpoint(FLAGS.output_dir, FLAGS.init_checkpoint)
+    if init_checkpoint:
+        restore.checkpoint_shapes(init_checkpoint)  # stops if it is none
     if not FLAGS.do_train:
         restore.require_checkpoint(FLAGS.output_dir, FLAGS.init_checkpoint, "--do_eval")
     train_files = file_paths.glob_input_files(FLAGS.input_file)
@@ -403,29 +447,33 @@ def main(_):
         tf.logging.warning("--use_bfloat16 on the CPU under TensorFlow 1.15 is emulated and "
                            "several times slower; it pays off on TPUs and under TensorFlow 2")
     tf.logging.info("*** Input files: %d (%s ...)", len(train_files), train_files[0])
+    if distribution is not None:
+        tf.logging.info("*** Distribution: %s; global batch %d", distribution.describe(),
+                        FLAGS.train_batch_size)
 
     run_config = runtime.run_config_from_flags(
         FLAGS, runtime.session_config(FLAGS.xla_jit, FLAGS.intra_op_threads,
-                                              FLAGS.inter_op_threads),
-        keep_checkpoint_max=FLAGS.keep_checkpoint_max, tf_random_seed=FLAGS.seed,
-        save_summary_steps=FLAGS.save_summary_steps)
+                                      FLAGS.inter_op_threads),
+        distribution=distribution, keep_checkpoint_max=FLAGS.keep_checkpoint_max,
+        tf_random_seed=FLAGS.seed, save_summary_steps=FLAGS.save_summary_steps)
     use_one_hot = FLAGS.use_one_hot_embeddings
     model_fn = model_fn_builder(
         bert_config=bert_config,
-        init_checkpoint=FLAGS.init_checkpoint,
+        init_checkpoint=init_checkpoint,
         learning_rate=FLAGS.learning_rate,
         num_train_steps=FLAGS.num_train_steps,
         num_warmup_steps=FLAGS.num_warmup_steps,
         use_tpu=FLAGS.use_tpu,
         use_one_hot_embeddings=FLAGS.use_tpu if use_one_hot is None else use_one_hot,
-        compute_dtype=tf.bfloat16 if FLAGS.use_bfloat16 else tf.float32,
+        compute_dtype=compute_dtype,
         output_dir=FLAGS.output_dir,
         iterations_per_loop=FLAGS.iterations_per_loop,
         log_every_n_steps=FLAGS.log_every_n_steps,
         train_batch_size=FLAGS.train_batch_size,
         save_summary_steps=FLAGS.save_summary_steps)
     estimator = runtime.make_estimator(
-        model_fn, run_config, FLAGS.use_tpu, FLAGS.train_batch_size, FLAGS.eval_batch_size)
+        model_fn, run_config, FLAGS.use_tpu, FLAGS.train_batch_size, FLAGS.eval_batch_size,
+        distribution=distribution)
 
     def input_fn(files, is_training):
         return input_fn_builder(files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
@@ -437,7 +485,9 @@ def main(_):
                         FLAGS.train_batch_size, FLAGS.num_train_steps)
         estimator.train(input_fn=input_fn(train_files, True),
                         max_steps=FLAGS.num_train_steps)
-    if FLAGS.do_eval:
+    if FLAGS.do_eval and distribution is not None and not distribution.is_chief:
+        tf.logging.info("Evaluation runs on the chief; this worker is done")
+    elif FLAGS.do_eval:
         tf.logging.info("***** Running evaluation: batch %d, %d steps *****",
                         FLAGS.eval_batch_size, FLAGS.max_eval_steps)
         result = estimator.evaluate(input_fn=input_fn(eval_files, False),

@@ -47,6 +47,7 @@ __all__ = [
     "convert_by_vocab", "convert_tokens_to_ids", "convert_ids_to_tokens", "convert_to_unicode",
     "printable_text", "whitespace_tokenize", "check_vocab_matches_config",
     "check_case_matches_vocab", "check_case_matches_checkpoint", "define_tokenizer_flags",
+    "tokenizer_from_flags",
     "UNK_TOKEN", "MAX_INPUT_CHARS_PER_WORD", "TOKENIZERS", "WORD_CACHE_SIZE",
 ]
 
@@ -253,3 +254,16 @@ def define_tokenizer_flags(flags):
         flags.DEFINE_bool(
             "subchar", False,
             "NFKD-decompose text into jamo before tokenizing (KR-BERT sub-character models).")
+
+
+def tokenizer_from_flags(FLAGS, vocab_size, required_tokens=("[UNK]", "[CLS]", "[SEP]"),
+                         checkpoint=None):
+    """The FullTokenizer of --vocab_file, --do_lower_case, --tokenizer and --subchar, after
+    the checks every script makes: the casing against a released checkpoint's name
+    (``checkpoint``, else --init_checkpoint) and the vocabulary's size against
+    ``vocab_size`` of --bert_config_file. Raises TokenizerError (an InputError)."""
+    check_case_matches_checkpoint(FLAGS.do_lower_case, checkpoint or FLAGS.init_checkpoint)
+    check_vocab_matches_config(FLAGS.vocab_file, vocab_size, FLAGS.bert_config_file)
+    return FullTokenizer(FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case,
+                         tokenizer=FLAGS.tokenizer, subchar=FLAGS.subchar,
+                         required_tokens=required_tokens)

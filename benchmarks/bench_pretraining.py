@@ -88,11 +88,11 @@ def write_data(path, num_records):
 
 def original_input_fn(path, spec):
     """The original pipeline: map_and_batch of parse_single_example, no prefetch."""
-    from krbert.estimator import decoding
+    from krbert.estimator import tf_example
     from krbert.tf_compat import tf
 
     def decode_record(record):
-        return decoding.decode_record(record, spec)
+        return tf_example.decode_record(record, spec)
 
     def input_fn(params):
         files = tf.data.Dataset.from_tensor_slices(tf.constant([path]))

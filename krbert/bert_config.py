@@ -131,14 +131,14 @@ def check_config_dict(json_object, source):
                                     json_object["num_attention_heads"]))
 
 
-def load_bert_config(path, max_seq_length, flag="--bert_config_file"):
+def load_bert_config(path, max_seq_length=None, flag="--bert_config_file"):
     """The BertConfig at ``path`` (strict, see ``BertConfig.from_json_file``), checked to
-    hold ``max_seq_length`` positions; InputError otherwise."""
+    hold ``max_seq_length`` positions when one is given; InputError otherwise."""
     if not path:
         raise cli.InputError("%s is required; give the model's bert_config.json (e.g. "
                              "vocab/bert_config_medium.json)" % flag)
     config = BertConfig.from_json_file(path)
-    if max_seq_length > config.max_position_embeddings:
+    if max_seq_length is not None and max_seq_length > config.max_position_embeddings:
         raise cli.InputError(
             "--max_seq_length=%d exceeds max_position_embeddings=%d of %s; lower "
             "--max_seq_length or use a config with more positions"

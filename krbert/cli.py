@@ -5,8 +5,13 @@ and starts with ``cli.run(main)``; the user then sees that one line on stderr an
 process exits with status 1.
 """
 
+import ctypes
 import math
+import os
+import signal
 import sys
+import threading
+import time
 
 from absl import app
 
@@ -46,3 +51,23 @@ def error_reason(error):
     text = getattr(error, "message", None) or getattr(error, "strerror", None) or str(error)
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
     return lines[0] if lines else type(error).__name__
+
+
+PR_SET_PDEATHSIG = 1
+"""Linux prctl option: the signal a process gets when its parent dies."""
+
+
+def stop_with_parent(parent_pid):
+    """Makes a worker process end when its parent (``parent_pid``) dies: SIGTERM from the
+    kernel on Linux, else a thread that watches the parent."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        def watch():
+            while os.getppid() == parent_pid:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent_pid:  # the parent died before the line above
+        os._exit(1)

@@ -41,3 +41,19 @@ tpu_estimator = tf.estimator.tpu
 """TPUEstimator, TPUEstimatorSpec, RunConfig, TPUConfig, InputPipelineConfig."""
 
 TPUClusterResolver = tf.distribute.cluster_resolver.TPUClusterResolver
+
+
+def release_coordinator_server():
+    """Drops the reference tf.distribute's coordinator keeps to this task's gRPC server
+    (multi-worker training), so the server object is finalised now; at interpreter exit
+    its finaliser would print a traceback (TensorFlow 1.15). The server cannot be
+    stopped, and is not: only the Python object goes."""
+    try:
+        from tensorflow.python.distribute import distribute_coordinator
+        local = distribute_coordinator._thread_local  # pylint: disable=protected-access
+    except (ImportError, AttributeError):  # pragma: no cover - the module moved
+        return
+    if getattr(local, "server", None) is not None:
+        local.server = None
+        import gc
+        gc.collect()

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole pipeline end to end on the CPU, at demo scale (3-4 minutes on 2 cores):
 #
-#   1. build_vocab.py               a WordPiece vocabulary from a sample of the corpus
-#   2. shard_corpus.py              cut a slice of the corpus into shards at document breaks
+#   1. build_corpus.py              raw reviews and comments -> cleaned, split, deduplicated
+#                                   sentences in shards, decontaminated against the NSMC
+#                                   dev/test subsets the classifier is scored on
+#   2. build_vocab.py               a WordPiece vocabulary from that corpus
 #   3. create_pretraining_data.py   masked-LM + next-sentence TFRecords, one worker per shard
 #   4. run_pretraining.py           pretrain a tiny BERT (2 layers, hidden 128), then evaluate
 #   5. run_classifier.py            fine-tune it on an NSMC subset, evaluate, predict
@@ -22,7 +24,7 @@ cd "$(dirname "$0")/.."
 
 # shellcheck source=scripts/common.sh
 source scripts/common.sh
-NEEDS=(corpus/nsmc_reviews.txt nsmc/train.tsv nsmc/test.tsv)
+NEEDS=(corpus/nsmc_reviews.txt corpus/news_comments.txt nsmc/train.tsv nsmc/test.tsv)
 DATA_DIR=$(pick_data_dir "${NEEDS[@]}")
 require_data "$DATA_DIR" "${NEEDS[@]}"
 
@@ -31,6 +33,7 @@ if [ "$(cd "$DATA_DIR" && pwd -P)" = "$(cd data/sample && pwd -P)" ]; then SAMPL
 WORK=${WORK:-runs/demo}
 VOCAB_SIZE=${VOCAB_SIZE:-8000}
 CORPUS_LINES=${CORPUS_LINES:-60000}
+COMMENT_LINES=${COMMENT_LINES:-2000}
 PRETRAIN_STEPS=${PRETRAIN_STEPS:-400}
 NSMC_TRAIN=${NSMC_TRAIN:-$(( SAMPLE ? 5000 : 20000 ))}
 NSMC_DEV=${NSMC_DEV:-1000}
@@ -53,8 +56,26 @@ head -n $(( NSMC_TRAIN + 1 )) "$DATA_DIR/nsmc/train.tsv" > "$WORK/nsmc/train.tsv
   > "$WORK/nsmc/dev.tsv"
 head -n $(( NSMC_TEST + 1 )) "$DATA_DIR/nsmc/test.tsv" > "$WORK/nsmc/test.tsv"
 
+# The raw text: a slice of the NSMC reviews (a review a line, a movie a document) and the
+# news comments (a comment a line). kiwipiepy splits sentences where it is installed (the
+# Python 3.11 environment); elsewhere punctuation rules do.
+head -n "$CORPUS_LINES" "$DATA_DIR/corpus/nsmc_reviews.txt" > "$WORK/raw_reviews.txt"
+head -n "$COMMENT_LINES" "$DATA_DIR/corpus/news_comments.txt" > "$WORK/raw_comments.txt"
+SPLITTER=punct
+if "$PY" -c 'import kiwipiepy' 2>/dev/null; then SPLITTER=kiwi; fi
+run_stage corpus "" "$PY" build_corpus.py \
+  --input_file="$WORK/raw_reviews.txt,$WORK/raw_comments.txt" \
+  --output_dir="$WORK/corpus" \
+  --exclude_file="$WORK/nsmc/test.tsv:document" \
+  --exclude_file="$WORK/nsmc/dev.tsv:document" \
+  --max_repeat=3 --mask_urls --mask_emails \
+  --splitter="$SPLITTER" \
+  --shard_size_mb=1 \
+  --num_workers=2 \
+  --noprogress
+
 run_stage vocabulary "" "$PY" build_vocab.py \
-  --input_file="$DATA_DIR/corpus/*.txt" \
+  --input_file="$WORK/corpus/corpus-*.txt" \
   --output_file="$WORK/vocab.txt" \
   --vocab_size="$VOCAB_SIZE" \
   --input_sentence_size=200000 \
@@ -69,14 +90,8 @@ config["vocab_size"] = sum(1 for _ in open(vocab, encoding="utf-8"))
 json.dump(config, open(out, "w"), indent=2, sort_keys=True)
 PYEOF
 
-head -n "$CORPUS_LINES" "$DATA_DIR/corpus/nsmc_reviews.txt" > "$WORK/corpus_sample.txt"
-run_stage shards "" "$PY" shard_corpus.py \
-  --input_file="$WORK/corpus_sample.txt" \
-  --output_prefix="$WORK/shards/corpus" \
-  --num_shards=2
-
 run_stage tfrecords "" "$PY" create_pretraining_data.py \
-  --input_file="$WORK/shards/corpus*.txt" \
+  --input_file="$WORK/corpus/corpus-*.txt" \
   --output_file="$WORK/tfrecords/" \
   --vocab_file="$WORK/vocab.txt" \
   --do_lower_case=False \

@@ -58,7 +58,14 @@ def main(work):
     nsmc_dev = read_key_values(os.path.join(work, "nsmc_out", "eval_results.txt"))
     nsmc_test = read_key_values(os.path.join(work, "nsmc_out", "test_eval_results.txt"))
 
+    corpus = json.load(open(os.path.join(work, "corpus", "corpus_stats.json"), encoding="utf-8"))
+    counts = corpus["counts"]
     rows = [
+        ("corpus: documents / sentences / words",
+         "{:,} / {:,} / {:,}".format(*[corpus["output"][key] for key in
+                                       ("documents", "sentences", "words")])),
+        ("corpus: NSMC dev/test texts kept out (paragraphs + sentences)",
+         "%d" % (counts.get("excluded_paragraphs", 0) + counts.get("excluded_sentences", 0))),
         ("vocabulary size", "%d" % vocab_lines),
         ("[UNK] rate on the NSMC subset", "%.4f%%" % (100.0 * report["eval"]["unk_rate"])),
         ("pretraining instances written", "%d" % instances),

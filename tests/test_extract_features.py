@@ -129,7 +129,7 @@ def expected_input(tokenizer, line):
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory, data_dir, krbert_dir):
+def setup(tmp_path_factory, data_dir):
     folder = tmp_path_factory.mktemp("extract")
     config_path = str(folder / "bert_config.json")
     with open(config_path, "w") as handle:
@@ -145,7 +145,7 @@ def setup(tmp_path_factory, data_dir, krbert_dir):
     input_file = str(folder / "input.txt")
     with open(input_file, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
-    vocab = os.path.join(krbert_dir, "vocab_krmedium_20000.txt")
+    vocab = os.path.join(ROOT, "vocab", "vocab_20000.txt")
     tokenizer = tokenization.FullTokenizer(vocab, do_lower_case=False)
     expected = []
     for line in lines:

@@ -355,8 +355,8 @@ def test_scoring_with_no_checkpoint_and_no_training_is_refused(tmp_path, nsmc_ru
                                                "line 9002)"),
     (lambda lines: lines[:2] + ["[CLS]x"] + lines[3:], ": the vocabulary has no [CLS] token"),
 ])
-def test_a_bad_vocabulary_stops_with_one_line(tmp_path, common, krbert_dir, edit, expected):
-    with open(os.path.join(krbert_dir, "vocab_krmedium_20000.txt"), encoding="utf-8") as f:
+def test_a_bad_vocabulary_stops_with_one_line(tmp_path, common, edit, expected):
+    with open(os.path.join(ROOT, "vocab", "vocab_20000.txt"), encoding="utf-8") as f:
         lines = f.read().split("\n")[:-1]
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("\n".join(edit(lines)) + "\n", encoding="utf-8")

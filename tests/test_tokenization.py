@@ -79,14 +79,15 @@ def pure_python(monkeypatch):
 # ---------------------------------------------------------------------------------------------
 # The modules' layers.
 
-TOKENIZER_LAYERS = [("wordpiece",), ("krbert_tokenization",), ("fast_tokenization",),
-                    ("tokenization",)]
+TOKENIZER_LAYERS = [("krbert.tokenizers.wordpiece",), ("krbert.tokenizers.bidirectional",),
+                    ("krbert.tokenizers.fast",), ("tokenization",)]
 
 
 def project_imports(module_name):
     """(project modules imported at the top level, those imported inside functions)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    with io.open(os.path.join(root, module_name + ".py"), encoding="utf-8") as f:
+    path = os.path.join(root, *module_name.split(".")) + ".py"
+    with io.open(path, encoding="utf-8") as f:
         tree = ast.parse(f.read())
     top_level = set(tree.body)
     layered = {name for layer in TOKENIZER_LAYERS for name in layer}
@@ -94,8 +95,8 @@ def project_imports(module_name):
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            names = [node.module]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + ["%s.%s" % (node.module, a.name) for a in node.names]
         else:
             continue
         found[node in top_level].update(name for name in names if name in layered)
@@ -109,8 +110,9 @@ def test_tokenizer_modules_import_downward_only():
             top_level, in_functions = project_imports(module_name)
             assert top_level <= below, (module_name, top_level - below)
             assert not in_functions, (module_name, in_functions)
-    assert project_imports("tokenization")[0] == {"wordpiece", "krbert_tokenization",
-                                                  "fast_tokenization"}
+    assert project_imports("tokenization")[0] == {"krbert.tokenizers.wordpiece",
+                                                  "krbert.tokenizers.bidirectional",
+                                                  "krbert.tokenizers.fast"}
 
 
 def test_tokenization_keeps_the_original_module_names():
@@ -182,11 +184,10 @@ def test_missing_special_tokens_are_named(tmp_path):
         tokenization.load_vocab(str(tmp_path / "missing.txt"))
 
 
-def test_published_and_shipped_vocabularies_load_with_line_numbers_as_ids(krbert_dir):
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    paths = [os.path.join(krbert_dir, name) for name in (
-        "vocab_krmedium_20000.txt", "vocab_char_16424.txt", "vocab_subchar_12367.txt")]
-    for path in paths + [os.path.join(root, "vocab", "vocab_20000.txt")]:
+@pytest.mark.parametrize("name", ["shipped", "vocab_krmedium_20000.txt", "vocab_char_16424.txt",
+                                  "vocab_subchar_12367.txt"])
+def test_vocabularies_load_with_line_numbers_as_ids(request, name):
+    for path in [shipped_or_published(request, name, SHIPPED_VOCAB)]:
         with io.open(path, encoding="utf-8") as f:
             lines = f.read().split(u"\n")[:-1]
         vocab = tokenization.load_vocab(path, SPECIALS)

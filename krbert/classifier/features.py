@@ -14,10 +14,10 @@ import os
 import numpy as np
 from tqdm import tqdm
 
+from krbert.estimator import tf_example
 from krbert.files import atomic, reading
 from krbert.tf_compat import tf
 
-log = tf.compat.v1.logging
 
 CACHE_FORMAT = 2
 """Bump when the record layout changes so old caches are not reused."""
@@ -34,10 +34,6 @@ def example_to_ids(example, tokenizer, max_seq_length):
     truncated = len(tokens) > max_seq_length - 2
     tokens = ["[CLS]"] + tokens[:max_seq_length - 2] + ["[SEP]"]
     return tokenizer.convert_tokens_to_ids(tokens), truncated
-
-
-def _int_feature(values):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
 
 
 def cache_paths(cache_dir, processor, split_name, key):
@@ -72,8 +68,8 @@ def build_feature_cache(processor, split, tokenizer, tokenizer_signature, max_se
         with tf.io.gfile.GFile(meta_path, "r") as handle:
             meta = json.load(handle)
         if meta.get("key") == key and meta.get("num_examples") == len(split.examples):
-            log.info("Feature cache hit for %s %s: %s (tokenization skipped)",
-                            processor.tag, split.name, record_path)
+            tf.logging.info("Feature cache hit for %s %s: %s (tokenization skipped)",
+                                   processor.tag, split.name, record_path)
             return record_path, meta
 
     label_map = {label: i for i, label in enumerate(processor.labels)}
@@ -93,9 +89,9 @@ def build_feature_cache(processor, split, tokenizer, tokenizer_signature, max_se
         for index, ids, label_id in tqdm(features, desc="writing %s" % split.name,
                                          unit=" ex", mininterval=2.0):
             writer.write(tf.train.Example(features=tf.train.Features(feature={
-                "input_ids": _int_feature(ids),
-                "label_ids": _int_feature([label_id]),
-                "example_index": _int_feature([index]),
+                "input_ids": tf_example.int64_feature(ids),
+                "label_ids": tf_example.int64_feature([label_id]),
+                "example_index": tf_example.int64_feature([index]),
             })).SerializeToString())
     lengths = [len(f[1]) for f in features]
     meta = {"key": key, "key_fields": key_fields, "num_examples": len(features),
@@ -103,9 +99,9 @@ def build_feature_cache(processor, split, tokenizer, tokenizer_signature, max_se
             "mean_length": float(sum(lengths)) / max(1, len(lengths)),
             "max_length": max(lengths) if lengths else 0}
     atomic.write_text_atomic(meta_path, json.dumps(meta, indent=1, sort_keys=True))
-    log.info("Wrote %d %s %s features to %s (%d truncated to %d tokens, mean "
-                    "length %.1f)", len(features), processor.tag, split.name, record_path,
-                    truncated, max_seq_length, meta["mean_length"])
+    tf.logging.info("Wrote %d %s %s features to %s (%d truncated to %d tokens, mean "
+                           "length %.1f)", len(features), processor.tag, split.name, record_path,
+                           truncated, max_seq_length, meta["mean_length"])
     return record_path, meta
 
 

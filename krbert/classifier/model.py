@@ -29,6 +29,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 import modeling
+import optimization
 from krbert import cli
 from krbert.files import atomic
 from krbert.tf_compat import tf
@@ -48,12 +49,18 @@ EXPORT_AGAIN = "export it again (run_classifier.py --do_export)"
 # The model
 
 
-def create_model(bert_config, is_training, features, num_labels, use_one_hot_embeddings):
+def create_model(bert_config, is_training, features, num_labels, use_one_hot_embeddings,
+                 compute_dtype=tf.float32):
     """BERT, then dropout and a dense softmax layer on the pooled [CLS] output.
+
+    The dropout rate is the config's hidden_dropout_prob (0.1, the original's rate, in
+    the published configs). Under a tf.distribute strategy the loss is this replica's
+    share of the global batch's mean (optimization.mean_share).
 
     Args:
       features: dict with int32 input_ids, input_mask, segment_ids [B, S] and
         label_ids [B].
+      compute_dtype: the encoder's compute dtype (float32, bfloat16 or float16).
 
     Returns:
       (loss scalar, per_example_loss [B], logits [B, C], probabilities [B, C]).
@@ -62,7 +69,8 @@ def create_model(bert_config, is_training, features, num_labels, use_one_hot_emb
                                input_ids=features["input_ids"],
                                input_mask=features["input_mask"],
                                token_type_ids=features["segment_ids"],
-                               use_one_hot_embeddings=use_one_hot_embeddings)
+                               use_one_hot_embeddings=use_one_hot_embeddings,
+                               compute_dtype=compute_dtype)
     pooled = model.get_pooled_output()
     output_weights = tf.get_variable(
         CLASSIFIER_WEIGHTS, [num_labels, bert_config.hidden_size],
@@ -70,14 +78,14 @@ def create_model(bert_config, is_training, features, num_labels, use_one_hot_emb
     output_bias = tf.get_variable("output_bias", [num_labels],
                                   initializer=tf.zeros_initializer())
     with tf.variable_scope("loss"):
-        if is_training:
-            pooled = tf.nn.dropout(pooled, rate=0.1)
+        if is_training and bert_config.hidden_dropout_prob > 0:
+            pooled = tf.nn.dropout(pooled, rate=bert_config.hidden_dropout_prob)
         logits = tf.nn.bias_add(tf.matmul(pooled, output_weights, transpose_b=True),
                                 output_bias)
         log_probs = tf.nn.log_softmax(logits, axis=-1)
         one_hot = tf.one_hot(features["label_ids"], depth=num_labels, dtype=tf.float32)
         per_example_loss = -tf.reduce_sum(one_hot * log_probs, axis=-1)
-        loss = tf.reduce_mean(per_example_loss)
+        loss = optimization.mean_share(per_example_loss)
     return loss, per_example_loss, logits, tf.nn.softmax(logits, axis=-1)
 
 
@@ -99,26 +107,6 @@ def build_inference_graph(bert_config, num_labels):
 
 # ---------------------------------------------------------------------------------------
 # Checkpoints
-
-
-def find_checkpoint(path, flag="--init_checkpoint"):
-    """The checkpoint prefix ``path`` names: a prefix, or a folder (its latest checkpoint,
-    e.g. a run_classifier.py --output_dir). InputError when there is none."""
-    if not path:
-        raise cli.InputError("%s is required: a fine-tuned checkpoint or the folder "
-                             "run_classifier.py wrote it to" % flag)
-    if tf.io.gfile.isdir(path):
-        latest = tf.train.latest_checkpoint(path)
-        if latest is None:
-            raise cli.InputError("%s=%s is a folder without a checkpoint; pass a "
-                                 "run_classifier.py --output_dir after training, or a "
-                                 "checkpoint prefix such as model.ckpt-1000" % (flag, path))
-        return latest
-    if not tf.io.gfile.exists(path + ".index"):
-        raise cli.InputError("%s=%s: no checkpoint there (%s.index not found); pass a "
-                             "checkpoint prefix such as model.ckpt-1000 or its folder"
-                             % (flag, path, path))
-    return path
 
 
 def check_checkpoint_fits(checkpoint, variables, task_labels, config_file):

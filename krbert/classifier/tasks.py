@@ -6,13 +6,13 @@ rows into model inputs is classifier_features.py's job.
 """
 
 import collections
+import csv
 import os
 
 from krbert import cli
-from krbert.files import paths, reading
+from krbert.files import atomic, paths, reading
 from krbert.tf_compat import tf
 
-log = tf.compat.v1.logging
 
 InputExample = collections.namedtuple("InputExample", ["guid", "text", "label", "line"])
 """One row: guid (id column or 1-based row number), text, label (None when unlabelled),
@@ -46,6 +46,12 @@ class Processor(object):
     def flag_text(self):
         """The flags that choose this task and label set (messages)."""
         return "--task_name=%s" % self.name.upper()
+
+    def write_extra_predictions(self, output_dir, split, predicted):
+        """Writes the task's own prediction files into ``output_dir`` beside predictions.tsv,
+        for ``split`` (a Split) and ``predicted`` (label ids [N]); returns their descriptions.
+        A task has none unless it overrides this."""
+        return []
 
     def find_file(self, data_dir, split):
         """Path of ``split`` in ``data_dir`` (or ``data_dir/<task>``); InputError if absent."""
@@ -132,6 +138,19 @@ class HateProcessor(Processor):
     def tag(self):
         return "hate-%s" % self.label_kind
 
+    def write_extra_predictions(self, output_dir, split, predicted):
+        """For the hate labels, ``submission.csv``: the Kaggle korean-hate-speech-detection
+        file, header ``comments,label`` and a row per comment, label 0 none, 1 offensive,
+        2 hate (the order of ``labels``)."""
+        if self.label_kind != "hate":
+            return []
+        with atomic.atomic_write(os.path.join(output_dir, "submission.csv")) as writer:
+            out = csv.writer(writer, lineterminator="\n")
+            out.writerow(["comments", "label"])
+            for example, label_id in zip(split.examples, predicted):
+                out.writerow([example.text, int(label_id)])
+        return ["submission.csv (label 0 none, 1 offensive, 2 hate)"]
+
     @property
     def flag_text(self):
         return "--task_name=HATE --hate_label=%s" % self.label_kind
@@ -161,7 +180,7 @@ def define_hate_label_flag(flags):
 def log_split(processor, split):
     """Logs the size of a split and how many of its texts are empty (they are kept)."""
     empty = sum(1 for e in split.examples if not e.text.strip())
-    log.info("%s %s: %d examples from %s%s; %d empty text(s) kept", processor.tag,
-             split.name, len(split.examples), split.path,
-             "" if split.has_labels else " (no labels)", empty)
+    tf.logging.info("%s %s: %d examples from %s%s; %d empty text(s) kept", processor.tag,
+                    split.name, len(split.examples), split.path,
+                    "" if split.has_labels else " (no labels)", empty)
     return empty

@@ -7,16 +7,21 @@ outputs (a converted model, a SavedModel) is filled under a temporary name and r
 whole (``staged_folder``), never over files that are there. A run that dies
 leaves only a temporary file, which `remove_stale_temporaries` clears on the next run.
 Outputs are checked before the work starts (`check_writable`).
+
+Local paths go through the standard library; only gs:// paths import TensorFlow (for
+tf.io.gfile), so tools without TensorFlow (build_corpus.py) write their outputs here too.
 """
 
 import contextlib
+import io
 import os
 import re
+import shutil
 import socket
+import sys
 import time
 
 from krbert import cli
-from krbert.tf_compat import tf
 
 TMP_MARK = ".tmp-"
 
@@ -28,6 +33,49 @@ FOREIGN_TEMPORARY_SECONDS = 3600
 
 
 """A temporary of another host is stale once it has not changed for this long."""
+
+
+def _tf():
+    """TensorFlow's v1 API, imported on first use (for a gs:// path)."""
+    from krbert.tf_compat import tf
+    return tf
+
+
+def _is_remote(path):
+    return "://" in path
+
+
+def _errors(path):
+    """What a file operation on ``path`` (or a TensorFlow writer on it) raises: OSError, and
+    TensorFlow's OpError for gs:// paths or once the process has loaded TensorFlow."""
+    if _is_remote(path) or "krbert.tf_compat" in sys.modules:
+        return (OSError, _tf().errors.OpError)
+    return (OSError,)
+
+
+def _isdir(path):
+    return _tf().io.gfile.isdir(path) if _is_remote(path) else os.path.isdir(path)
+
+
+def _exists(path):
+    return _tf().io.gfile.exists(path) if _is_remote(path) else os.path.lexists(path)
+
+
+def _remove(path):
+    if _is_remote(path):
+        _tf().io.gfile.remove(path)
+    else:
+        os.remove(path)
+
+
+def _open(path, mode):
+    """A writer on ``path``: tf.io.gfile.GFile for gs://, io.open for local files (text
+    modes write UTF-8, line ends as given)."""
+    if _is_remote(path):
+        return _tf().io.gfile.GFile(path, mode)
+    if "b" in mode:
+        return io.open(path, mode)
+    return io.open(path, mode, encoding="utf-8", newline="")
 
 
 def temporary_name(path, pid=None):
@@ -54,16 +102,19 @@ def check_writable(paths, flag):
     an existing folder is refused too.
     """
     for path in paths:
-        if tf.io.gfile.isdir(path):
+        if _isdir(path):
             raise cli.InputError("%s=%s is a folder; pass a file path" % (flag, path))
     for folder in sorted(set(os.path.dirname(path) or "." for path in paths)):
         probe = temporary_name(os.path.join(folder, ".write_probe"))
         try:
-            tf.io.gfile.makedirs(folder)
-            with tf.io.gfile.GFile(probe, "w") as writer:
+            if _is_remote(folder):
+                _tf().io.gfile.makedirs(folder)
+            else:
+                os.makedirs(folder, exist_ok=True)
+            with _open(probe, "w") as writer:
                 writer.write("")
-            tf.io.gfile.remove(probe)
-        except (tf.errors.OpError, OSError) as e:
+            _remove(probe)
+        except _errors(folder) as e:
             raise cli.InputError("%s: cannot write to this folder (%s); choose a writable %s"
                                  % (folder, cli.error_reason(e), flag))
 
@@ -71,8 +122,11 @@ def check_writable(paths, flag):
 def commit(tmp_path, path):
     """Renames a finished temporary file onto its final name (replacing what is there)."""
     try:
-        tf.io.gfile.rename(tmp_path, path, overwrite=True)
-    except (tf.errors.OpError, OSError) as e:
+        if _is_remote(path):
+            _tf().io.gfile.rename(tmp_path, path, overwrite=True)
+        else:
+            os.replace(tmp_path, path)
+    except _errors(path) as e:
         discard(tmp_path)
         raise write_error(path, e)
 
@@ -80,11 +134,14 @@ def commit(tmp_path, path):
 def discard(tmp_path):
     """Removes a file or a folder (with what it holds) if it is there; never raises."""
     try:
-        if tf.io.gfile.isdir(tmp_path):
-            tf.io.gfile.rmtree(tmp_path)
-        elif tf.io.gfile.exists(tmp_path):
-            tf.io.gfile.remove(tmp_path)
-    except (tf.errors.OpError, OSError):
+        if _isdir(tmp_path):
+            if _is_remote(tmp_path):
+                _tf().io.gfile.rmtree(tmp_path)
+            else:
+                shutil.rmtree(tmp_path)
+        elif _exists(tmp_path):
+            _remove(tmp_path)
+    except _errors(tmp_path):
         pass
 
 
@@ -95,10 +152,10 @@ def atomic_write(path, mode="w"):
     On any error the temporary file is removed and `path` is left as it was; a full disk or
     an unwritable folder becomes a one-line InputError naming `path`.
 
-        with file_utils.atomic_write(out_path) as writer:
+        with atomic.atomic_write(out_path) as writer:
             writer.write(text)
     """
-    with atomic_writer(path, lambda tmp_path: tf.io.gfile.GFile(tmp_path, mode)) as writer:
+    with atomic_writer(path, lambda tmp_path: _open(tmp_path, mode)) as writer:
         yield writer
 
 
@@ -106,7 +163,7 @@ def atomic_write(path, mode="w"):
 def atomic_writer(path, open_writer):
     """`atomic_write` for any writer: ``open_writer(tmp_path)`` returns it (with close()).
 
-        with file_utils.atomic_writer(path, tf.io.TFRecordWriter) as writer:
+        with atomic.atomic_writer(path, tf.io.TFRecordWriter) as writer:
             writer.write(record)
     """
     with staged(path) as tmp_path:
@@ -127,7 +184,7 @@ def staged(path):
     tmp_path = temporary_name(path)
     try:
         yield tmp_path
-    except (tf.errors.OpError, OSError) as e:
+    except _errors(path) as e:
         discard(tmp_path)
         raise write_error(path, e)
     except BaseException:
@@ -140,12 +197,13 @@ def check_folder_free(path, flag):
     """InputError unless ``path`` is missing or an empty folder (a whole folder can go there
     without replacing anything)."""
     try:
-        if not tf.io.gfile.exists(path):
+        if not _exists(path):
             return
-        if not tf.io.gfile.isdir(path):
+        if not _isdir(path):
             raise cli.InputError("%s=%s is a file; give a new folder" % (flag, path))
-        names = sorted(name.rstrip("/") for name in tf.io.gfile.listdir(path))
-    except (tf.errors.OpError, OSError) as e:
+        listed = _tf().io.gfile.listdir(path) if _is_remote(path) else os.listdir(path)
+        names = sorted(name.rstrip("/") for name in listed)
+    except _errors(path) as e:
         raise cli.InputError("%s=%s cannot be read (%s); check the path" % (
             flag, path, cli.error_reason(e)))
     if names:
@@ -169,15 +227,18 @@ def staged_folder(path, flag):
     tmp_path = temporary_name(path)
     discard(tmp_path)
     try:
-        tf.io.gfile.makedirs(tmp_path)
-    except (tf.errors.OpError, OSError) as e:
+        if _is_remote(tmp_path):
+            _tf().io.gfile.makedirs(tmp_path)
+        else:
+            os.makedirs(tmp_path)
+    except _errors(path) as e:
         discard(tmp_path)
         raise write_error(path, e)
     try:
         yield tmp_path
         check_folder_free(path, flag)  # filled by another run meanwhile
         _rename_folder(tmp_path, path)
-    except (tf.errors.OpError, OSError) as e:
+    except _errors(path) as e:
         discard(tmp_path)
         raise write_error(path, e)
     except BaseException:
@@ -187,8 +248,8 @@ def staged_folder(path, flag):
 
 def _rename_folder(tmp_path, path):
     """Renames a folder onto ``path`` (missing, or an empty folder replaced at once)."""
-    if "://" in path:
-        tf.io.gfile.rename(tmp_path, path, overwrite=False)
+    if _is_remote(path):
+        _tf().io.gfile.rename(tmp_path, path, overwrite=False)
     else:
         os.rename(tmp_path, path)
 
@@ -208,10 +269,10 @@ def remove_stale_temporaries(folder, prefix=""):
     another machine writing into the same gs:// folder). Returns the removed paths.
     """
     try:
-        if not tf.io.gfile.isdir(folder):
+        if not _isdir(folder):
             return []
-        names = tf.io.gfile.listdir(folder)
-    except (tf.errors.OpError, OSError):
+        names = _tf().io.gfile.listdir(folder) if _is_remote(folder) else os.listdir(folder)
+    except _errors(folder):
         return []
     host = socket.gethostname().split(".")[0]
     removed = []
@@ -243,8 +304,10 @@ def remove_stale_temporaries_of(paths):
 
 def _seconds_unchanged(path):
     try:
-        return time.time() - tf.io.gfile.stat(path).mtime_nsec / 1e9
-    except (tf.errors.OpError, OSError):
+        if _is_remote(path):
+            return time.time() - _tf().io.gfile.stat(path).mtime_nsec / 1e9
+        return time.time() - os.stat(path).st_mtime
+    except _errors(path):
         return 0.0
 
 

@@ -3,16 +3,63 @@
 Inputs are found once (`glob_input_files`, `check_input_file`) and outputs are checked
 against them before the work starts (`check_outputs_spare_inputs`); a problem the user can
 fix is a one-line cli.InputError naming the file.
+
+Local paths go through the standard library; only gs:// paths import TensorFlow (for
+tf.io.gfile), so tools without TensorFlow (build_corpus.py) check their inputs here too.
 """
 
+import fnmatch
+import glob
 import os
 
 from krbert import cli
-from krbert.tf_compat import tf
+
+
+def _tf():
+    """TensorFlow's v1 API, imported on first use (for a gs:// path)."""
+    from krbert.tf_compat import tf
+    return tf
 
 
 def is_remote(path):
     return "://" in path
+
+
+def _glob(pattern):
+    """Sorted matches of a glob: tf.io.gfile.glob for gs://, else the standard library's
+    (which, like gfile, also matches names starting with a dot)."""
+    if not is_remote(pattern):
+        if not glob.has_magic(pattern):
+            return [pattern] if os.path.exists(pattern) else []
+        folder, name = os.path.split(pattern)
+        if glob.has_magic(folder):
+            folders = sorted(glob.glob(folder))
+        else:
+            folders = [folder] if os.path.isdir(folder or ".") else []
+        matches = []
+        for parent in folders:
+            try:
+                names = os.listdir(parent or ".")
+            except OSError:
+                continue
+            matches += [os.path.join(parent, n) for n in names if fnmatch.fnmatchcase(n, name)]
+        return sorted(matches)
+    tf = _tf()
+    try:
+        return sorted(tf.io.gfile.glob(pattern))
+    except tf.errors.NotFoundError:  # a missing folder, on TF 1.x
+        return []
+    except tf.errors.OpError as e:
+        raise cli.InputError("cannot list '%s' (%s); check the path"
+                             % (pattern, cli.error_reason(e)))
+
+
+def _isdir(path):
+    return _tf().io.gfile.isdir(path) if is_remote(path) else os.path.isdir(path)
+
+
+def _exists(path):
+    return _tf().io.gfile.exists(path) if is_remote(path) else os.path.exists(path)
 
 
 def _is_local_directory(path):
@@ -29,12 +76,9 @@ def glob_input_files(patterns, what="--input_file"):
     files = []
     for pattern in [p.strip() for p in (patterns or "").split(",") if p.strip()]:
         try:
-            matches = sorted(tf.io.gfile.glob(pattern))
-        except tf.errors.NotFoundError:  # a missing folder, on TF 1.x
-            matches = []
-        except tf.errors.OpError as e:
-            raise cli.InputError("%s: cannot list '%s' (%s); check the path"
-                                 % (what, pattern, cli.error_reason(e)))
+            matches = _glob(pattern)
+        except cli.InputError as e:
+            raise cli.InputError("%s: %s" % (what, e))
         kept = [m for m in matches if not _is_local_directory(m)]
         if matches and not kept:
             raise cli.InputError("%s: '%s' is a folder, not a file; pass the files in it "
@@ -53,12 +97,13 @@ def check_input_file(path, flag=None):
     if not path:
         raise cli.InputError("%s is missing; pass a file" % flag)
     what = flag + " " if flag else ""
+    errors = (_tf().errors.OpError,) if is_remote(path) else ()
     try:
-        if tf.io.gfile.isdir(path):
+        if _isdir(path):
             raise cli.InputError("%s: %sis a folder, not a file; pass a file" % (path, what))
-        if not tf.io.gfile.exists(path):
+        if not _exists(path):
             raise cli.InputError("%s: %snot found; check the path" % (path, what))
-    except tf.errors.OpError as e:
+    except errors as e:
         raise cli.InputError("%s: %scannot be read (%s); check the path" % (path, what,
                                                                               cli.error_reason(e)))
 
@@ -96,7 +141,7 @@ def check_file_flag(flag, path, what):
     """Raises InputError unless ``path`` names a file (not missing, not a folder)."""
     if not path:
         raise cli.InputError("--%s is required; give %s" % (flag, what))
-    if tf.io.gfile.isdir(path):
+    if _isdir(path):
         raise cli.InputError("--%s=%s is a folder; give %s" % (flag, path, what))
-    if not tf.io.gfile.exists(path):
+    if not _exists(path):
         raise cli.InputError("--%s=%s not found; give %s" % (flag, path, what))

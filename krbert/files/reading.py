@@ -1,11 +1,13 @@
-"""Reading files, local or gs://: lines in chunks, TSV/CSV rows, sha256 of the bytes."""
+"""Reading files, local or gs://: lines in chunks, TSV/CSV rows, sha256 of the bytes.
+
+Local files are read through io; only gs:// paths import TensorFlow (for tf.io.gfile).
+"""
 
 import hashlib
 import io
 
 from krbert import cli
 from krbert.files import paths
-from krbert.tf_compat import tf
 
 READ_CHUNK = 1 << 20
 
@@ -13,7 +15,7 @@ READ_CHUNK = 1 << 20
 def file_sha256(path):
     """Hex sha256 of a file's bytes (gs:// too)."""
     digest = hashlib.sha256()
-    with tf.io.gfile.GFile(path, "rb") as reader:
+    with _open_binary(path) as reader:
         for chunk in iter(lambda: reader.read(READ_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -41,7 +43,7 @@ def read_lines(path, on_bytes=None, chunk_size=READ_CHUNK):
 
     `on_bytes(n)` is called with the size of every chunk read (progress bars).
     """
-    with tf.io.gfile.GFile(path, "rb") as reader:
+    with _open_binary(path) as reader:
         def chunks():
             for chunk in iter(lambda: reader.read(chunk_size), b""):
                 if on_bytes is not None:
@@ -77,6 +79,8 @@ def _row_for_message(line):
 def _open_binary(path):
     """Local files through io (fast), anything else (gs://) through tf.io.gfile."""
     if paths.is_remote(path):
+        from krbert.tf_compat import tf
+
         return tf.io.gfile.GFile(path, "rb")
     return io.open(path, "rb")
 

@@ -7,11 +7,16 @@ Variables (original checkpoint names):
     cls/seq_relationship/output_weights               [2, H]
     cls/seq_relationship/output_bias                  [2]
 
+Under a tf.distribute strategy each replica's loss is its share of the global batch's
+loss (optimization.replica_sum): normalised by the whole batch's count of predictions, so
+the replicas' losses and gradients add up to those of one device reading the whole batch.
+
 Shape letters: B batch size, S sequence length, H hidden size, V vocabulary size,
 P masked positions per example.
 """
 
 import modeling
+import optimization
 from krbert.tf_compat import tf
 
 
@@ -84,7 +89,8 @@ def get_masked_lm_output(bert_config, input_tensor, output_weights, positions,
         per_example_loss, log_probs = _loss_and_log_probs(logits, tf.reshape(label_ids, [-1]))
         label_weights = tf.reshape(label_weights, [-1])
         numerator = tf.reduce_sum(label_weights * per_example_loss)
-        denominator = tf.reduce_sum(label_weights) + 1e-5
+        # The weights of the whole global batch: every replica's, summed.
+        denominator = optimization.replica_sum(tf.reduce_sum(label_weights)) + 1e-5
         loss = numerator / denominator
     return (loss, per_example_loss, log_probs)
 
@@ -109,5 +115,5 @@ def get_next_sentence_output(bert_config, input_tensor, labels):
         logits = tf.matmul(input_tensor, output_weights, transpose_b=True)
         logits = tf.nn.bias_add(logits, output_bias)
         per_example_loss, log_probs = _loss_and_log_probs(logits, tf.reshape(labels, [-1]))
-        loss = tf.reduce_mean(per_example_loss)
+        loss = optimization.mean_share(per_example_loss)
     return (loss, per_example_loss, log_probs)

@@ -11,7 +11,6 @@ complete or absent. Problems the user can fix raise cli.InputError with a one-li
 so does a worker that dies (killed by a signal, as the out-of-memory killer does).
 """
 
-import ctypes
 import gc
 import json
 import multiprocessing
@@ -21,7 +20,6 @@ import random
 import resource
 import signal
 import sys
-import threading
 import time
 import traceback
 
@@ -314,29 +312,9 @@ def make_shard(path, outputs, key, slot=0, show_progress=True):
     return stats
 
 
-PR_SET_PDEATHSIG = 1
-"""Linux prctl option: the signal a process gets when its parent dies."""
-
-
-def _stop_with_parent(parent_pid):
-    """Makes this worker end when the parent process dies (SIGTERM from the kernel on Linux,
-    else a thread that watches the parent)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        def watch():
-            while os.getppid() == parent_pid:
-                time.sleep(1.0)
-            os._exit(1)
-
-        threading.Thread(target=watch, daemon=True).start()
-    if os.getppid() != parent_pid:  # the parent died before the line above
-        os._exit(1)
-
-
 def _worker_main(job, slot, sender, parent_pid):
     """A worker process: makes one shard and sends ("ok", stats) or the error back."""
-    _stop_with_parent(parent_pid)
+    cli.stop_with_parent(parent_pid)
     gc.disable()  # no reference cycles are made; a worker lives for one shard
     path, outputs, key, show_progress = job
     try:

@@ -1,7 +1,11 @@
-"""tf.train.Example decoding for the Estimator input functions."""
-
+"""tf.train.Example features: int64 lists written, serialized records decoded."""
 
 from krbert.tf_compat import tf
+
+
+def int64_feature(values):
+    """A tf.train.Feature holding the ints ``values`` (any iterable) as an Int64List."""
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
 
 
 def decode_record(record, name_to_features):

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Continues pretraining a model (KR-BERT-MEDIUM's released checkpoint, a Hugging Face model
+# brought in with convert_checkpoint.py --to=tf, a model grown by extend_vocab.py, or one of
+# your own) on your text: a new run of run_pretraining.py from INIT_CHECKPOINT at step 0,
+# with a fresh optimizer and a warm-up of WARMUP steps. The encoder and both pretraining
+# heads are loaded; a head the checkpoint lacks starts afresh and is named in the log.
+#
+#   INPUT='/tmp/domain/*.tfrecord' INIT_CHECKPOINT=models/krbert_medium/model.ckpt-2000000 \
+#     BERT_CONFIG=vocab/bert_config_medium.json scripts/continue_pretraining.sh        CPU
+#   INPUT=... INIT_CHECKPOINT=runs/grown/bert_model.ckpt scripts/continue_pretraining.sh
+#   USE_TPU=1 BUCKET=my-bucket TPU_NAME=krbert TPU_ZONE=europe-west4-a GCP_PROJECT=my-project \
+#     INIT_CHECKPOINT=gs://my-bucket/krbert_medium/model.ckpt-2000000 scripts/continue_pretraining.sh
+#   DRY_RUN=1 INPUT=... INIT_CHECKPOINT=... scripts/continue_pretraining.sh   only print it
+#   INPUT=... INIT_CHECKPOINT=... scripts/continue_pretraining.sh --do_eval=true   extra flags
+#
+# INPUT: TFRecords from create_pretraining_data.py made with the model's vocabulary (the
+# grown vocab.txt after extend_vocab.py) and --max_seq_length=$MAX_SEQ
+# --max_predictions_per_seq=$MAX_PRED. INIT_CHECKPOINT (required): the checkpoint prefix.
+# BERT_CONFIG: its config (default: bert_config.json beside INIT_CHECKPOINT, as
+# extend_vocab.py and convert_checkpoint.py write it); a config that does not match the
+# checkpoint is refused. STEPS (CPU 1000, TPU 100000), BATCH (64), LR (5e-5), WARMUP (STEPS/10),
+# MAX_SEQ (128), MAX_PRED (20), TF=2 for TensorFlow 2.15, PYTHON.
+# CPU: OUTPUT_DIR (default runs/continue_pretraining). TPU (USE_TPU=1): BUCKET, TPU_NAME,
+# TPU_ZONE and GCP_PROJECT as in scripts/pretrain_tpu.sh; INPUT, INIT_CHECKPOINT and
+# OUTPUT_DIR (default gs://$BUCKET/continue_pretraining) on gs://.
+# Rerunning the same command after a stop resumes the continuation from the last checkpoint
+# in OUTPUT_DIR (INIT_CHECKPOINT is then not read); it does not start over.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# shellcheck source=scripts/common.sh
+source scripts/common.sh
+
+[ -n "${INPUT:-}" ] || fail "INPUT is not set; give the TFRecords from create_pretraining_data.py, e.g. INPUT='/tmp/domain/*.tfrecord' $0"
+[ -n "${INIT_CHECKPOINT:-}" ] || fail "INIT_CHECKPOINT is not set; give the checkpoint to continue, e.g. INIT_CHECKPOINT=models/krbert_medium/model.ckpt-2000000 $0"
+BERT_CONFIG=${BERT_CONFIG:-$(dirname "$INIT_CHECKPOINT")/bert_config.json}
+BATCH=${BATCH:-64}
+LR=${LR:-5e-5}
+MAX_SEQ=${MAX_SEQ:-128}
+MAX_PRED=${MAX_PRED:-20}
+[ -f "$BERT_CONFIG" ] || fail "BERT_CONFIG=$BERT_CONFIG not found; give the config the checkpoint was trained with"
+
+if [ "${USE_TPU:-0}" = 1 ]; then
+  for var in BUCKET TPU_NAME TPU_ZONE GCP_PROJECT; do
+    [ -n "${!var:-}" ] || fail "$var is not set; run as USE_TPU=1 BUCKET=... TPU_NAME=... TPU_ZONE=... GCP_PROJECT=... $0"
+  done
+  BUCKET=${BUCKET#gs://}
+  BUCKET=${BUCKET%/}
+  OUTPUT_DIR=${OUTPUT_DIR:-gs://$BUCKET/continue_pretraining}
+  STEPS=${STEPS:-100000}
+  for var in INPUT INIT_CHECKPOINT OUTPUT_DIR; do
+    case "${!var}" in gs://*) ;; *) fail "$var=${!var} must be on gs:// (the TPU reads and writes it)";; esac
+  done
+  SAVE=10000
+  device=(--use_tpu=true --tpu_name="$TPU_NAME" --tpu_zone="$TPU_ZONE"
+          --gcp_project="$GCP_PROJECT" --num_tpu_cores=8 --iterations_per_loop=1000)
+else
+  OUTPUT_DIR=${OUTPUT_DIR:-runs/continue_pretraining}
+  STEPS=${STEPS:-1000}
+  SAVE=$(( STEPS / 4 > 0 ? STEPS / 4 : 1 ))
+  [ -f "$INIT_CHECKPOINT.index" ] || fail "INIT_CHECKPOINT=$INIT_CHECKPOINT not found (no $INIT_CHECKPOINT.index); give the checkpoint prefix, e.g. dir/bert_model.ckpt"
+  device=(--use_tpu=false --iterations_per_loop="$SAVE" --log_every_n_steps=10)
+fi
+WARMUP=${WARMUP:-$(( STEPS / 10 ))}
+
+python=$(job_python)
+cmd=("$python" run_pretraining.py
+  --bert_config_file="$BERT_CONFIG"
+  --init_checkpoint="$INIT_CHECKPOINT"
+  --input_file="$INPUT"
+  --output_dir="$OUTPUT_DIR"
+  --do_train=true
+  --max_seq_length="$MAX_SEQ"
+  --max_predictions_per_seq="$MAX_PRED"
+  --train_batch_size="$BATCH"
+  --learning_rate="$LR"
+  --num_train_steps="$STEPS"
+  --num_warmup_steps="$WARMUP"
+  --save_checkpoints_steps="$SAVE"
+  "${device[@]}")
+cmd+=("$@")
+
+run_or_print "${cmd[@]}"
