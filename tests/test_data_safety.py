@@ -333,17 +333,35 @@ def test_workers_stop_when_create_pretraining_data_dies(tmp_path, big_shard):
 KILL_DURING_WRITE = r"""
 import os, runpy, signal, sys
 sys.path.insert(0, os.getcwd())
+from krbert.files import atomic
 from krbert.tf_compat import tf
 target, write = sys.argv[1], tf.io.gfile.GFile.write
 
-def write_half_then_die(self, data):
-    if os.path.basename(self.name).startswith(target):
-        write(self, data[:len(data) // 2])
-        self.flush()
+def half_then_die(name, write_it, flush, data):
+    if os.path.basename(name).startswith(target):
+        write_it(data[:len(data) // 2])
+        flush()
         os.kill(os.getpid(), signal.SIGKILL)
-    return write(self, data)
+    return write_it(data)
+
+def write_half_then_die(self, data):
+    return half_then_die(self.name, lambda part: write(self, part), self.flush, data)
+
+class Writer(object):  # a local writer of atomic (the standard library's file)
+    def __init__(self, handle):
+        self.handle = handle
+    def write(self, data):
+        return half_then_die(self.handle.name, self.handle.write, self.handle.flush, data)
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+    def __enter__(self):
+        return self
+    def __exit__(self, *error):
+        self.handle.close()
 
 tf.io.gfile.GFile.write = write_half_then_die
+open_local = atomic._open
+atomic._open = lambda path, mode: Writer(open_local(path, mode))
 sys.argv = sys.argv[2:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
