@@ -360,7 +360,8 @@ def main(_):
         export_checkpoint(FLAGS)  # --do_export alone: stops here when there is none
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     tokenizer = tokenization.tokenizer_from_flags(FLAGS, bert_config.vocab_size)
-    run_folder.ensure_output_dir(FLAGS.output_dir)
+    run_folder.ensure_output_dir(FLAGS.output_dir,
+                                 chief=distribution is None or distribution.is_chief)
     source = FeatureSource(
         processor, FLAGS.data_dir, tokenizer,
         tokenizer_signature(FLAGS.vocab_file, FLAGS.do_lower_case, FLAGS.tokenizer,

@@ -439,7 +439,8 @@ def main(_):
         pretraining_records.check_records(
             files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq, bert_config.vocab_size,
             bert_config.type_vocab_size, limit=FLAGS.check_records)
-    run_folder.ensure_output_dir(FLAGS.output_dir)
+    run_folder.ensure_output_dir(FLAGS.output_dir,
+                                 chief=distribution is None or distribution.is_chief)
     check_resume(FLAGS, bert_config, train_files)
     if FLAGS.xla_jit and not FLAGS.use_tpu:
         enable_cpu_xla()

@@ -170,3 +170,21 @@ def test_of_two_runs_claiming_one_folder_the_older_marker_holds_it(tmp_path):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_the_other_workers_of_a_job_share_the_folder_their_chief_holds(tmp_path):
+    out = tmp_path / "out"
+    writing = out / "model.ckpt-20_temp"  # the chief's checkpoint being written
+    writing.mkdir(parents=True)
+    host = socket.gethostname().split(".")[0]
+    chief = subprocess.Popen(["sleep", "60"])
+    try:
+        marker = out / ("in_use%s%s.%d" % (atomic.TMP_MARK, host, chief.pid))
+        marker.write_text(u"")
+        run_folder.ensure_output_dir(str(out), chief=False)  # a worker of the same job
+        assert sorted(os.listdir(str(out))) == sorted([marker.name, writing.name])
+        with pytest.raises(cli.InputError, match="is in use by another run"):
+            run_folder.ensure_output_dir(str(out))  # another job's chief
+    finally:
+        chief.kill()
+        chief.wait()

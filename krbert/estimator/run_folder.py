@@ -18,13 +18,17 @@ TRAINING_SETTINGS = "training_settings.json"
 _CHECKPOINT_TEMPORARY = re.compile(r"\.ckpt-\d+_temp(_[0-9a-f]+)?/?$")
 
 
-def ensure_output_dir(path):
+def ensure_output_dir(path, chief=True):
     """Creates ``path`` (gs:// too), claims it for this run and clears what dead runs left.
 
     Raises InputError saying it cannot be written, or that another live run holds it
     (see in_use). While this process runs, the folder holds its marker
     ``in_use.tmp-HOST.PID``. Temporary files of dead runs (see atomic) go; so do the
     ``model.ckpt-N_temp*`` folders a checkpoint write killed midway leaves.
+
+    Args:
+      chief: False for the other workers of a multi-worker job: they share the chief's
+        folder, so they only create it (the chief claims and clears it).
     """
     try:
         tf.io.gfile.makedirs(path)
@@ -33,6 +37,8 @@ def ensure_output_dir(path):
                              "folder" % (path, cli.error_reason(e)))
     if not path.startswith("gs://") and not os.access(path, os.W_OK):
         raise cli.InputError("--output_dir=%s is not writable; choose a writable folder" % path)
+    if not chief:
+        return
     marker = in_use.claim(path, "--output_dir")
     atexit.register(in_use.release, marker)
     for removed in atomic.remove_stale_temporaries(path):
