@@ -95,6 +95,7 @@ _WORKER = {}
 def _start_worker(parent_pid, settings, exclusions):
     cli.stop_with_parent(parent_pid)
     _WORKER["processor"] = DocumentProcessor(settings, exclusions)
+    _WORKER["processor"].splitter.load()
 
 
 def _process_in_worker(batch):
@@ -106,6 +107,7 @@ def ordered_results(batches, num_workers, settings, exclusions):
     per worker are queued at a time (memory stays flat)."""
     if num_workers <= 1:
         processor = DocumentProcessor(settings, exclusions)
+        processor.splitter.load()
         for batch in batches:
             yield processor.process_batch(batch)
         return
