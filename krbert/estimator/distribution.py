@@ -208,13 +208,15 @@ def from_flags(FLAGS, batch_sizes):  # pylint: disable=invalid-name
 def _local_devices(kind, num_gpus, cpu_replicas):
     """This machine's replica devices; makes them (CPU replicas) or narrows them (GPUs)."""
     present = gpu_count()
-    if num_gpus and num_gpus > present:
+    if num_gpus and num_gpus > present and present:
+        raise cli.InputError("--num_gpus=%d but TensorFlow sees %d GPU(s) on this machine; "
+                             "pass --num_gpus=%d or fewer" % (num_gpus, present, present))
+    if num_gpus and not present:
         raise cli.InputError(
-            "--num_gpus=%d but TensorFlow sees %d GPU(s) on this machine; pass "
-            "--num_gpus=%d or fewer%s" % (num_gpus, present, present, "" if present else
-                                         " (none: the CPU build of TensorFlow, or "
-                                         "CUDA_VISIBLE_DEVICES hides them; GPU=1 TF=2 "
-                                         "scripts/setup.sh installs the GPU build)"))
+            "--num_gpus=%d but TensorFlow sees no GPU on this machine (the CPU build of "
+            "TensorFlow, or CUDA_VISIBLE_DEVICES hides them); install the GPU build "
+            "(GPU=1 TF=2 scripts/setup.sh), or drop --num_gpus (--num_cpu_replicas=N "
+            "checks a distributed run on the CPU)" % num_gpus)
     if cpu_replicas:
         if kind == MULTI_WORKER:
             raise cli.InputError("--num_cpu_replicas is for --distribution=mirrored on one "
