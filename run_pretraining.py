@@ -132,22 +132,42 @@ def interleave_files(files, cycle_length):
         tf.data.TFRecordDataset, cycle_length=cycle_length, sloppy=True))
 
 
+def input_host(params):
+    """(index, count) of this input pipeline among the TPU hosts that each run one
+    (TPUEstimator's per-host input on a pod slice: v3-32 has 4 hosts); (0, 1) on one
+    host, the CPU or GPUs."""
+    context = params.get("context")
+    try:
+        _, index, count, _ = context.current_input_fn_deployment()
+    except (AttributeError, TypeError, ValueError):
+        return 0, 1
+    return int(index), int(count)
+
+
 def input_fn_builder(input_files, max_seq_length, max_predictions_per_seq, is_training,
                      num_cpu_threads=4, shuffle_buffer=100, seed=None):
     """The TPUEstimator input_fn: fixed-shape batches of ``params["batch_size"]``.
 
     Training reads the files in parallel, shuffles and repeats forever; eval reads
     them in order (repeated, since it runs a fixed number of steps). Records are
-    batched first and parsed a batch at a time (one vectorized op per batch).
+    batched first and parsed a batch at a time (one vectorized op per batch). On a pod
+    slice every host reads its own share of the training files (of the records, when
+    there are fewer files than hosts), so the hosts never feed the same examples.
     """
     spec = pretraining_records.feature_spec(max_seq_length, max_predictions_per_seq)
 
     def input_fn(params):
         batch_size = params["batch_size"]
+        host, hosts = input_host(params)
         if is_training:
             files = tf.data.Dataset.from_tensor_slices(tf.constant(input_files))
+            shard_files = hosts > 1 and len(input_files) >= hosts
+            if shard_files:
+                files = files.shard(hosts, host)
             files = files.repeat().shuffle(len(input_files), seed=seed)
             d = interleave_files(files, min(num_cpu_threads, len(input_files)))
+            if hosts > 1 and not shard_files:
+                d = d.shard(hosts, host)
             d = d.shuffle(shuffle_buffer, seed=seed)
         else:
             d = tf.data.TFRecordDataset(input_files).repeat()

@@ -11,6 +11,13 @@
 #                                (only added or changed requirements are resolved anew)
 #   UPGRADE=1 scripts/lock.sh    moves every pin to the newest release the requirements allow
 #   scripts/lock.sh 311          one Python only (37 or 311)
+#   scripts/lock.sh gpu          requirements/lock-py311-gpu.txt from requirements/gpu.txt:
+#                                TensorFlow 2.15 with CUDA from PyPI, for GPU=1 TF=2
+#                                scripts/setup.sh (Linux x86-64, Python 3.11)
+#
+# The GPU lock is resolved by pip itself (pip install --dry-run --report, which reads the
+# packages' metadata without downloading the multi-GB CUDA wheels) and pins each package
+# to the one file pip picked for Linux x86-64 and Python 3.11, with that file's sha256.
 #
 # pip-tools runs in throwaway virtual environments under LOCK_VENVS (default
 # /tmp/krbert-lock), created with the same Python finder as setup.sh.
@@ -76,8 +83,36 @@ open(output, "w", encoding="utf-8").write("%s%s==%s\n" % (header, package, versi
 PYEOF
 }
 
+lock_gpu() {  # requirements/gpu.txt -> requirements/lock-py311-gpu.txt
+  local venv="$LOCK_VENVS/gpu" py report
+  if [ ! -x "$venv/bin/pip" ]; then
+    py=$(find_python 3.11) || { echo "lock.sh: python3.11 not found" >&2; exit 1; }
+    "$py" -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --upgrade pip >&2
+  fi
+  report=$(mktemp)
+  echo "lock.sh: requirements/lock-py311-gpu.txt from requirements/gpu.txt (Python 3.11)" >&2
+  "$venv/bin/pip" install --quiet --dry-run --ignore-installed --report "$report" \
+    -r requirements/gpu.txt
+  python3 - "$report" requirements/lock-py311-gpu.txt <<'PYEOF'
+import json, sys
+report, output = sys.argv[1:]
+lines = ["# Written by scripts/lock.sh gpu from requirements/gpu.txt: every package of the\n",
+         "# GPU stack at one version, with the sha256 of the file pip picked for Linux x86-64\n",
+         "# and Python 3.11. Installed by GPU=1 TF=2 scripts/setup.sh.\n"]
+for item in sorted(json.load(open(report))["install"],
+                   key=lambda item: item["metadata"]["name"].lower()):
+    name, version = item["metadata"]["name"].lower(), item["metadata"]["version"]
+    digest = item["download_info"]["archive_info"]["hashes"]["sha256"]
+    lines.append("%s==%s \\\n    --hash=sha256:%s\n" % (name, version, digest))
+open(output, "w", encoding="utf-8").writelines(lines)
+PYEOF
+  rm -f "$report"
+}
+
 for python in "${pythons[@]}"; do
   case "$python" in
+    gpu) lock_gpu ;;
     37) compile 3.7 requirements/lock-py37.txt requirements/dev.txt ;;
     311)
       inputs=(requirements/dev.txt)
@@ -91,6 +126,6 @@ for python in "${pythons[@]}"; do
       if grep -q '^torch==' requirements/lock-py311.txt; then
         split_off torch requirements/lock-py311.txt requirements/lock-py311-torch.txt
       fi ;;
-    *) echo "lock.sh: unknown Python '$python'; use 37 and/or 311" >&2; exit 2 ;;
+    *) echo "lock.sh: unknown target '$python'; use 37, 311 and/or gpu" >&2; exit 2 ;;
   esac
 done

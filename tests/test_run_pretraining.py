@@ -263,20 +263,68 @@ TPU_ENV = {"BUCKET": "gs://krbert-bucket", "TPU_NAME": "krbert-tpu",
            "TPU_ZONE": "europe-west4-a", "GCP_PROJECT": "krbert-project", "DRY_RUN": "1"}
 
 
-def test_tpu_script_dry_run_prints_the_published_run():
+def tpu_vm_command(stdout):
+    """The run_pretraining.py command a dry run shows for the TPU VM."""
+    lines = stdout.strip().splitlines()
+    return [line for line in lines if "run_pretraining.py" in line and
+            "gcloud" not in line][-1]
+
+
+def test_tpu_script_dry_run_creates_a_tpu_vm_and_prints_the_published_run():
     proc = run_script("pretrain_tpu.sh", TPU_ENV)
     assert proc.returncode == 0, proc.stderr
-    command = proc.stdout.strip().splitlines()[-1]
+    lines = proc.stdout.strip().splitlines()
+    create = [line for line in lines if "tpus tpu-vm create" in line]
+    assert len(create) == 1
+    for flag in ("krbert-tpu", "--accelerator-type=v3-8", "--version=tpu-vm-tf-2.15.1-se",
+                 "--zone=europe-west4-a", "--project=krbert-project"):
+        assert flag in create[0].split(), (flag, create[0])
+    assert any("tpus tpu-vm scp" in line for line in lines)
+    ssh = [line for line in lines if "tpus tpu-vm ssh" in line and "--command=" in line]
+    assert ssh and "TPU_VM=1\\ TF=2\\ scripts/setup.sh" in ssh[0], ssh
+    command = tpu_vm_command(proc.stdout)
     for flag in ("--num_train_steps=2000000", "--train_batch_size=64",
                  "--learning_rate=1e-4", "--max_seq_length=128", "--num_tpu_cores=8",
                  "--num_warmup_steps=10000", "--max_predictions_per_seq=20",
-                 "--use_tpu=true", "--tpu_name=krbert-tpu", "--tpu_zone=europe-west4-a",
+                 "--use_tpu=true", "--tpu_name=local", "--tpu_zone=europe-west4-a",
                  "--gcp_project=krbert-project", "--do_train=true",
                  "--bert_config_file=vocab/bert_config_medium.json"):
         assert flag in command.split(), (flag, command)
     assert re.search(r"--input_file=gs://krbert-bucket/\S+", command)
     assert "--output_dir=gs://krbert-bucket/" in command
-    assert "run_pretraining.py" in command
+
+
+def test_tpu_script_drives_a_pod_slice_from_worker_0_by_its_name():
+    proc = run_script("pretrain_tpu.sh", dict(TPU_ENV, ACCELERATOR="v3-32"))
+    assert proc.returncode == 0, proc.stderr
+    assert "--version=tpu-vm-tf-2.15.1-pod-se" in proc.stdout.split()
+    command = tpu_vm_command(proc.stdout).split()
+    assert "--tpu_name=krbert-tpu" in command and "--num_tpu_cores=32" in command
+    refused = run_script("pretrain_tpu.sh", dict(TPU_ENV, ACCELERATOR="v5p-8"))
+    assert refused.returncode != 0 and "90807" in refused.stderr
+
+
+def test_tpu_script_on_the_tpu_vm_sets_up_and_runs_there():
+    proc = run_script("pretrain_tpu.sh", dict(TPU_ENV, ON_TPU_VM="1"))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0] == "TPU_VM=1 TF=2 scripts/setup.sh"
+    assert "gcloud" not in proc.stdout
+    assert "--tpu_name=local" in tpu_vm_command(proc.stdout).split()
+
+
+def test_setup_refuses_a_tpu_vm_setup_without_tensorflow_2_15_in_one_line(tmp_path):
+    proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "setup.sh")], cwd=ROOT,
+                          env=dict(os.environ, TPU_VM="1", TF="2",
+                                   VENV_TPU=str(tmp_path / "venv"),
+                                   PATH="%s:%s" % (tmp_path, os.environ["PATH"])),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("this machine's python3 has TensorFlow 2.15: a TPU VM image?")
+    assert proc.stderr.strip().splitlines()[-1].startswith("setup.sh: TPU_VM=1")
+    assert "tpu-vm-tf-2.15.1-se" in proc.stderr
+    assert not (tmp_path / "venv").exists()
 
 
 @pytest.mark.parametrize("missing", ["BUCKET", "TPU_NAME"])

@@ -1,1 +1,3 @@
-"""TPUEstimator plumbing: the runtime, record decoding, the run's output folder."""
+"""Estimator plumbing: the runtime (TPUEstimator, or an Estimator under tf.distribute),
+distribution flags and checks, the cluster of several machines, TPU VMs, record decoding,
+the run's output folder."""

@@ -43,6 +43,11 @@ def define_distribution_flags(flags):
         "num_cpu_replicas", 0,
         "Split the CPU into N logical devices and mirror the model over them (implies "
         "--distribution=mirrored): checks a distributed run without GPUs; not faster.")
+    flags.DEFINE_float(
+        "worker_timeout_secs", 30.0,
+        "multi_worker: when another worker's port has stopped answering for this long "
+        "while this one waits for it, stop the job (restart every worker to resume from "
+        "the last checkpoint).")
     flags.DEFINE_bool(
         "use_fp16", False,
         "GPUs: compute in float16 (variables stay float32) with a dynamic loss scale; a "
@@ -58,13 +63,15 @@ class Distribution(object):
       devices: this machine's replica devices, e.g. ["/gpu:0", "/gpu:1"] or ["/cpu:0"].
       num_replicas: replicas in the whole job (every machine's devices).
       cluster: the cluster_lib.Cluster of TF_CONFIG (MULTI_WORKER), else None.
+      worker_timeout: seconds a lost worker is waited for (MULTI_WORKER).
     """
 
-    def __init__(self, kind, devices, num_replicas, cluster=None):
+    def __init__(self, kind, devices, num_replicas, cluster=None, worker_timeout=30.0):
         self.kind = kind
         self.devices = list(devices)
         self.num_replicas = num_replicas
         self.cluster = cluster
+        self.worker_timeout = worker_timeout
         self._strategy = None
 
     @property
@@ -185,6 +192,7 @@ def from_flags(FLAGS, batch_sizes):  # pylint: disable=invalid-name
     cluster = None
     num_replicas = len(devices)
     if kind == MULTI_WORKER:
+        cli.check_positive_number("worker_timeout_secs", FLAGS.worker_timeout_secs)
         cluster = cluster_lib.read_cluster(os.environ.get("TF_CONFIG", ""))
         cluster_lib.check_address_free(cluster)
         num_replicas = len(devices) * len(cluster.tasks)
@@ -193,19 +201,22 @@ def from_flags(FLAGS, batch_sizes):  # pylint: disable=invalid-name
             raise cli.InputError(
                 "--%s=%d is the global batch, split evenly over the %d replicas (%s); make "
                 "it a multiple of %d" % (flag, size, num_replicas, kind, num_replicas))
-    return Distribution(kind, devices, num_replicas, cluster)
+    return Distribution(kind, devices, num_replicas, cluster,
+                        getattr(FLAGS, "worker_timeout_secs", 30.0))
 
 
 def _local_devices(kind, num_gpus, cpu_replicas):
     """This machine's replica devices; makes them (CPU replicas) or narrows them (GPUs)."""
     present = gpu_count()
-    if num_gpus and num_gpus > present:
+    if num_gpus and num_gpus > present and present:
+        raise cli.InputError("--num_gpus=%d but TensorFlow sees %d GPU(s) on this machine; "
+                             "pass --num_gpus=%d or fewer" % (num_gpus, present, present))
+    if num_gpus and not present:
         raise cli.InputError(
-            "--num_gpus=%d but TensorFlow sees %d GPU(s) on this machine; pass "
-            "--num_gpus=%d or fewer%s" % (num_gpus, present, present, "" if present else
-                                         " (none: the CPU build of TensorFlow, or "
-                                         "CUDA_VISIBLE_DEVICES hides them; GPU=1 TF=2 "
-                                         "scripts/setup.sh installs the GPU build)"))
+            "--num_gpus=%d but TensorFlow sees no GPU on this machine (the CPU build of "
+            "TensorFlow, or CUDA_VISIBLE_DEVICES hides them); install the GPU build "
+            "(GPU=1 TF=2 scripts/setup.sh), or drop --num_gpus (--num_cpu_replicas=N "
+            "checks a distributed run on the CPU)" % num_gpus)
     if cpu_replicas:
         if kind == MULTI_WORKER:
             raise cli.InputError("--num_cpu_replicas is for --distribution=mirrored on one "

@@ -219,7 +219,9 @@ class StrategyEstimator(object):
         if cluster is None:
             self._trainer.train(input_fn=train_input_fn, max_steps=max_steps)
             return self
-        watch = cluster_lib.PeerWatch(cluster, self.model_dir)
+        timeout = self.distribution.worker_timeout
+        watch = cluster_lib.PeerWatch(cluster, self.model_dir, grace=timeout,
+                                      interval=min(5.0, timeout / 3.0))
         tf.estimator.train_and_evaluate(
             self._trainer,
             tf.estimator.TrainSpec(train_input_fn, max_steps=max_steps, hooks=[watch]),
