@@ -111,23 +111,27 @@ def file_size_limit():
     return limit
 
 
-@pytest.fixture
-def read_only_folder(tmp_path):
-    """A read-only file system (a tmpfs mounted ro) under tmp_path: read-only even for root
-    (skipped where mounting is not allowed)."""
+def mounted_tmpfs(mount, options, purpose):
+    """Mounts a tmpfs with ``options`` on the new folder ``mount`` and yields it; unmounts it
+    after (skips the test where mounting is not allowed: it needs root)."""
     import subprocess
 
-    mount = tmp_path / "read_only"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount)],
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if done.returncode != 0:
-        pytest.skip("cannot mount a read-only tmpfs (needs root): %s"
-                    % done.stderr.decode("utf-8", "replace").strip())
+        pytest.skip("cannot mount a tmpfs for %s (needs root): %s"
+                    % (purpose, done.stderr.decode("utf-8", "replace").strip()))
     try:
         yield mount
     finally:
         subprocess.run(["umount", str(mount)])
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A read-only file system (a tmpfs mounted ro) under tmp_path: read-only even for root."""
+    yield from mounted_tmpfs(tmp_path / "read_only", "ro,size=1m", "a read-only folder")
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import sys
 import time
 
 import pytest
+from conftest import mounted_tmpfs
 from test_build_vocab import make_corpus, write_lines
 from test_create_pretraining_data import CORPUS, VOCAB, make, records
 
@@ -392,18 +393,8 @@ def test_build_vocab_killed_while_writing_keeps_the_previous_files(tmp_path, tar
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 1 MB tmpfs under tmp_path (skipped where mounting is not allowed)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if done.returncode != 0:
-        pytest.skip("cannot mount a tmpfs for the full-disk test (needs root): %s"
-                    % done.stderr.decode("utf-8", "replace").strip())
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)])
+    """A 1 MB tmpfs under tmp_path."""
+    yield from mounted_tmpfs(tmp_path / "disk", "size=1m", "the full-disk test")
 
 
 def fill(folder):

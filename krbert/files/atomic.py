@@ -182,15 +182,23 @@ def staged(path):
     removed and `path` is left as it was; a write error becomes a one-line InputError.
     """
     tmp_path = temporary_name(path)
-    try:
+    with _discarded_on_error(tmp_path, path):
         yield tmp_path
+    commit(tmp_path, path)
+
+
+@contextlib.contextmanager
+def _discarded_on_error(tmp_path, path):
+    """Removes ``tmp_path`` when the block fails; a write error becomes a one-line InputError
+    naming ``path``."""
+    try:
+        yield
     except _errors(path) as e:
         discard(tmp_path)
         raise write_error(path, e)
     except BaseException:
         discard(tmp_path)
         raise
-    commit(tmp_path, path)
 
 
 def check_folder_free(path, flag):
@@ -226,24 +234,14 @@ def staged_folder(path, flag):
     check_folder_free(path, flag)
     tmp_path = temporary_name(path)
     discard(tmp_path)
-    try:
+    with _discarded_on_error(tmp_path, path):
         if _is_remote(tmp_path):
             _tf().io.gfile.makedirs(tmp_path)
         else:
             os.makedirs(tmp_path)
-    except _errors(path) as e:
-        discard(tmp_path)
-        raise write_error(path, e)
-    try:
         yield tmp_path
         check_folder_free(path, flag)  # filled by another run meanwhile
         _rename_folder(tmp_path, path)
-    except _errors(path) as e:
-        discard(tmp_path)
-        raise write_error(path, e)
-    except BaseException:
-        discard(tmp_path)
-        raise
 
 
 def _rename_folder(tmp_path, path):
