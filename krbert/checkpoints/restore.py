@@ -9,6 +9,7 @@ whose --output_dir holds a checkpoint resumes it instead (``start_checkpoint``).
 """
 
 import collections
+import re
 
 import modeling
 from krbert import cli
@@ -108,6 +109,13 @@ def start_checkpoint(output_dir, init_checkpoint):
     return init_checkpoint
 
 
+def is_replica_copy(var):
+    """Whether ``var`` is the copy of a variable that TensorFlow 1.15's MirroredStrategy
+    makes for another replica (NAME/replica_N): it is initialised from NAME, so it is
+    neither checked against nor loaded from a checkpoint."""
+    return re.search(r"/replica_\d+$", var.op.name) is not None
+
+
 def warm_start(init_checkpoint, use_tpu):
     """Maps the trainable variables found in ``init_checkpoint`` onto the current graph.
 
@@ -115,12 +123,17 @@ def warm_start(init_checkpoint, use_tpu):
     initialisation happens at once) and logs every variable, marking the loaded ones.
     """
     tvars = tf.trainable_variables()
+    # In another replica's model_fn under TensorFlow 1.15's MirroredStrategy every variable
+    # is a copy: nothing to check or log there, but init_from_checkpoint is still called,
+    # since it synchronises the replicas.
+    own = [var for var in tvars if not is_replica_copy(var)]
     loaded = {}
     scaffold_fn = None
     if init_checkpoint:
-        shapes = checkpoint_shapes(init_checkpoint)
-        check_encoder_matches(tvars, init_checkpoint, shapes)
-        check_shapes_match(tvars, init_checkpoint, shapes)
+        if own:
+            shapes = checkpoint_shapes(init_checkpoint)
+            check_encoder_matches(own, init_checkpoint, shapes)
+            check_shapes_match(own, init_checkpoint, shapes)
         assignment_map, loaded = modeling.get_assignment_map_from_checkpoint(
             tvars, init_checkpoint)
         if use_tpu:
@@ -131,12 +144,13 @@ def warm_start(init_checkpoint, use_tpu):
             scaffold_fn = tpu_scaffold
         else:
             tf.train.init_from_checkpoint(init_checkpoint, assignment_map)
-        tf.logging.info("Loaded %d of %d trainable variables from %s",
-                        len([v for v in tvars if v.name in loaded]), len(tvars),
-                        init_checkpoint)
-        log_fresh_parts(tvars, loaded, init_checkpoint)
+        if own:
+            tf.logging.info("Loaded %d of %d trainable variables from %s",
+                            len([v for v in own if v.name in loaded]), len(own),
+                            init_checkpoint)
+            log_fresh_parts(own, loaded, init_checkpoint)
     tf.logging.info("**** Trainable Variables ****")
-    for var in tvars:
+    for var in own:
         tf.logging.info("  name = %s, shape = %s%s", var.name, var.shape,
                         ", *INIT_FROM_CKPT*" if var.name in loaded else "")
     return scaffold_fn
