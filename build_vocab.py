@@ -110,7 +110,7 @@ def write_report(stats, seconds, vocab_file):
     name of --output_file); prints and writes the report, atomically."""
     texts = builder.read_eval_texts(FLAGS.eval_file, FLAGS.eval_column)
     evaluation = builder.evaluate(vocab_file, texts, FLAGS.do_lower_case,
-                                          FLAGS.tokenizer, FLAGS.subchar)
+                                  FLAGS.tokenizer, FLAGS.subchar)
     evaluation["vocab_file"] = FLAGS.output_file
     report = collections.OrderedDict([("vocab_file", FLAGS.output_file),
                                       ("vocab_size", FLAGS.vocab_size)])

@@ -192,7 +192,7 @@ def to_hf(init_checkpoint, bert_config_file, vocab_file, do_lower_case, output_d
                                          checkpoint)
         labels, task = processor.labels, processor.tag
     pairs = huggingface.variable_pairs(config["num_hidden_layers"], heads,
-                                                  prefix="bert." if heads else "")
+                                       prefix="bert." if heads else "")
     huggingface.match_variables(shapes, pairs, checkpoint, key=0)
     wanted = huggingface.expected_shapes(config, heads, labels and len(labels))
     huggingface.check_shapes(shapes, wanted, checkpoint, bert_config_file)
@@ -200,7 +200,7 @@ def to_hf(init_checkpoint, bert_config_file, vocab_file, do_lower_case, output_d
     tensors = huggingface.convert_tensors(
         {tf_name: reader.get_tensor(tf_name) for tf_name, _, _ in pairs}, pairs, to_hf=True)
     hf_config = huggingface.hf_config(config, architecture, vocab.get("[PAD]", 0),
-                                                 labels, task)
+                                      labels, task)
     inputs = [("--vocab_file", [vocab_file]), ("--bert_config_file", [bert_config_file]),
               ("--init_checkpoint", tf.io.gfile.glob(checkpoint + ".*"))]
     with output_folder(output_dir, HF_FILES, inputs) as staging:
@@ -317,13 +317,13 @@ def to_tf(hf_dir, output_dir, tanh_gelu=False):
     prefix = huggingface.drop_tied_and_buffers(tensors, where)
     architecture, heads, pooler = huggingface.heads_of_hf(tensors, prefix)
     pairs = huggingface.variable_pairs(config["num_hidden_layers"], heads, prefix,
-                                                  pooler)
+                                       pooler)
     huggingface.match_variables(tensors, pairs, where, key=1)
     arrays = huggingface.convert_tensors(tensors, pairs, to_hf=False)
     num_labels = arrays["output_weights"].shape[0] if "classifier" in heads else None
     wanted = huggingface.expected_shapes(config, heads, num_labels, pooler)
     huggingface.check_shapes({k: v.shape for k, v in arrays.items()}, wanted,
-                                        where, config_path)
+                             where, config_path)
 
     hf_files = [os.path.join(hf_dir, name) for name in os.listdir(hf_dir)]
     with output_folder(output_dir, TF_FILES, [("--hf_dir", [hf_dir] + hf_files)]) as staging:

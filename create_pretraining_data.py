@@ -100,7 +100,7 @@ def main(argv):
         raise cli.InputError("unexpected arguments %s; every setting is a --flag"
                              % " ".join(argv[1:]))
     summary = pipeline.run(FLAGS.input_file, FLAGS.output_file, FLAGS.vocab_file,
-                                              settings_from_flags(), num_workers=FLAGS.num_workers)
+                           settings_from_flags(), num_workers=FLAGS.num_workers)
     print(pipeline.summary_line(summary))
 
 

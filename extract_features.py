@@ -421,8 +421,8 @@ def make_estimator(FLAGS, model_fn, model_dir):
         num_tpu_cores=FLAGS.num_tpu_cores, iterations_per_loop=FLAGS.iterations_per_loop,
         config_proto=None if FLAGS.use_tpu else runtime.session_config())
     return runtime.make_estimator(model_fn, run_config, FLAGS.use_tpu,
-                                          train_batch_size=FLAGS.batch_size,
-                                          predict_batch_size=FLAGS.batch_size)
+                                  train_batch_size=FLAGS.batch_size,
+                                  predict_batch_size=FLAGS.batch_size)
 
 
 def extract(FLAGS, bert_config, tokenizer, checkpoint, layer_indexes, temp_output,

@@ -345,7 +345,7 @@ def main(_):
     FLAGS = flags.FLAGS
     tf.logging.set_verbosity(tf.logging.INFO)
     gcs.check_gcs_reachable([FLAGS.data_dir, FLAGS.vocab_file, FLAGS.bert_config_file,
-                                    FLAGS.output_dir, FLAGS.init_checkpoint, FLAGS.cache_dir])
+                             FLAGS.output_dir, FLAGS.init_checkpoint, FLAGS.cache_dir])
     check_flags(FLAGS)
     distribution = runtime.check_device_flags(
         FLAGS, {"train_batch_size": FLAGS.train_batch_size} if FLAGS.do_train else {})

@@ -442,8 +442,8 @@ def main(_):
         FLAGS, {"train_batch_size": FLAGS.train_batch_size} if FLAGS.do_train else {})
     compute_dtype = distribution_lib.check_precision(FLAGS)
     gcs.check_gcs_reachable([FLAGS.bert_config_file, FLAGS.input_file,
-                                    FLAGS.eval_input_file, FLAGS.output_dir,
-                                    FLAGS.init_checkpoint])
+                             FLAGS.eval_input_file, FLAGS.output_dir,
+                             FLAGS.init_checkpoint])
 
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     init_checkpoint = restore.start_checkpoint(FLAGS.output_dir, FLAGS.init_checkpoint)

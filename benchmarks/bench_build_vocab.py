@@ -53,9 +53,9 @@ def main():
         common.row("build_vocab", "fresh build == vocab/vocab_20000.txt",
                    "yes" if same_bytes(fresh, SHIPPED) else "NO", "", "yes")
         docs = builder.read_eval_texts(os.path.join(data_dir, "nsmc", "test.tsv"),
-                                               "document")
+                                       "document")
         published = builder.evaluate(os.path.join(data_dir, PUBLISHED), docs,
-                                             progress=False)
+                                     progress=False)
         ours = builder.evaluate(fresh, docs, progress=False)
         for name, ev, goal in (("published vocab_krmedium_20000", published, False),
                                ("ours (fresh build)", ours, True)):

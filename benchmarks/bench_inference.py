@@ -164,7 +164,7 @@ class ModelBench(object):
         self.model_flags = ["--bert_config_file=%s" % self.config, "--vocab_file=%s" % vocab,
                             "--do_lower_case=False", "--max_seq_length=%d" % SEQ]
         self.setting = "%s, %s reviews, seq %d, batch %d" % (name, "{:,}".format(self.docs),
-                                                            SEQ, BATCH)
+                                                             SEQ, BATCH)
 
     def path(self, name):
         return os.path.join(self.folder, name)
@@ -177,7 +177,7 @@ class ModelBench(object):
         returns docs/s."""
         wall, cpu = seconds
         self.row(what, "%.0f (%.1f s; %.0f per CPU-s)" % (self.docs / wall, wall,
-                                                         self.docs / cpu),
+                                                          self.docs / cpu),
                  "docs/s (wall)", goal)
         return self.docs / wall
 
@@ -257,7 +257,7 @@ class ModelBench(object):
         shares = op_class_shares(self.config, length)
         self.row("model time per op class, batch [%d, %d] (the mean padded length), traced"
                  % (BATCH, length), ", ".join("%s %.0f%%" % (kind, 100 * share)
-                                               for kind, share in shares), "")
+                                              for kind, share in shares), "")
 
 
 def bench_model(bench, hf):

@@ -221,12 +221,12 @@ def test_input_sentence_size_trains_on_the_sample_only(tmp_path):
     n_chars = len(set(u"".join(vocab_builder.count_words(sample, progress=False))))
     size = 5 + 2 * n_chars + 30
     tokens, stats = vocab_builder.build_vocab([corpus], input_sentence_size=60, seed=3,
-                                                **dict(SMALL, vocab_size=size))
+                                              **dict(SMALL, vocab_size=size))
     assert (stats["input_lines"], stats["sampled_lines"]) == (len(lines), 60)
     markers = set(t for t in tokens if len(t) == 1 and u"\u4e00" <= t <= u"\u9fff")
     assert markers == set(line[-1] for line in sample)
     other, _ = vocab_builder.build_vocab([corpus], input_sentence_size=60, seed=4,
-                                           **dict(SMALL, vocab_size=size))
+                                         **dict(SMALL, vocab_size=size))
     assert other != tokens
 
 
@@ -310,7 +310,7 @@ def test_command_line_is_deterministic_and_reports(tmp_path):
     n_words = sum(len(tokenization.BasicTokenizer(False).tokenize(line)) for line in eval_lines)
     ev = report["eval"]
     assert (ev["lines"], ev["tokens"], ev["words"]) == (len(eval_lines), sum(counts.values()),
-                                                         n_words)
+                                                        n_words)
     assert ev["unk_rate"] == 0.0
     assert ev["tokens_per_line"] == pytest.approx(sum(counts.values()) / float(len(eval_lines)))
     assert ev["tokens_per_word"] == pytest.approx(sum(counts.values()) / float(n_words))
@@ -335,11 +335,11 @@ def test_shipped_vocab_beats_published_on_nsmc(full_data_dir, krbert_dir):
     tokens = read_vocab(SHIPPED_VOCAB)
     assert_wordpiece_form(tokens, 20000)
     docs = vocab_builder.read_eval_texts(os.path.join(full_data_dir, "nsmc", "test.tsv"),
-                                           "document")
+                                         "document")
     assert len(docs) == 50000
     ours = vocab_builder.evaluate(SHIPPED_VOCAB, docs, progress=False)
     published = vocab_builder.evaluate(os.path.join(krbert_dir, PUBLISHED_VOCAB), docs,
-                                         progress=False)
+                                       progress=False)
     assert ours["words"] == published["words"]
     assert ours["unk_rate"] <= published["unk_rate"], (ours, published)
     assert ours["tokens_per_line"] <= published["tokens_per_line"], (ours, published)

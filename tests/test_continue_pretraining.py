@@ -101,7 +101,7 @@ def test_a_continuation_starts_at_step_0_and_a_killed_one_resumes(base, tmp_path
     ({"vocab_size": 120}, "has shape [100, 32] in the checkpoint but [120, 32] in this model"),
 ])
 def test_a_config_that_does_not_match_the_checkpoint_is_refused(base, tmp_path, change,
-                                                                 message):
+                                                                message):
     _, data, checkpoint = base
     config = tiny_config(tmp_path, **change)
     line = refusal(flags_for(config, data, str(tmp_path / "out"), 5, do_train=True,

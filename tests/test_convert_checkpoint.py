@@ -224,7 +224,7 @@ def classifier_hf(nsmc_run, common, tmp_path_factory):  # noqa: F811
 # --to=hf
 
 def test_pretraining_export_has_the_files_and_config_transformers_expects(pretrained,
-                                                                        pretrained_hf):
+                                                                          pretrained_hf):
     config_file, _, vocab = pretrained
     out, log = pretrained_hf
     assert sorted(os.listdir(out)) == ["README.md", "config.json", "model.safetensors",
@@ -393,7 +393,7 @@ def test_tanh_gelu_flag_brings_back_a_tf_trained_model_whose_config_says_gelu(
 
 @needs_safetensors
 def test_bidirectional_tokenizer_export_warns_and_says_so_in_the_model_card(pretrained,
-                                                                          tmp_path):
+                                                                            tmp_path):
     config, checkpoint, vocab = pretrained
     out = str(tmp_path / "hf")
     _, log = convert(["--to=hf", "--init_checkpoint=%s" % checkpoint,
@@ -578,7 +578,7 @@ def test_a_model_already_in_the_output_folder_is_never_replaced(pretrained, pret
 
 @needs_safetensors
 def test_an_output_folder_that_is_an_input_is_refused_and_left_as_it_was(pretrained,
-                                                                        pretrained_hf, tmp_path):
+                                                                         pretrained_hf, tmp_path):
     config, checkpoint, vocab = pretrained
     hf_dir = pretrained_hf[0]
     before = listing(hf_dir)

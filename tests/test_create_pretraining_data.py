@@ -248,7 +248,7 @@ def test_whole_word_masking_masks_every_piece(real_examples):
 def _two_shards(folder):
     """Cuts the golden corpus into two shard files; returns their paths."""
     names, documents, _ = corpus_shards.shard_corpus([CORPUS], str(folder / "part"), ".txt",
-                                                        num_shards=2, show_progress=False)
+                                                     num_shards=2, show_progress=False)
     assert len(names) == 2 and documents == 9
     return names
 
@@ -270,10 +270,10 @@ def test_shard_corpus_cuts_at_document_boundaries(tmp_path):
         documents = _documents(reader.read())
     assert len(documents) == 9
     names, count, _ = corpus_shards.shard_corpus([CORPUS], str(tmp_path / "a"), ".txt",
-                                                    num_shards=3, show_progress=False)
+                                                 num_shards=3, show_progress=False)
     assert len(names) == 3 and count == 9
     by_lines, _, _ = corpus_shards.shard_corpus([CORPUS], str(tmp_path / "b"), ".txt",
-                                                   lines_per_shard=10, show_progress=False)
+                                                lines_per_shard=10, show_progress=False)
     assert len(by_lines) > 2
     for shards in (names, by_lines):
         pieces = []

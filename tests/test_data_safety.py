@@ -81,7 +81,7 @@ def test_create_pretraining_data_refuses_to_write_over_its_input(tmp_path):
 
 def test_shard_corpus_refuses_shards_named_like_its_inputs(tmp_path):
     names, _, _ = corpus_shards.shard_corpus([CORPUS], str(tmp_path / "part"), ".txt",
-                                                num_shards=2, show_progress=False)
+                                             num_shards=2, show_progress=False)
     before = [digest(name) for name in names]
     result = run("shard_corpus.py", ["--input_file=%s" % (tmp_path / "part-*.txt"),
                                      "--output_prefix=%s" % (tmp_path / "part"),
@@ -207,7 +207,7 @@ def test_a_rerun_whose_glob_matches_the_earlier_output_names_that_output(tmp_pat
         run("create_pretraining_data.py", args),
         "--input_file=%s/* matches %s, an output of create_pretraining_data.py (%s.json is its "
         "record); narrow --input_file to the text files" % (shards, shards / "a.tfrecord",
-                                                             shards / "a.tfrecord"))
+                                                            shards / "a.tfrecord"))
     assert digest(shards / "a.tfrecord") == before
 
 

@@ -192,7 +192,7 @@ def one_line_error(call, *args):
 def test_distribution_flag_mistakes_are_one_line(values, words):
     if values.get("num_gpus") == 64 or values.get("distribution") == "mirrored":
         if distribution.gpu_count() >= 64 or (distribution.gpu_count() and
-                                               "num_gpus" not in values):
+                                              "num_gpus" not in values):
             pytest.skip("this machine has GPUs")
     message = one_line_error(distribution.from_flags, fake_flags(**values),
                              {"train_batch_size": 16})
@@ -235,7 +235,7 @@ def tf_config(workers, task_type="worker", index=0, chief=None):
     ("{cluster: 1}", ["not valid JSON"]),
     ('{"task": {"type": "worker", "index": 0}}', ["no \"cluster\""]),
     (tf_config(["127.0.0.1:2222", "127.0.0.1:2222"]), ["names 127.0.0.1:2222 twice",
-                                                        "worker 0 and worker 1"]),
+                                                       "worker 0 and worker 1"]),
     (tf_config(["127.0.0.1:2222"], chief="127.0.0.1:2222"), ["twice"]),
     (tf_config(["127.0.0.1:2222", "localhost"]), ["worker 1", "'localhost'", "host:port"]),
     (tf_config(["127.0.0.1:2222"], index=1), ["task index 1", "0 to 0"]),

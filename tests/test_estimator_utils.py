@@ -32,7 +32,7 @@ def test_session_config_turns_on_xla_only_when_asked():
 
 def test_run_config_is_local_without_a_tpu_name(tmp_path):
     config = runtime.make_run_config(str(tmp_path), use_tpu=False,
-                                             iterations_per_loop=7, save_checkpoints_steps=9)
+                                     iterations_per_loop=7, save_checkpoints_steps=9)
     assert config.model_dir == str(tmp_path)
     assert config.tpu_config.iterations_per_loop == 7
     assert config.save_checkpoints_steps == 9
@@ -99,7 +99,7 @@ def test_run_config_from_flags_reads_the_tpu_flags_and_takes_further_settings(tm
         gcp_project=None, master=None, num_tpu_cores=8, iterations_per_loop=5,
         save_checkpoints_steps=7, log_every_n_steps=3)
     config = runtime.run_config_from_flags(FLAGS, runtime.session_config(),
-                                                   keep_checkpoint_max=2, tf_random_seed=11)
+                                           keep_checkpoint_max=2, tf_random_seed=11)
     assert config.model_dir == str(tmp_path) and config.cluster is None
     assert config.save_checkpoints_steps == 7 and config.tpu_config.iterations_per_loop == 5
     assert config.log_step_count_steps == 15  # on the CPU one session run is one step

@@ -260,12 +260,12 @@ def test_bidirectional_ranks_new_tokens_after_the_old_ones(model, tmp_path):
 
 @pytest.mark.parametrize("lines, continuation, expected", [
     (["클린봇", "유튜버", "클린봇"], False, "tokens.txt:3: token '클린봇' is listed twice "
-                                       "(first at"),
+     "(first at"),
     (["영화"], False, "tokens.txt:1: token '영화' is already in the vocabulary (id"),
     (["[URL]"], False, "has the form of a special token"),
     (["클린 봇"], False, "token '클린 봇' holds whitespace"),
     (["##튜버"], False, "is a word-internal piece, never matched at a word's start; write "
-                       "튜버 to add the word, or pass --continuation_tokens"),
+     "튜버 to add the word, or pass --continuation_tokens"),
     (["##"], True, "is an empty piece"),
     (["코로나19!"], False, "becomes 코로나19 ! after the basic tokenizer"),
 ])

@@ -31,7 +31,7 @@ def test_glob_input_files_has_one_error_format(tmp_path, pattern, message):
     (tmp_path / "folder").mkdir()
     with pytest.raises(cli.InputError, match=message):
         paths.glob_input_files(str(tmp_path / pattern) if pattern else " , ",
-                                    "--eval_input_file")
+                               "--eval_input_file")
 
 
 def test_check_input_file(tmp_path):
@@ -51,9 +51,9 @@ def test_outputs_that_would_write_over_an_input_are_refused(tmp_path):
     for output in ("corpus.txt", "link.txt", "hard.txt", "./sub/../corpus.txt"):
         with pytest.raises(cli.InputError, match="corpus.txt: --output_file would write over"):
             paths.check_outputs_spare_inputs([str(tmp_path / output)], inputs,
-                                                  "--output_file")
+                                             "--output_file")
     paths.check_outputs_spare_inputs([str(tmp_path / "other.txt")], inputs,
-                                          "--output_file")
+                                     "--output_file")
 
 
 def test_file_sha256(tmp_path):

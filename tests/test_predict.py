@@ -223,7 +223,7 @@ def test_export_writes_numbered_versions_that_saved_model_cli_shows(export_dir):
 
 
 def test_saved_model_loads_and_gives_the_checkpoints_probabilities(export_dir, test_texts,
-                                                                    krbert_dir):
+                                                                   krbert_dir):
     """Loaded with TensorFlow's SavedModel loader and fed by its signature's names."""
     tokenizer = tokenization.FullTokenizer(
         os.path.join(krbert_dir, "vocab_krmedium_20000.txt"), do_lower_case=False)
@@ -274,7 +274,7 @@ def digests(paths):
 
 
 def test_an_output_file_that_is_an_input_is_refused_and_left_as_it_was(nsmc_run, common,
-                                                                      test_texts, tmp_path):
+                                                                       test_texts, tmp_path):
     flags = dict(f[2:].split("=", 1) for f in model_flags(common))
     texts = tmp_path / "in.txt"
     texts.write_bytes(open(test_texts["path"], "rb").read())
@@ -338,7 +338,7 @@ def test_an_export_dir_that_is_a_file_is_one_line(nsmc_run, common, tmp_path):
 
 
 def test_a_full_disk_during_export_is_one_line_and_leaves_nothing(nsmc_run, common, tmp_path,
-                                                                 file_size_limit):
+                                                                  file_size_limit):
     export = tmp_path / "export"
     done = subprocess.run([sys.executable, os.path.join(ROOT, "run_classifier.py")] +
                           export_args(common, nsmc_run, export), cwd=ROOT, timeout=600,

@@ -136,7 +136,7 @@ def test_second_run_reuses_the_cache_and_predicts_in_input_order(nsmc_run, commo
     _, log = run(common + ["--task_name=NSMC", "--data_dir=%s" % data,
                            "--output_dir=%s" % output, "--cache_dir=%s" % nsmc_run["output"],
                            "--init_checkpoint=%s" % os.path.join(nsmc_run["output"],
-                                                                  "model.ckpt-7"),
+                                                                 "model.ckpt-7"),
                            "--do_eval", "--do_predict", "--bucket_by_length=false",
                            "--eval_batch_size=5", "--predict_batch_size=3"])
     assert "Feature cache hit for nsmc dev" in log
@@ -287,7 +287,7 @@ def test_bad_flags_stop_in_one_line_before_training(tmp_path, data_dir, common, 
 
 
 def test_a_checkpoint_of_another_shape_is_one_line_naming_the_variable(nsmc_run, common,
-                                                                        tmp_path):
+                                                                       tmp_path):
     config = tmp_path / "wider.json"
     config.write_text(json.dumps(dict(TINY_CONFIG, intermediate_size=48)))
     checkpoint = os.path.join(nsmc_run["output"], "model.ckpt-7")

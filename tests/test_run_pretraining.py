@@ -384,8 +384,8 @@ def test_the_sidecar_of_create_pretraining_data_vouches_for_a_file_cheaply(tmp_p
                 "subchar": False}
     output = str(tmp_path / "c.tfrecord")
     pipeline.run(os.path.join(golden, "corpus.txt"), output,
-                                    os.path.join(golden, "vocab.txt"), settings, num_workers=1,
-                                    show_progress=False, in_process=True)
+                 os.path.join(golden, "vocab.txt"), settings, num_workers=1,
+                 show_progress=False, in_process=True)
     assert os.path.exists(output + ".json")
     assert pretraining_records.check_file_is_whole(output, 32, 5) is False  # not read through
     with pytest.raises(cli.InputError) as error:

@@ -44,7 +44,7 @@ def checkpoint_shapes(init_checkpoint):
                              % (init_checkpoint, reason, hint))
     if not variables:
         raise cli.InputError("--init_checkpoint=%s holds no variable; %s" % (init_checkpoint,
-                                                                           hint))
+                                                                             hint))
     return dict(variables)
 
 

@@ -69,7 +69,7 @@ def build_feature_cache(processor, split, tokenizer, tokenizer_signature, max_se
             meta = json.load(handle)
         if meta.get("key") == key and meta.get("num_examples") == len(split.examples):
             tf.logging.info("Feature cache hit for %s %s: %s (tokenization skipped)",
-                                   processor.tag, split.name, record_path)
+                            processor.tag, split.name, record_path)
             return record_path, meta
 
     label_map = {label: i for i, label in enumerate(processor.labels)}
@@ -100,8 +100,8 @@ def build_feature_cache(processor, split, tokenizer, tokenizer_signature, max_se
             "max_length": max(lengths) if lengths else 0}
     atomic.write_text_atomic(meta_path, json.dumps(meta, indent=1, sort_keys=True))
     tf.logging.info("Wrote %d %s %s features to %s (%d truncated to %d tokens, mean "
-                           "length %.1f)", len(features), processor.tag, split.name, record_path,
-                           truncated, max_seq_length, meta["mean_length"])
+                    "length %.1f)", len(features), processor.tag, split.name, record_path,
+                    truncated, max_seq_length, meta["mean_length"])
     return record_path, meta
 
 

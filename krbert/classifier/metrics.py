@@ -121,5 +121,5 @@ def format_confusion_matrix(matrix, label_names):
     lines = ["%s %s" % ("gold\\pred".ljust(width), " ".join(n.rjust(width) for n in names))]
     for name, row in zip(names, np.asarray(matrix)):
         lines.append("%s %s" % (name.ljust(width), " ".join(str(int(v)).rjust(width)
-                                                             for v in row)))
+                                                            for v in row)))
     return lines

@@ -101,7 +101,7 @@ def shard_corpus(paths, prefix, suffix, num_shards=0, lines_per_shard=0, show_pr
     check_shards_spare_inputs(paths, prefix, suffix)
     atomic.check_writable(["%s-%05d%s" % (prefix, 0, suffix)], "--output_prefix")
     atomic.remove_stale_temporaries(os.path.dirname(prefix) or ".",
-                                        os.path.basename(prefix) + "-")
+                                    os.path.basename(prefix) + "-")
     out = ShardWriter(prefix, suffix)
     documents = lines = 0
     bar = tqdm(total=total, unit="B", unit_scale=True, mininterval=0.5, leave=False,

@@ -228,6 +228,6 @@ class PeerWatch(tf.train.SessionRunHook):
             "error: %s %d at %s stopped answering %.0f s ago and training cannot go on "
             "without it; the job stops. Start every worker again with the same command: "
             "training resumes %s in %s\n" % (job, index, address, missing, resume,
-                                              self._output_dir))
+                                             self._output_dir))
         sys.stderr.flush()
         self._exit(1)

@@ -105,7 +105,7 @@ def check_input_file(path, flag=None):
             raise cli.InputError("%s: %snot found; check the path" % (path, what))
     except errors as e:
         raise cli.InputError("%s: %scannot be read (%s); check the path" % (path, what,
-                                                                              cli.error_reason(e)))
+                                                                            cli.error_reason(e)))
 
 
 def _identity(path):

@@ -308,7 +308,7 @@ def make_shard(path, outputs, key, slot=0, show_progress=True):
                        documents=stats["documents"], tokens=stats["tokens"],
                        invalid_utf8_lines=stats["invalid_utf8_lines"])
         atomic.write_text_atomic(records.sidecar_name(output),
-                                     json.dumps(sidecar, indent=1, sort_keys=True))
+                                 json.dumps(sidecar, indent=1, sort_keys=True))
     return stats
 
 

@@ -439,7 +439,7 @@ def format_evaluation(ev):
     """The lines of an evaluate() result for people."""
     return "\n".join([
         "%s on %d lines (%d words): %d tokens" % (ev["vocab_file"], ev["lines"], ev["words"],
-                                                 ev["tokens"]),
+                                                  ev["tokens"]),
         "  [UNK] rate       %.6f (%d tokens)" % (ev["unk_rate"], ev["unk_tokens"]),
         "  tokens per word  %.4f" % ev["tokens_per_word"],
         "  tokens per line  %.4f" % ev["tokens_per_line"],

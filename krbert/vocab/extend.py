@@ -327,6 +327,6 @@ def format_report(report):
         len(shown), " frequency" if shown and "frequency" in shown[0] else ""))
     for row in shown:
         lines.append("    %d %s%s <- %s" % (row["id"], row.get("composed", row["token"]),
-                                             " %d" % row["frequency"] if "frequency" in row
-                                             else "", " ".join(row["old_pieces"])))
+                                            " %d" % row["frequency"] if "frequency" in row
+                                            else "", " ".join(row["old_pieces"])))
     return "\n".join(lines)
