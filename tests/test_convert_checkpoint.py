@@ -34,7 +34,7 @@ TOLERANCE = 1e-4
 
 needs_safetensors = pytest.mark.skipif(
     importlib.util.find_spec("safetensors") is None,
-    reason="the safetensors package is not installed (pip install -r requirements/test.txt)")
+    reason="the safetensors package is not installed (pip install -r requirements.txt)")
 
 
 def hf_packages():

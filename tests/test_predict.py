@@ -223,10 +223,10 @@ def test_export_writes_numbered_versions_that_saved_model_cli_shows(export_dir):
 
 
 def test_saved_model_loads_and_gives_the_checkpoints_probabilities(export_dir, test_texts,
-                                                                   krbert_dir):
+                                                                   common):
     """Loaded with TensorFlow's SavedModel loader and fed by its signature's names."""
-    tokenizer = tokenization.FullTokenizer(
-        os.path.join(krbert_dir, "vocab_krmedium_20000.txt"), do_lower_case=False)
+    vocab = next(arg.split("=", 1)[1] for arg in common if arg.startswith("--vocab_file="))
+    tokenizer = tokenization.FullTokenizer(vocab, do_lower_case=False)
     ids = [classifier_features.example_to_ids(tasks.InputExample("", t, None, 0),
                                               tokenizer, 64)[0] for t in test_texts["texts"]]
     arrays = classifier_model.pad_batch(ids, max(len(i) for i in ids))

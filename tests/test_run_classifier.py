@@ -387,7 +387,7 @@ def checkpoint_values(prefix, scope):
 
 
 def test_fine_tuning_starts_from_every_encoder_variable_of_run_pretraining(
-        tmp_path, data_dir, krbert_dir, common):
+        tmp_path, data_dir, common):
     """create_pretraining_data -> run_pretraining -> run_classifier --init_checkpoint.
 
     Pretraining at a high learning rate moves every variable far from its initial value;
@@ -396,7 +396,7 @@ def test_fine_tuning_starts_from_every_encoder_variable_of_run_pretraining(
     """
     corpus = tmp_path / "corpus.txt"
     head(os.path.join(data_dir, "corpus", "nsmc_reviews.txt"), str(corpus), 400)
-    vocab = os.path.join(krbert_dir, "vocab_krmedium_20000.txt")
+    vocab = os.path.join(ROOT, "vocab", "vocab_20000.txt")  # the one `common` fine-tunes with
     run_script("create_pretraining_data.py", [
         "--input_file=%s" % corpus, "--output_file=%s/" % (tmp_path / "records"),
         "--vocab_file=%s" % vocab, "--do_lower_case=False", "--max_seq_length=64",

@@ -343,7 +343,8 @@ def safetensors_numpy():
         import safetensors.numpy as numpy_io
     except ImportError:
         raise InputError("model.safetensors needs the safetensors package: pip install "
-                         "safetensors (on Python 3.7: pip install safetensors==0.4.5)")
+                         "safetensors (on Python 3.7: safetensors==0.4.5, as requirements.txt "
+                         "pins it)")
     return numpy_io
 
 
