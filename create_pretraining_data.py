@@ -10,7 +10,7 @@ plus --tokenizer/--subchar (KR-BERT) and --num_workers.
 
 Every input file is a shard, processed on its own by a worker process, and its examples
 are the original script's for that file alone, instance for instance and in the same
-order (same seed, same draws; see pretraining_instances.py). Unlike the original, several
+order (same seed, same draws; see krbert/pretraining/instances.py). Unlike the original, several
 input files are not pooled into one set of documents: each gives its own output. A worker
 holds one shard as token ids and instances as small int rows, so memory follows the
 largest shard, not the corpus.

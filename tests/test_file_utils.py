@@ -1,4 +1,4 @@
-"""file_utils: input globs, the input/output guard, atomic writes, line and TSV reading."""
+"""krbert.files: input globs, the input/output guard, atomic writes, line and TSV reading."""
 
 import hashlib
 import os

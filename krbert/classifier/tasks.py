@@ -2,7 +2,7 @@
 
 A task (``get_processor("nsmc")``) knows its files, columns and labels and reads a split
 into ``InputExample`` rows; a bad row stops with ``path:line`` and the row. Turning the
-rows into model inputs is classifier_features.py's job.
+rows into model inputs is features.py's job.
 """
 
 import collections

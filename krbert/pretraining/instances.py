@@ -1,7 +1,7 @@
 """Masked-LM and next-sentence instances, drawn exactly as BERT's create_pretraining_data.py.
 
 This module holds the algorithm only (no TensorFlow, no file access). The workers that read
-the text and write the files are create_pretraining_data_lib.py's; the bytes of each
+the text and write the files are pipeline.py's; the bytes of each
 example are records.py's.
 
 For one input file and one seed it reproduces the original release instance for instance:

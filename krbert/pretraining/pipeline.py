@@ -6,7 +6,7 @@
   TFRecords under a temporary name, rename, write the OUTPUT.json sidecar.
 * ``shard_corpus``: cuts a corpus into shard files at document boundaries, streaming.
 
-Files go through tf.io.gfile and file_utils, so gs:// paths work and every output is
+Files go through tf.io.gfile and krbert.files, so gs:// paths work and every output is
 complete or absent. Problems the user can fix raise cli.InputError with a one-line message;
 so does a worker that dies (killed by a signal, as the out-of-memory killer does).
 """
