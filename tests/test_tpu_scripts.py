@@ -65,8 +65,10 @@ def run_tpu_script(fakes, name="pretrain_tpu.sh", args=(), **env):
                        GCLOUD_LOG=str(fakes["gcloud_log"]),
                        PYTHON_LOG=str(fakes["python_log"]), TMPDIR=str(fakes["tmp"]),
                        SMOKE_LOG=str(fakes["tmp"] / "smoke.log"), POLL_SECS="1")
-    for key in ("DRY_RUN", "DELETE", "ON_TPU_VM", "STAGE", "PYTHON", "ACCELERATOR",
-                "RUNTIME", "INIT_CHECKPOINT", "TRAIN_BATCH_SIZE", "USE_TPU"):
+    for key in ("DRY_RUN", "DELETE", "ON_TPU_VM", "STAGE", "PYTHON", "ACCELERATOR", "RUNTIME",
+                "INIT_CHECKPOINT", "TRAIN_BATCH_SIZE", "USE_TPU", "INPUT", "OUTPUT_DIR",
+                "BERT_CONFIG", "SMOKE_STEPS", "SMOKE_DIR", "BATCH", "STEPS", "WARMUP", "LR",
+                "MAX_SEQ", "MAX_PRED", "TF"):
         environment.pop(key, None)
     environment.update(env)
     return subprocess.run(["bash", os.path.join(ROOT, "scripts", name)] + list(args),
@@ -243,3 +245,69 @@ def test_on_the_vm_a_failed_smoke_job_stops_with_its_last_lines(fakes):
     assert lines[-1] == "RuntimeError: the last line of the smoke job"
     assert "log line 40" in lines and "log line 1" not in lines  # the last lines only
     assert len(python_runs(fakes)) == 1  # no long run
+
+
+# ---------------------------------------------------------------------------------------
+# scripts/continue_pretraining.sh
+
+
+def a_checkpoint(tmp_path):
+    """A folder with the files a checkpoint prefix model.ckpt-10 and its config leave."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for name in ("model.ckpt-5.index", "model.ckpt-10.index", "bert_config.json"):
+        (folder / name).write_text("{}")
+    return folder
+
+
+def test_continue_pretraining_on_tpu_runs_as_documented(fakes):
+    """The header's and docs/continue_pretraining.md's TPU command: the checkpoint and its
+    default config on gs://, not checked as local files."""
+    proc = run_tpu_script(fakes, "continue_pretraining.sh", DRY_RUN="1", USE_TPU="1",
+                          INPUT="gs://krbert-bucket/domain/*.tfrecord",
+                          INIT_CHECKPOINT="gs://krbert-bucket/krbert_medium/"
+                                          "model.ckpt-2000000")
+    assert proc.returncode == 0, proc.stderr
+    command = proc.stdout.strip().splitlines()[-1].split()
+    assert "--bert_config_file=gs://krbert-bucket/krbert_medium/bert_config.json" in command
+    assert "--init_checkpoint=gs://krbert-bucket/krbert_medium/model.ckpt-2000000" in command
+    assert "--use_tpu=true" in command and gcloud_calls(fakes) == []
+
+
+@pytest.mark.parametrize("env, starts, words", [
+    ({"INIT_CHECKPOINT": "{model}"}, "INIT_CHECKPOINT={model} is a folder",
+     ["INIT_CHECKPOINT={model}/model.ckpt-10"]),
+    ({"INIT_CHECKPOINT": "{model}/model.ckpt-3"}, "INIT_CHECKPOINT={model}/model.ckpt-3 not "
+     "found", ["model.ckpt-3.index"]),
+    ({"INIT_CHECKPOINT": "{tmp}/nowhere/model.ckpt"}, "INIT_CHECKPOINT={tmp}/nowhere/"
+     "model.ckpt not found", []),
+    ({"BERT_CONFIG": "{tmp}/none.json"}, "BERT_CONFIG={tmp}/none.json not found", []),
+    ({"STEPS": "abc"}, "STEPS=abc is not a positive whole number", ["STEPS=1000"]),
+    ({"TRAIN_BATCH_SIZE": "abc"}, "TRAIN_BATCH_SIZE=abc is not a positive whole number", []),
+    ({"BATCH": "-64"}, "BATCH=-64 is not a positive whole number", []),
+    ({"WARMUP": "ten"}, "WARMUP=ten is not a whole number", []),
+    ({"LR": "fast"}, "LR=fast is not a learning rate", []),
+    ({"USE_TPU": "1", "INPUT": "gs://krbert-bucket/domain/*.tfrecord",
+      "INIT_CHECKPOINT": "gs://krbert-bucket/m/model.ckpt", "STEPS": "abc"},
+     "STEPS=abc is not a positive whole number", ["STEPS=100000"]),
+])
+def test_continue_pretraining_blames_the_setting_at_fault_in_one_line(fakes, env, starts,
+                                                                      words):
+    model = a_checkpoint(fakes["tmp"])
+    values = {"INPUT": "/data/*.tfrecord", "INIT_CHECKPOINT": str(model / "model.ckpt-10")}
+    values.update(env)
+    values = {key: value.format(model=model, tmp=fakes["tmp"])
+              for key, value in values.items()}
+    proc = run_tpu_script(fakes, "continue_pretraining.sh", DRY_RUN="1", **values)
+    message = assert_one_line_refusal(proc, fakes,
+                                      starts.format(model=model, tmp=fakes["tmp"]))
+    for word in words:
+        assert word.format(model=model) in message, message
+
+
+def test_continue_pretraining_takes_train_batch_size_as_pretrain_tpu_does(fakes):
+    model = a_checkpoint(fakes["tmp"])
+    proc = run_tpu_script(fakes, "continue_pretraining.sh", DRY_RUN="1", TRAIN_BATCH_SIZE="32",
+                          INPUT="/data/*.tfrecord", INIT_CHECKPOINT=str(model / "model.ckpt-10"))
+    assert proc.returncode == 0, proc.stderr
+    assert "--train_batch_size=32" in proc.stdout.split()
