@@ -83,7 +83,7 @@ def make_run_config(output_dir, use_tpu, tpu_name=None, tpu_zone=None, gcp_proje
     TPU VM with ``tpu_name="local"`` (or none on a TPU VM), else local."""
     cluster = None
     if use_tpu:
-        tpu_name = tpu_vm.require_tpu(tpu_name, master)
+        tpu_name = tpu_vm.resolve_tpu_name(tpu_name, master)
     if use_tpu and tpu_name:
         cluster = tpu_vm.cluster_resolver(tpu_name, tpu_zone, gcp_project)
     return tpu_estimator.RunConfig(
