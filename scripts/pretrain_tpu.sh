@@ -194,7 +194,7 @@ run_smoke() {
     tail -n 15 "$log" >&2
     exit 1
   fi
-  echo "Smoke job passed."
+  echo "Smoke job passed; its scratch folder can go: gsutil -m rm -r $SMOKE_DIR"
 }
 
 if [ "${ON_TPU_VM:-0}" = 1 ] || on_tpu_vm; then
