@@ -481,6 +481,48 @@ def test_the_model_runs_only_where_a_sentence_may_end_without_punctuation():
     assert splitter.counts["pieces_split_by_model"] == 2
 
 
+UNPUNCTUATED = ("오늘 영화 정말 재밌었어요 배우들 연기도 좋고 음악도 좋았다 다음에 또 보고 싶네 "
+                "ㅋㅋ 그런데 끝이 조금 아쉬웠음 ")
+
+
+class _RecordingModel(object):
+    """Stands in for kiwipiepy: records the length of every text, returns it whole."""
+
+    def __init__(self):
+        self.lengths = []
+
+    def split_into_sents(self, text, return_sub_sents=False):
+        self.lengths.append(len(text))
+        return [collections.namedtuple("Sentence", "text")(text)]
+
+
+def test_a_multi_megabyte_line_reaches_the_model_in_bounded_parts():
+    line = "".join("%d번 %s" % (i, UNPUNCTUATED) for i in range(40000)).strip()
+    assert len(line.encode("utf-8")) > 4e6
+    splitter = split.SentenceSplitter("kiwi")
+    splitter._kiwi = model = _RecordingModel()
+    sentences = splitter.split(line)
+    assert " ".join(sentences) == line  # every word kept, in order
+    assert max(model.lengths) <= split.MODEL_MAX_CHARS
+    assert len(model.lengths) <= 2 * len(line) // split.MODEL_MAX_CHARS + 1
+    assert splitter.counts["pieces_cut_before_the_model"] == 1
+    # A cut lands where a sentence may end: after a (final or connective) ending.
+    assert all(split.MAY_END.search(s[-2:] + " 다") for s in sentences[:-1])
+    assert not all(split.MAY_END.search(w[-2:] + " 다") for w in line.split())
+    assert split.bounded_parts("가" * 5000, 2000) == ["가" * 2000, "가" * 2000, "가" * 1000]
+
+
+@needs_kiwi
+def test_kiwi_splits_a_long_unpunctuated_line_keeping_every_word():
+    line = (UNPUNCTUATED * 80).strip()
+    assert len(line) > 2 * split.MODEL_MAX_CHARS
+    splitter = split.SentenceSplitter("kiwi")
+    sentences = splitter.split(line)
+    assert "".join("".join(sentences).split()) == "".join(line.split())
+    assert len(sentences) > 80 and max(len(s) for s in sentences) < 100
+    assert splitter.counts["pieces_cut_before_the_model"] == 1
+
+
 def test_hash_set_grows_and_finds_duplicates():
     table = dedup.HashSet64(capacity=4)
     values = [dedup.text_hash("문서 %d" % i) for i in range(1000)]
