@@ -344,7 +344,8 @@ JUNK_THEN_CORRUPT = corrupted(bz2.compress, LINES.encode("utf-8"), 112, 1, 0x01)
      r"short.txt: no document left to write \(2 read; .*\); check --format"),
     ("notes.md", b"text\n", [], r"notes.md: cannot tell the format from the file name; pass "
                                 r"--format=text\|jsonl\|csv\|wiki$"),
-])
+], ids=["corrupt-gz", "corrupt-bz2-junk-first", "csv-unclosed-quote", "delimiter", "num-perm",
+        "threshold", "not-utf8", "csv-column", "jsonl-field", "nothing-left", "unknown-format"])
 def test_bad_input_is_one_line_naming_the_file_and_place(tmp_path, name, content, flags,
                                                          message):
     path = tmp_path / name

@@ -248,9 +248,9 @@ class CorpusBuilder(object):
         shards = writer.ShardWriter(self.output_dir, self.shard_bytes, first_shard,
                                     self.shard_done)
         doc_hashes, near = self.dedup_state(first_shard)
+        results = ordered_results(batches_of(self.documents(), skip), self.num_workers,
+                                  self.settings, self.exclusions)
         try:
-            results = ordered_results(batches_of(self.documents(), skip), self.num_workers,
-                                      self.settings, self.exclusions)
             self.position = skip
             for batch_results in results:
                 for result, counts in batch_results:
@@ -262,6 +262,8 @@ class CorpusBuilder(object):
         except BaseException as e:
             shards.abandon(e)
             raise
+        finally:
+            results.close()  # the worker pool shuts down here, in this thread
         shards.finish_shard()
         if not self.output["documents"]:
             raise cli.InputError(
