@@ -324,6 +324,9 @@ JUNK_THEN_CORRUPT = corrupted(bz2.compress, LINES.encode("utf-8"), 112, 1, 0x01)
      r"or copy it again$"),
     ("lines.txt.bz2", JUNK_THEN_CORRUPT, [],
      r"lines.txt.bz2: the bz2 file is truncated or corrupt \(Invalid data stream\) at line 1; "),
+    ("lines.txt.bz2", bz2.compress(LINES[:100].encode("utf-8"))
+     + corrupted(bz2.compress, LINES.encode("utf-8"), 40, 20), [],
+     r"lines.txt.bz2: the bz2 file is truncated or corrupt \(Invalid data stream\) after line "),
     ("rows.csv", 'id,text\n1,"좋은 글이다\n2,두번째 글이다\n3,세번째 글이다\n'.encode("utf-8"),
      ["--column=text"], r"rows.csv:2: a quote opened in this row is never closed \(the file "
                         r"ends inside it, at line 4\); close the quote"),
@@ -344,8 +347,9 @@ JUNK_THEN_CORRUPT = corrupted(bz2.compress, LINES.encode("utf-8"), 112, 1, 0x01)
      r"short.txt: no document left to write \(2 read; .*\); check --format"),
     ("notes.md", b"text\n", [], r"notes.md: cannot tell the format from the file name; pass "
                                 r"--format=text\|jsonl\|csv\|wiki$"),
-], ids=["corrupt-gz", "corrupt-bz2-junk-first", "csv-unclosed-quote", "delimiter", "num-perm",
-        "threshold", "not-utf8", "csv-column", "jsonl-field", "nothing-left", "unknown-format"])
+], ids=["corrupt-gz", "corrupt-bz2-junk-first", "corrupt-second-bz2-stream", "csv-unclosed-quote",
+        "delimiter", "num-perm", "threshold", "not-utf8", "csv-column", "jsonl-field",
+        "nothing-left", "unknown-format"])
 def test_bad_input_is_one_line_naming_the_file_and_place(tmp_path, name, content, flags,
                                                          message):
     path = tmp_path / name

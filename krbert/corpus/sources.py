@@ -53,11 +53,62 @@ def format_of(path, fmt):
                          % (path, "|".join(FORMATS)))
 
 
+class Bz2Streams(io.RawIOBase):
+    """The decompressed bytes of every bz2 stream of a file in turn (a multistream dump,
+    pbzip2's output). Corrupt data anywhere raises OSError: the standard library's reader
+    takes a corrupt stream after the first for trailing garbage and stops without a word."""
+
+    CHUNK = 1 << 16
+
+    def __init__(self, raw):
+        super(Bz2Streams, self).__init__()
+        self.raw = raw
+        self.decompressor = bz2.BZ2Decompressor()
+        self.started = False
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        while True:
+            data = self._next(len(buffer))
+            if data is None:
+                return 0
+            if data:
+                buffer[:len(data)] = data
+                return len(data)
+
+    def _next(self, size):
+        """Up to ``size`` decompressed bytes (b"" when more input is needed), None at the
+        clean end of the last stream."""
+        decompressor = self.decompressor
+        if decompressor.eof:
+            rest = decompressor.unused_data or self.raw.read(self.CHUNK)
+            if not rest:
+                return None
+            self.decompressor = bz2.BZ2Decompressor()
+            return self.decompressor.decompress(rest, size)
+        if decompressor.needs_input:
+            chunk = self.raw.read(self.CHUNK)
+            if not chunk:
+                if not self.started:
+                    return None  # an empty file
+                raise EOFError("Compressed file ended before the end-of-stream marker was "
+                               "reached")
+            self.started = True
+            return decompressor.decompress(chunk, size)
+        return decompressor.decompress(b"", size)
+
+    def close(self):
+        self.raw.close()
+        super(Bz2Streams, self).close()
+
+
 def open_binary(path):
     """A binary stream of the file's bytes, decompressed for .bz2 and .gz."""
     try:
         if path.endswith(".bz2"):
-            return bz2.open(path, "rb")
+            return io.BufferedReader(Bz2Streams(io.open(path, "rb")), Bz2Streams.CHUNK)
         if path.endswith(".gz"):
             return gzip.open(path, "rb")
         return io.open(path, "rb")
