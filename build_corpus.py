@@ -20,7 +20,9 @@ OUTPUT_DIR receives corpus-00000.txt, corpus-00001.txt, ... (--shard_size_mb eac
 document ends, each written under a temporary name and renamed when complete) and
 corpus_stats.json; a table in the model card's terms (GB, documents, sentences, words) and
 what each step removed are printed. A rerun with the same inputs and settings continues
-after the finished shards. The output never replaces an input. No TensorFlow is needed.
+after the finished shards (Ctrl-C says how many are kept). A run holds OUTPUT_DIR while it
+writes (krbert.files.in_use): a second run into it stops in one line. The output never
+replaces an input. No TensorFlow is needed.
 """
 
 import os
@@ -158,7 +160,11 @@ def main(argv):
     check_near_dedup(settings)
     excluded = [build.parse_exclude_spec(spec)[0] for spec in FLAGS.exclude_file]
     check_outputs(FLAGS.output_dir, paths + excluded)
-    exclusions, exclusion_report = build.read_exclusions(FLAGS.exclude_file, settings)
+    try:
+        exclusions, exclusion_report = build.read_exclusions(FLAGS.exclude_file, settings)
+    except KeyboardInterrupt:
+        raise cli.InputError("interrupted while reading --exclude_file, before anything was "
+                             "written; rerun the command")
     builder = build.CorpusBuilder(inputs, FLAGS.output_dir, settings, exclusions,
                                   exclusion_report, num_workers=FLAGS.num_workers,
                                   shard_bytes=int(FLAGS.shard_size_mb * (1 << 20)),
