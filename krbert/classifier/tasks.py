@@ -1,8 +1,15 @@
-"""Fine-tuning tasks: the registry and the readers of their tab-separated files.
+"""Fine-tuning tasks: the registry and the readers of their files.
 
-A task (``get_processor("nsmc")``) knows its files, columns and labels and reads a split
-into ``InputExample`` rows; a bad row stops with ``path:line`` and the row. Turning the
-rows into model inputs is features.py's job.
+A task (``get_processor("nsmc")``) knows its files, columns, labels and headline metric
+and reads a split into ``InputExample`` rows; a bad row stops with ``path:line`` and the
+row. A task reads one text (NSMC, HATE) or a pair (KORNLI, KORSTS, KLUE_NLI, KLUE_STS:
+``text_b_column``), and its label is a class or a score (``label_type``; a score is
+read as a float and must lie in ``score_range``: a cell that is not a number or lies
+outside is refused as ``path:line``, never kept). ``--task_name=custom`` reads the
+columns the user names from train/dev/test .tsv, .csv or .jsonl files
+(custom_task.py). Turning the rows into model inputs is features.py's job.
+
+Every task also says how it is benchmarked: ``BENCHMARKS`` (krbert/benchmarks.py reads it).
 """
 
 import collections
@@ -14,18 +21,22 @@ from krbert.files import atomic, paths, reading
 from krbert.tf_compat import tf
 
 
-InputExample = collections.namedtuple("InputExample", ["guid", "text", "label", "line"])
-"""One row: guid (id column or 1-based row number), text, label (None when unlabelled),
-line (1-based line in its file, for messages)."""
+InputExample = collections.namedtuple("InputExample",
+                                      ["guid", "text", "label", "line", "text_b"],
+                                      defaults=(None,))
+"""One row: guid (id column or 1-based row number), text, label (a class name, a float
+score, or None when unlabelled), line (1-based line in its file, for messages; the entry
+number in a JSON list) and text_b (the second text of a pair, None for one text)."""
 
 Split = collections.namedtuple("Split", ["name", "path", "examples", "has_labels"])
 
 
 class Processor(object):
-    """A single-sentence classification task read from tab-separated files.
+    """A classification or regression task read from tab-separated files.
 
     Subclasses set the class attributes below; ``files`` maps a split to the file names
-    accepted for it, the first being the preferred one.
+    accepted for it, the first being the preferred one. ``labels`` are the class names
+    (a score task has none and one output).
     """
 
     name = None
@@ -33,9 +44,60 @@ class Processor(object):
     files = {}
     id_column = None
     text_column = None
+    text_b_column = None
     label_column = None
+    label_type = "class"
+    score_range = None
     quote_rounds = {}
     headline_metric = "accuracy"
+
+    @property
+    def is_pair(self):
+        """True for a task of sentence pairs ([CLS] a [SEP] b [SEP])."""
+        return self.text_b_column is not None
+
+    @property
+    def is_regression(self):
+        """True for a task whose label is a number (one output, mean squared error)."""
+        return self.label_type == "score"
+
+    @property
+    def num_outputs(self):
+        """The classifier's outputs: 1 for a score, else one per class."""
+        return 1 if self.is_regression else len(self.labels)
+
+    def label_value(self, label):
+        """What the feature cache stores for a label: its class id (0 when unlabelled), or
+        the score as a float."""
+        if self.is_regression:
+            return float(label or 0.0)
+        return self.labels.index(label) if label is not None else 0
+
+    def parse_label(self, value, path, number):
+        """The label of one cell: a class name of ``labels``, or a float in
+        ``score_range``; InputError naming path:line otherwise."""
+        if not self.is_regression:
+            if value not in self.labels:
+                raise cli.InputError(
+                    "%s:%d: label '%s' is not one of %s for task %s (column '%s'); fix or "
+                    "remove the row" % (path, number, value, ", ".join(self.labels),
+                                        self.name.upper(), self.label_column))
+            return value
+        try:
+            score = float(value)
+        except ValueError:
+            score = None
+        low, high = self.score_range or (float("-inf"), float("inf"))
+        if score is None or not low <= score <= high:
+            raise cli.InputError(
+                "%s:%d: score '%s' (column '%s') is not a number from %g to %g, as %s reads "
+                "it; fix or remove the row" % (path, number, value, self.label_column, low,
+                                                high, self.flag_text))
+        return score
+
+    def read_rows(self, path, required, optional):
+        """Yields (line, {column: text}) of one file (tab-separated here)."""
+        return reading.read_tsv(path, required, optional, self.quote_rounds)
 
     @property
     def tag(self):
@@ -73,23 +135,26 @@ class Processor(object):
         """Reads one split into a ``Split``; unlabelled files are allowed unless
         ``need_labels`` (training and evaluation need them)."""
         path = self.find_file(data_dir, split)
+        return Split(split, path, *self.read_examples(path, need_labels))
+
+    def read_examples(self, path, need_labels):
+        """(examples, has_labels) of one file."""
         optional = [c for c in (self.id_column, self.label_column)
                     if c and (c != self.label_column or not need_labels)]
-        required = [self.text_column] + ([self.label_column] if need_labels else [])
+        required = [c for c in (self.text_column, self.text_b_column) if c]
+        required += [self.label_column] if need_labels else []
         examples = []
         has_labels = None
-        for number, row in reading.read_tsv(path, required, optional, self.quote_rounds):
+        for number, row in self.read_rows(path, required, optional):
             label = row.get(self.label_column)
             if has_labels is None:
                 has_labels = label is not None
-            if label is not None and label not in self.labels:
-                raise cli.InputError(
-                    "%s:%d: label '%s' is not one of %s for task %s (column '%s'); fix or "
-                    "remove the row" % (path, number, label, ", ".join(self.labels),
-                                        self.name.upper(), self.label_column))
+            if label is not None:
+                label = self.parse_label(label, path, number)
             guid = row.get(self.id_column) or str(len(examples) + 1)
-            examples.append(InputExample(guid, row[self.text_column], label, number))
-        return Split(split, path, examples, bool(has_labels))
+            text_b = row[self.text_b_column] if self.text_b_column else None
+            examples.append(InputExample(guid, row[self.text_column], label, number, text_b))
+        return examples, bool(has_labels)
 
 
 class NsmcProcessor(Processor):
@@ -156,18 +221,194 @@ class HateProcessor(Processor):
         return "--task_name=HATE --hate_label=%s" % self.label_kind
 
 
-PROCESSORS = {"nsmc": NsmcProcessor, "hate": HateProcessor}
+class KorNliProcessor(Processor):
+    """KorNLI (kakaobrain/KorNLUDatasets): sentence1, sentence2, gold_label.
+
+    Trains on KorNLI's MultiNLI training set when it is there (scripts/download_data.sh),
+    else on the XNLI dev set; scored on the XNLI test set (dev: the XNLI dev set). Texts
+    are taken as written (no CSV unquoting: the files do not quote).
+    """
+
+    name = "kornli"
+    labels = ("entailment", "neutral", "contradiction")
+    files = {"train": ("multinli.train.ko.tsv", "xnli.dev.ko.tsv"),
+             "dev": ("xnli.dev.ko.tsv",),
+             "test": ("xnli.test.ko.tsv",)}
+    text_column = "sentence1"
+    text_b_column = "sentence2"
+    label_column = "gold_label"
+    quote_rounds = {"sentence1": 0, "sentence2": 0}
 
 
-def get_processor(task_name, hate_label="hate"):
-    """The task registered as ``task_name`` (case-insensitive)."""
+class KorStsProcessor(Processor):
+    """KorSTS (kakaobrain/KorNLUDatasets): a 0-5 similarity score of two sentences.
+
+    Columns genre, filename, year, id, score, sentence1, sentence2. Headline: Spearman.
+    """
+
+    name = "korsts"
+    files = {"train": ("sts-train.tsv",), "dev": ("sts-dev.tsv",), "test": ("sts-test.tsv",)}
+    id_column = "id"
+    text_column = "sentence1"
+    text_b_column = "sentence2"
+    label_column = "score"
+    label_type = "score"
+    score_range = (0.0, 5.0)
+    headline_metric = "spearman"
+    quote_rounds = {"sentence1": 0, "sentence2": 0}
+
+
+class KlueProcessor(Processor):
+    """A KLUE task read from its JSON list files (klue-<task>-v1.1_{train,dev}.json).
+
+    Without the training file (only the dev sets are shipped in ../shared/data), the dev
+    file is carved by a fixed rule: its entries in blocks of CARVE_BLOCK in file order,
+    every CARVE_EVERY-th block (blocks 4, 9, 14, ... from 0) held out as ``dev``, the rest
+    ``train``. Blocks keep the pairs written from one premise together. Logged once.
+    """
+
+    CARVE_BLOCK = 10
+    CARVE_EVERY = 5
+    version = "v1.1"
+
+    @property
+    def files(self):
+        return {split: ("klue-%s-%s_%s.json" % (self.name[5:], self.version, split),)
+                for split in ("train", "dev")}
+
+    def read_split(self, data_dir, split, need_labels=True):
+        if split in self.files:
+            try:
+                train = self.find_file(data_dir, "train")
+            except cli.InputError:
+                train = None
+            if train is None:
+                path = self.find_file(data_dir, "dev")
+                examples, has_labels = self.read_examples(path, need_labels)
+                if not getattr(self, "_announced", False):
+                    self._announced = True
+                    tf.logging.info(
+                        "%s: no %s in %s, so dev is carved: blocks of %d entries of %s, "
+                        "every %dth block (4, 9, ... from 0) held out as dev, the rest train",
+                        self.name.upper(), self.files["train"][0], data_dir, self.CARVE_BLOCK,
+                        path, self.CARVE_EVERY)
+                kept = [e for i, e in enumerate(examples)
+                        if self.is_held_out(i) == (split == "dev")]
+                return Split(split, path, kept, has_labels)
+        return Processor.read_split(self, data_dir, split, need_labels)
+
+    def is_held_out(self, index):
+        """True for the dev entries (0-based ``index``) the carve keeps out of training."""
+        return (index // self.CARVE_BLOCK) % self.CARVE_EVERY == self.CARVE_EVERY - 1
+
+    def read_rows(self, path, required, optional):
+        """Yields (entry number from 1, {column: text}) of a KLUE JSON list file; a nested
+        key is written with dots (labels.label)."""
+        import json
+
+        paths.check_input_file(path)
+        try:
+            with tf.io.gfile.GFile(path, "rb") as handle:
+                entries = json.loads(handle.read().decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise cli.InputError("%s: not a KLUE JSON file (%s); give the file as published"
+                                 % (path, str(e).splitlines()[0]))
+        if not isinstance(entries, list):
+            raise cli.InputError("%s: not a KLUE JSON list of entries; give the file as "
+                                 "published" % path)
+        for number, entry in enumerate(entries, start=1):
+            row = {}
+            for column in list(required) + list(optional):
+                value = entry
+                for key in column.split("."):
+                    value = value.get(key) if isinstance(value, dict) else None
+                if value is None and column in required:
+                    raise cli.InputError("%s: entry %d lacks '%s'; give the file as published"
+                                         % (path, number, column))
+                if value is not None:
+                    row[column] = value if isinstance(value, str) else repr(value)
+            yield number, row
+
+
+class KlueNliProcessor(KlueProcessor):
+    """KLUE-NLI: premise, hypothesis, gold_label (entailment / neutral / contradiction)."""
+
+    name = "klue_nli"
+    labels = ("entailment", "neutral", "contradiction")
+    id_column = "guid"
+    text_column = "premise"
+    text_b_column = "hypothesis"
+    label_column = "gold_label"
+
+
+class KlueStsProcessor(KlueProcessor):
+    """KLUE-STS: sentence1, sentence2, labels.label (0-5). Headline: Pearson, as KLUE."""
+
+    name = "klue_sts"
+    id_column = "guid"
+    text_column = "sentence1"
+    text_b_column = "sentence2"
+    label_column = "labels.label"
+    label_type = "score"
+    score_range = (0.0, 5.0)
+    headline_metric = "pearson"
+
+
+PROCESSORS = {"nsmc": NsmcProcessor, "hate": HateProcessor, "kornli": KorNliProcessor,
+              "korsts": KorStsProcessor, "klue_nli": KlueNliProcessor,
+              "klue_sts": KlueStsProcessor}
+CUSTOM = "custom"
+
+
+def get_processor(task_name, hate_label="hate", custom=None):
+    """The task registered as ``task_name`` (case-insensitive); ``custom`` (a
+    custom_task.CustomSpec) describes --task_name=custom."""
     key = (task_name or "").strip().lower()
+    if key == CUSTOM:
+        from krbert.classifier import custom_task
+
+        return custom_task.CustomProcessor(custom)
     if key not in PROCESSORS:
-        raise cli.InputError("--task_name=%s is unknown; choose one of %s"
+        raise cli.InputError("--task_name=%s is unknown; choose one of %s or CUSTOM"
                              % (task_name, ", ".join(k.upper() for k in sorted(PROCESSORS))))
     if key == "hate":
         return HateProcessor(hate_label)
     return PROCESSORS[key]()
+
+
+def registered_variants():
+    """Every (task_name, hate_label) the registry knows, one per label set (HATE has three):
+    what a checkpoint's folder may name in its feature caches."""
+    variants = []
+    for key in sorted(PROCESSORS):
+        labels = sorted(HateProcessor.LABEL_SETS) if key == "hate" else ["hate"]
+        variants += [(key, label) for label in labels]
+    return variants
+
+
+def _classifier_benchmark(name, folder, data_files, metrics, headline, extra=()):
+    return dict(name=name, script="run_classifier.py",
+                data_files=tuple("%s/%s" % (folder, f) for f in data_files),
+                flags=("--task_name=%s" % name, "--data_dir={data_dir}/%s" % folder,
+                       "--output_dir={output_dir}", "--do_train=true", "--do_eval=true")
+                + tuple(extra), metrics=metrics, headline=headline)
+
+
+BENCHMARKS = [
+    # KorNLI here trains on XNLI dev, so it is scored on XNLI test only.
+    _classifier_benchmark("KORNLI", "kornli", ("xnli.dev.ko.tsv", "xnli.test.ko.tsv"),
+                          ("eval_accuracy", "eval_macro_f1"), "eval_accuracy",
+                          ("--eval_split=test",)),
+    _classifier_benchmark("KORSTS", "korsts", ("sts-train.tsv", "sts-dev.tsv", "sts-test.tsv"),
+                          ("spearman", "pearson"), "spearman",
+                          ("--do_predict=true", "--predict_split=test")),
+    _classifier_benchmark("KLUE_NLI", "klue", ("klue-nli-v1.1_dev.json",),
+                          ("eval_accuracy", "eval_macro_f1"), "eval_accuracy"),
+    _classifier_benchmark("KLUE_STS", "klue", ("klue-sts-v1.1_dev.json",),
+                          ("pearson", "spearman"), "pearson"),
+]
+"""scripts/evaluate.sh's classifier rows (krbert/benchmarks.py turns them into
+Benchmark tuples): each task's files under DATA_DIR, flags, metrics and headline."""
 
 
 def define_hate_label_flag(flags):
