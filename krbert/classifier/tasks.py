@@ -224,14 +224,15 @@ class HateProcessor(Processor):
 class KorNliProcessor(Processor):
     """KorNLI (kakaobrain/KorNLUDatasets): sentence1, sentence2, gold_label.
 
-    Trains on KorNLI's MultiNLI training set when it is there (scripts/download_data.sh),
-    else on the XNLI dev set; scored on the XNLI test set (dev: the XNLI dev set). Texts
-    are taken as written (no CSV unquoting: the files do not quote).
+    Trains on KorNLI's training sets when they are there (train.ko.tsv: MultiNLI and SNLI,
+    942,854 pairs, written by scripts/download_data.sh), else on the XNLI dev set; scored
+    on the XNLI test set (dev: the XNLI dev set). Texts are taken as written (no CSV
+    unquoting: the files do not quote).
     """
 
     name = "kornli"
     labels = ("entailment", "neutral", "contradiction")
-    files = {"train": ("multinli.train.ko.tsv", "xnli.dev.ko.tsv"),
+    files = {"train": ("train.ko.tsv", "xnli.dev.ko.tsv"),
              "dev": ("xnli.dev.ko.tsv",),
              "test": ("xnli.test.ko.tsv",)}
     text_column = "sentence1"
