@@ -18,10 +18,11 @@ import json
 import os
 
 from krbert import cli
-from krbert.classifier import tasks
+from krbert.classifier.processor import Processor
 from krbert.files import atomic, reading
 from krbert.tf_compat import tf
 
+NAME = "custom"
 TASK_FILE = "task.json"
 """The custom task's description in the model folder (run_classifier.py --output_dir)."""
 EXTENSIONS = (".tsv", ".csv", ".jsonl")
@@ -51,10 +52,10 @@ def spec_from_values(text_column, text_b_column, label_column, label_type):
     return CustomSpec(text_column, text_b_column or None, label_column, label_type, None)
 
 
-class CustomProcessor(tasks.Processor):
+class CustomProcessor(Processor):
     """A task on the user's files; see the module docstring."""
 
-    name = tasks.CUSTOM
+    name = NAME
 
     def __init__(self, spec):
         if spec is None:
@@ -139,7 +140,7 @@ class CustomProcessor(tasks.Processor):
         self.labels = tuple(ordered)
 
     def to_json(self):
-        return {"task": tasks.CUSTOM, "text_column": self.text_column,
+        return {"task": NAME, "text_column": self.text_column,
                 "text_b_column": self.text_b_column, "label_column": self.label_column,
                 "label_type": self.label_type, "labels": list(self.labels)}
 
