@@ -21,6 +21,9 @@ headers and formats, so any script reads the sample with DATA_DIR=data/sample. W
     korsts/sts-test.tsv       the first 200 rows
     klue/klue-nli-v1.1_dev.json   the first 300 entries (JSON, indented by 4)
     klue/klue-sts-v1.1_dev.json   the first 120 entries
+    reviews/{train,dev,test}.csv  a custom-task example (docs/pairs.md): NSMC rows 1-300,
+                              301-400 and 401-500 of the training split as CSV with the
+                              columns review, sentiment (negative / positive)
 
 The published KR-BERT vocabularies (krbert/) are not part of the sample: their licence is
 not stated. Prints one line per file: rows (lines for the corpus) and bytes.
@@ -32,6 +35,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from krbert import cli  # noqa: E402
+from krbert.files import reading  # noqa: E402
 
 # (file, data rows kept from the top, keep later rows whose document is empty)
 TABLES = [
@@ -94,6 +98,24 @@ def write_lines(path, lines):
     return os.path.getsize(path)
 
 
+REVIEWS = [("train.csv", 0, 300), ("dev.csv", 300, 400), ("test.csv", 400, 500)]
+
+
+def reviews_csv(nsmc_lines, start, end):
+    """CSV bytes (header review,sentiment) of NSMC training rows [start, end)."""
+    import csv
+    import io
+
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["review", "sentiment"])
+    for line in nsmc_lines[1 + start:1 + end]:
+        _, document, label = line.decode("utf-8").rstrip("\n").split("\t")
+        writer.writerow([reading.unquote_csv(document, 2),
+                         "positive" if label == "1" else "negative"])
+    return out.getvalue().encode("utf-8")
+
+
 def make_sample(data_dir, output_dir):
     """Writes the sample; returns [(file, data rows or corpus lines, bytes)]."""
     written = []
@@ -101,6 +123,11 @@ def make_sample(data_dir, output_dir):
         lines = cut_table(read_lines(os.path.join(data_dir, name)), rows, keep_empty)
         size = write_lines(os.path.join(output_dir, name), lines)
         written.append((name, len(lines) - 1, size))
+    nsmc = read_lines(os.path.join(data_dir, "nsmc/train.tsv"))
+    for name, start, end in REVIEWS:
+        path = os.path.join(output_dir, "reviews", name)
+        written.append(("reviews/" + name, end - start,
+                        write_lines(path, [reviews_csv(nsmc, start, end)])))
     for name, count in JSON_LISTS:
         entries = json.loads(b"".join(read_lines(os.path.join(data_dir, name))).decode("utf-8"))
         text = json.dumps(entries[:count], ensure_ascii=False, indent=4) + "\n"
