@@ -167,14 +167,15 @@ def classifier_processor(task_name, hate_label, num_labels, checkpoint):
                    "does not name its task"))
         task_name, hate_label = found.pop()
         processor = classifier_tasks.get_processor(task_name, hate_label)
-        tf.logging.info("Task %s from the feature cache in %s", processor.flag_text, folder)
+        tf.logging.info("Task %s (%s) from the feature cache in %s", task_name.upper(),
+                        processor.flag_text, folder)
     else:
         processor = classifier_tasks.get_processor(task_name, hate_label)
     if processor.num_outputs != num_labels:
-        raise cli.InputError("%s has %d outputs but --task_name=%s has %d (%s); pass the task "
-                             "it was fine-tuned on" % (
+        raise cli.InputError("%s has %d output classes but --task_name=%s has %d labels (%s); "
+                             "pass the task it was fine-tuned on" % (
                                  checkpoint, num_labels, task_name, processor.num_outputs,
-                                 ", ".join(processor.labels) or "a score"))
+                                 ", ".join(processor.labels) or "one score"))
     return processor
 
 
