@@ -12,17 +12,11 @@ import sys
 
 import numpy as np
 import pytest
-from test_run_pretraining import (
-    ROOT,
-    flags_for,
-    latest_step,
-    progress,
-    run,
-    tiny_config,
-    write_records,
-)
+from test_run_pretraining import latest_step, progress
 
 from krbert.tf_compat import tf
+from tiny_models import ROOT, flags_for, tiny_config, write_records
+from tiny_models import run_pretraining as run
 
 
 def values(prefix):
