@@ -15,12 +15,12 @@
 # their reasons (-rs) and count them. A DATA_DIR without the data fails the data tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=$(scripts/setup.sh | tail -n 1)
 cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 JOBS=${JOBS:-$(( cores < 2 ? cores : 2 ))}
 case "$JOBS" in
   ''|*[!0-9]*|0) echo "test.sh: JOBS must be a number of processes, 1 or more (got '$JOBS')" >&2; exit 2 ;;
 esac
+VENV=$(scripts/setup.sh | tail -n 1)
 args=(-q -rs -p no:cacheprovider)
 if [ "$JOBS" -gt 1 ]; then args+=(-n "$JOBS"); fi
 if [ "${FAST:-0}" = 1 ]; then args+=(-m "not slow"); fi
