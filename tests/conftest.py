@@ -8,7 +8,8 @@ lines of the run count what was left out.
 
 Trained models, session fixtures built once per test run and shared by every module and
 every pytest-xdist worker (tests/tiny_models.py: ``built_once``, under a file lock in the
-run's temporary root). Read them, never change them: copy one to ``tmp_path`` first.
+run's temporary root). Read them, never change them: copy one to ``tmp_path`` first;
+and never give one's folder as a script's --output_dir, which a run claims while it runs.
 
 - ``classifier_flags``: run_classifier.py's flags for the tiny model (a list of "--flag=v").
 - ``nsmc_finetuned``: {"data", "output", "log"} of run_classifier.py trained, evaluated and

@@ -49,6 +49,7 @@ def base(tmp_path_factory):
     return config, data, os.path.join(out, "model.ckpt-20")
 
 
+@pytest.mark.slow
 def test_a_continuation_starts_at_step_0_and_a_killed_one_resumes(base, tmp_path,
                                                                   kill_after_checkpoint):
     config, data, checkpoint = base
@@ -148,6 +149,7 @@ def test_the_job_script_prints_the_continuation(base, tmp_path):
     assert done.returncode == 1 and "must be on gs://" in done.stderr
 
 
+@pytest.mark.slow
 def test_a_converted_model_without_heads_continues_and_resumes(tmp_path):
     """all-MiniLM-L6-v2 through convert_checkpoint.py --to=tf is an encoder and its pooler,
     without pretraining heads: those start afresh, named in the log; the rest is restored."""
