@@ -18,8 +18,10 @@
 # --max_predictions_per_seq=$MAX_PRED. INIT_CHECKPOINT (required): the checkpoint prefix.
 # BERT_CONFIG: its config (default: bert_config.json beside INIT_CHECKPOINT, as
 # extend_vocab.py and convert_checkpoint.py write it); a config that does not match the
-# checkpoint is refused. STEPS (CPU 1000, TPU 100000), BATCH (64), LR (5e-5), WARMUP (STEPS/10),
-# MAX_SEQ (128), MAX_PRED (20), TF=2 for TensorFlow 2.15, PYTHON.
+# checkpoint is refused. STEPS (CPU 1000, TPU 100000), BATCH (64; TRAIN_BATCH_SIZE as in
+# scripts/pretrain_tpu.sh is taken too), LR (5e-5), WARMUP (STEPS/10), MAX_SEQ (128),
+# MAX_PRED (20), TF=2 for TensorFlow 2.15, PYTHON. Each is checked in one line first; a
+# local INIT_CHECKPOINT and BERT_CONFIG are checked here, gs:// ones by run_pretraining.py.
 # CPU: OUTPUT_DIR (default runs/continue_pretraining). TPU (USE_TPU=1): BUCKET, TPU_NAME,
 # TPU_ZONE and GCP_PROJECT as in scripts/pretrain_tpu.sh; INPUT, INIT_CHECKPOINT and
 # OUTPUT_DIR (default gs://$BUCKET/continue_pretraining) on gs://.
@@ -33,12 +35,39 @@ source scripts/common.sh
 
 [ -n "${INPUT:-}" ] || fail "INPUT is not set; give the TFRecords from create_pretraining_data.py, e.g. INPUT='/tmp/domain/*.tfrecord' $0"
 [ -n "${INIT_CHECKPOINT:-}" ] || fail "INIT_CHECKPOINT is not set; give the checkpoint to continue, e.g. INIT_CHECKPOINT=models/krbert_medium/model.ckpt-2000000 $0"
-BERT_CONFIG=${BERT_CONFIG:-$(dirname "$INIT_CHECKPOINT")/bert_config.json}
-BATCH=${BATCH:-64}
+# whole_number NAME EXAMPLE: stops in one line unless $NAME is a positive whole number.
+whole_number() {
+  [[ "${!1}" =~ ^[1-9][0-9]{0,9}$ ]] || fail "$1=${!1} is not a positive whole number; give e.g. $1=$2"
+}
+if [ -z "${BATCH:-}" ] && [ -n "${TRAIN_BATCH_SIZE:-}" ]; then whole_number TRAIN_BATCH_SIZE 64; fi
+BATCH=${BATCH:-${TRAIN_BATCH_SIZE:-64}}
 LR=${LR:-5e-5}
 MAX_SEQ=${MAX_SEQ:-128}
 MAX_PRED=${MAX_PRED:-20}
-[ -f "$BERT_CONFIG" ] || fail "BERT_CONFIG=$BERT_CONFIG not found; give the config the checkpoint was trained with"
+whole_number BATCH 64
+whole_number MAX_SEQ 128
+whole_number MAX_PRED 20
+[[ "$LR" =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ ]] || fail "LR=$LR is not a learning rate; give e.g. LR=5e-5"
+
+# check_local_checkpoint: INIT_CHECKPOINT and BERT_CONFIG on this machine, each blamed
+# for its own fault. gs:// paths are left to run_pretraining.py, which reads them through
+# tf.io.gfile and names a missing one in one line.
+check_local_checkpoint() {
+  case "$INIT_CHECKPOINT" in gs://*) ;; *)
+    if [ -d "$INIT_CHECKPOINT" ]; then
+      local latest
+      latest=$(find "$INIT_CHECKPOINT" -maxdepth 1 -name '*.index' | sort -V | tail -n1)
+      latest=${latest%.index}
+      fail "INIT_CHECKPOINT=$INIT_CHECKPOINT is a folder; give the checkpoint prefix inside it, e.g. INIT_CHECKPOINT=${latest:-${INIT_CHECKPOINT%/}/model.ckpt-N}"
+    fi
+    [ -f "$INIT_CHECKPOINT.index" ] || fail "INIT_CHECKPOINT=$INIT_CHECKPOINT not found (no $INIT_CHECKPOINT.index); give the checkpoint prefix, e.g. dir/bert_model.ckpt"
+    ;;
+  esac
+  case "$BERT_CONFIG" in gs://*) ;; *)
+    [ -f "$BERT_CONFIG" ] || fail "BERT_CONFIG=$BERT_CONFIG not found; give the config the checkpoint was trained with"
+    ;;
+  esac
+}
 
 if [ "${USE_TPU:-0}" = 1 ]; then
   for var in BUCKET TPU_NAME TPU_ZONE GCP_PROJECT; do
@@ -48,6 +77,7 @@ if [ "${USE_TPU:-0}" = 1 ]; then
   BUCKET=${BUCKET%/}
   OUTPUT_DIR=${OUTPUT_DIR:-gs://$BUCKET/continue_pretraining}
   STEPS=${STEPS:-100000}
+  steps_example=100000
   for var in INPUT INIT_CHECKPOINT OUTPUT_DIR; do
     case "${!var}" in gs://*) ;; *) fail "$var=${!var} must be on gs:// (the TPU reads and writes it)";; esac
   done
@@ -57,11 +87,17 @@ if [ "${USE_TPU:-0}" = 1 ]; then
 else
   OUTPUT_DIR=${OUTPUT_DIR:-runs/continue_pretraining}
   STEPS=${STEPS:-1000}
+  steps_example=1000
+fi
+whole_number STEPS "$steps_example"
+BERT_CONFIG=${BERT_CONFIG:-$(dirname "${INIT_CHECKPOINT%/}")/bert_config.json}
+check_local_checkpoint
+if [ "${USE_TPU:-0}" != 1 ]; then
   SAVE=$(( STEPS / 4 > 0 ? STEPS / 4 : 1 ))
-  [ -f "$INIT_CHECKPOINT.index" ] || fail "INIT_CHECKPOINT=$INIT_CHECKPOINT not found (no $INIT_CHECKPOINT.index); give the checkpoint prefix, e.g. dir/bert_model.ckpt"
   device=(--use_tpu=false --iterations_per_loop="$SAVE" --log_every_n_steps=10)
 fi
 WARMUP=${WARMUP:-$(( STEPS / 10 ))}
+[[ "$WARMUP" =~ ^(0|[1-9][0-9]{0,9})$ ]] || fail "WARMUP=$WARMUP is not a whole number of steps; give e.g. WARMUP=$(( STEPS / 10 ))"
 
 python=$(job_python)
 cmd=("$python" run_pretraining.py

@@ -290,7 +290,7 @@ def test_classifier_round_trip_and_run_classifier_loads_it(nsmc_finetuned, nsmc_
     assert sorted(before) == sorted(after)
     assert all(before[n].tobytes() == after[n].tobytes() for n in before)
 
-    from test_run_classifier import run as run_classifier
+    from tiny_models import run_classifier
     flags = [a for a in classifier_flags if not a.startswith("--bert_config_file")]
     _, log = run_classifier(flags + ["--bert_config_file=%s/bert_config.json" % out,
                                      "--task_name=NSMC", "--data_dir=%s" % nsmc_finetuned["data"],

@@ -13,7 +13,10 @@ writes the checkpoints and summaries. ``read_cluster`` turns every mistake into 
 When a worker dies, the others would wait for it forever inside their next all-reduce:
 ``PeerWatch`` notices that a peer's port has closed while this process is stuck in a
 training step, says so in one line and ends the process, so that the whole job stops and
-can be restarted from the last checkpoint.
+can be restarted from the last checkpoint. Before the first step it bounds the wait for
+the others to join (--worker_start_timeout_secs): a worker that never starts, or a host
+name that does not resolve, is named in one line with its address instead of a job that
+waits for ever after "Graph was finalized".
 """
 
 import collections
@@ -29,6 +32,22 @@ from krbert import cli
 from krbert.tf_compat import tf
 
 JOBS = ("chief", "worker")
+START_TIMEOUT_SECS = 600.0
+"""Default of --worker_start_timeout_secs: time for every machine to start its worker."""
+
+
+def define_cluster_flags(flags):
+    """Defines --worker_start_timeout_secs (read by start_timeout_from_flags)."""
+    flags.DEFINE_float(
+        "worker_start_timeout_secs", START_TIMEOUT_SECS,
+        "multi_worker: how long this worker waits for every other task of TF_CONFIG to "
+        "answer before the first step; then it stops, naming the task that never did.")
+
+
+def start_timeout_from_flags(FLAGS):  # pylint: disable=invalid-name
+    """The checked --worker_start_timeout_secs (InputError, one line, unless above 0)."""
+    cli.check_positive_number("worker_start_timeout_secs", FLAGS.worker_start_timeout_secs)
+    return FLAGS.worker_start_timeout_secs
 
 Cluster = collections.namedtuple("Cluster", [
     "tasks",      # [(job, index, "host:port")] in the order chief, then workers
@@ -132,6 +151,16 @@ def check_address_free(cluster):
         probe.close()
 
 
+def host_resolves(address):
+    """False when the host of "host:port" has no address (DNS or /etc/hosts)."""
+    host, port = _split_address(address)
+    try:
+        socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM)
+        return True
+    except (OSError, UnicodeError):
+        return False
+
+
 def peer_answers(address, timeout=2.0):
     """True when something accepts TCP connections at "host:port"."""
     host, port = _split_address(address)
@@ -154,9 +183,15 @@ class PeerWatch(tf.train.SessionRunHook):
     worker 1 at host:port stopped ...") and exits with status 1: the process cannot be
     interrupted otherwise. A task that finished first is not mistaken for a dead one:
     saving the last checkpoint is not a step.
+
+    Before that, ``start()`` (called before training) bounds the wait for the others to
+    join: when no step has completed ``start_timeout`` seconds after it, and a task's port
+    does not answer, it writes one line naming that task and its address ("has not
+    joined", and whether its host name resolves) and exits with status 1.
     """
 
-    def __init__(self, cluster, output_dir, interval=5.0, grace=30.0, exit_fn=None):
+    def __init__(self, cluster, output_dir, interval=5.0, grace=30.0, exit_fn=None,
+                 start_timeout=START_TIMEOUT_SECS):
         self._peers = [(job, index, address) for job, index, address in cluster.tasks
                        if address != cluster.address]
         self._output_dir = output_dir
@@ -168,7 +203,18 @@ class PeerWatch(tf.train.SessionRunHook):
         self._recovering = False
         self._armed = False
         self._stopped = threading.Event()
+        self._first_step = threading.Event()
+        self._start_timeout = start_timeout
         self._thread = None
+        self._start_thread = None
+
+    def start(self):
+        """Starts the bounded wait for every other task to join (a daemon thread)."""
+        if self._peers and self._start_thread is None:
+            self._start_thread = threading.Thread(target=self._watch_start,
+                                                  name="peer-start-watch")
+            self._start_thread.daemon = True
+            self._start_thread.start()
 
     def after_create_session(self, session, coord):
         self._sessions += 1
@@ -181,6 +227,7 @@ class PeerWatch(tf.train.SessionRunHook):
     def after_run(self, run_context, run_values):
         self._step_started = None
         self._recovering = False
+        self._first_step.set()
         if not self._armed and self._peers:
             self._armed = True
             self._thread = threading.Thread(target=self._watch, name="peer-watch")
@@ -189,6 +236,33 @@ class PeerWatch(tf.train.SessionRunHook):
 
     def end(self, session):
         self._stopped.set()
+        self._first_step.set()
+
+    def not_joined(self, now, started, answering):
+        """The first task that has not joined at time ``now``, or None: none is before the
+        first step and ``start_timeout`` after ``started``.
+
+        Args:
+          now, started: time.time() values.
+          answering: {peer: True when its port answers now}.
+        """
+        if self._first_step.is_set() or now - started < self._start_timeout:
+            return None
+        missing = sorted(peer for peer in self._peers if not answering.get(peer))
+        return missing[0] if missing else None
+
+    def _watch_start(self):
+        started = time.time()
+        interval = max(0.1, min(self._interval, self._start_timeout / 3.0))
+        while not self._first_step.wait(interval):
+            if self._stopped.is_set():
+                return
+            answering = {peer: peer_answers(peer[2]) for peer in self._peers}
+            peer = self.not_joined(time.time(), started, answering)
+            if peer is not None and not self._first_step.is_set():
+                self._stopped.set()
+                self._report_not_joined(peer, time.time() - started)
+                return
 
     def waiting_for(self, now, missing_since):
         """The peer this task waits for in vain at time ``now``, or None.
@@ -217,6 +291,20 @@ class PeerWatch(tf.train.SessionRunHook):
             if peer is not None and not self._stopped.is_set():
                 self._stopped.set()
                 self._report(peer, now - missing_since[peer])
+
+    def _report_not_joined(self, peer, waited):
+        job, index, address = peer
+        where = ("its host name does not resolve" if not host_resolves(address)
+                 else "nothing answers there")
+        sys.stdout.flush()
+        sys.stderr.write(
+            "error: %s %d at %s has not joined after %.0f s (%s); start it with the same "
+            "command and TF_CONFIG task {\"type\": \"%s\", \"index\": %d} on that "
+            "machine, or correct its address in TF_CONFIG on every machine "
+            "(--worker_start_timeout_secs sets this wait)\n"
+            % (job, index, address, waited, where, job, index))
+        sys.stderr.flush()
+        self._exit(1)
 
     def _report(self, peer, missing):
         job, index, address = peer

@@ -53,6 +53,7 @@ def define_distribution_flags(flags):
         "GPUs: compute in float16 (variables stay float32) with a dynamic loss scale; a "
         "step whose gradients are not finite is skipped and halves the scale. On the TPU "
         "use --use_bfloat16.")
+    cluster_lib.define_cluster_flags(flags)
 
 
 class Distribution(object):

@@ -15,7 +15,7 @@ import os
 from krbert.estimator import cluster as cluster_lib
 from krbert.estimator import distribution as distribution_lib
 from krbert.estimator import tpu_vm
-from krbert.tf_compat import TPUClusterResolver, release_coordinator_server, tf, tpu_estimator
+from krbert.tf_compat import release_coordinator_server, tf, tpu_estimator
 
 
 def define_tpu_flags(flags):
@@ -48,11 +48,19 @@ def check_device_flags(FLAGS, batch_sizes):
     returns the Distribution (distribution.from_flags) or None.
 
     Call early in main(), before any session: a distribution may split the CPU into
-    logical devices or hide GPUs; --tpu_name=local fails here at once off a TPU VM.
+    logical devices or hide GPUs; --use_tpu fails here at once with no TPU to drive
+    (--tpu_name=local or no --tpu_name off a TPU VM) or a named TPU that cannot be
+    looked up.
     """
     distribution = distribution_lib.from_flags(FLAGS, batch_sizes)
+    if distribution is not None and distribution.cluster is not None:
+        # How long train() waits for the other tasks to join (cluster_lib.PeerWatch).
+        distribution.start_timeout = cluster_lib.start_timeout_from_flags(FLAGS)
     if FLAGS.use_tpu:
-        tpu_vm.resolve_tpu_name(FLAGS.tpu_name, FLAGS.master)
+        tpu_name = tpu_vm.require_tpu(FLAGS.tpu_name, FLAGS.master)
+        if tpu_name and tpu_name != tpu_vm.LOCAL:
+            # A named Cloud TPU is looked up now, not after the input is read.
+            tpu_vm.cluster_resolver(tpu_name, FLAGS.tpu_zone, FLAGS.gcp_project)
     return distribution
 
 
@@ -77,7 +85,7 @@ def make_run_config(output_dir, use_tpu, tpu_name=None, tpu_zone=None, gcp_proje
     if use_tpu:
         tpu_name = tpu_vm.resolve_tpu_name(tpu_name, master)
     if use_tpu and tpu_name:
-        cluster = TPUClusterResolver(tpu_name, zone=tpu_zone, project=gcp_project)
+        cluster = tpu_vm.cluster_resolver(tpu_name, tpu_zone, gcp_project)
     return tpu_estimator.RunConfig(
         cluster=cluster,
         master=master,
@@ -182,7 +190,7 @@ class StrategyEstimator(object):
     Training gives every replica its slice of each global batch
     (distribution.split_for_replicas); with multi_worker it goes through
     tf.estimator.train_and_evaluate (the only way the Estimator trains on a cluster),
-    with a PeerWatch that stops this task when another one dies. Evaluation and
+    with a PeerWatch that stops this task when another one never joins or dies. Evaluation and
     prediction run on one device of this machine, without the cluster.
     """
 
@@ -220,8 +228,11 @@ class StrategyEstimator(object):
             self._trainer.train(input_fn=train_input_fn, max_steps=max_steps)
             return self
         timeout = self.distribution.worker_timeout
-        watch = cluster_lib.PeerWatch(cluster, self.model_dir, grace=timeout,
-                                      interval=min(5.0, timeout / 3.0))
+        watch = cluster_lib.PeerWatch(
+            cluster, self.model_dir, grace=timeout, interval=min(5.0, timeout / 3.0),
+            start_timeout=getattr(self.distribution, "start_timeout",
+                                  cluster_lib.START_TIMEOUT_SECS))
+        watch.start()
         tf.estimator.train_and_evaluate(
             self._trainer,
             tf.estimator.TrainSpec(train_input_fn, max_steps=max_steps, hooks=[watch]),
