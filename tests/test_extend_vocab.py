@@ -22,6 +22,7 @@ import optimization
 import tokenization
 from conftest import mounted_tmpfs
 from krbert import cli
+from krbert.checkpoints import variables
 from krbert.pretraining import heads
 from krbert.tf_compat import tf
 from krbert.vocab import extend
@@ -311,14 +312,6 @@ def test_refusals_are_one_line(model, tmp_path):
     assert "tokens.txt:2: token '클린봇' is listed twice" in line
     assert not os.path.exists(str(tmp_path / "a"))
     other = tmp_path / "other.json"
-    other.write_text(json.dumps(dict(TINY, hidden_size=64)))
-    line = one_line_error(base + ["--bert_config_file=%s" % other,
-                                  "--output_dir=%s" % (tmp_path / "b")])
-    assert "bert/embeddings/word_embeddings has shape [20000, 32] but" in line
-    other.write_text(json.dumps(dict(TINY, vocab_size=19999)))
-    line = one_line_error(base + ["--bert_config_file=%s" % other,
-                                  "--output_dir=%s" % (tmp_path / "c")])
-    assert "vocab_20000.txt has 20000 tokens but" in line and "vocab_size=19999" in line
     other.write_text(json.dumps(dict(TINY, num_hidden_layers=3)))
     line = one_line_error(base + ["--bert_config_file=%s" % other,
                                   "--output_dir=%s" % (tmp_path / "d")])
@@ -326,6 +319,23 @@ def test_refusals_are_one_line(model, tmp_path):
     line = one_line_error(base + ["--bert_config_file=%s" % config,
                                   "--output_dir=%s" % os.path.dirname(checkpoint)])
     assert "already holds files; give a new folder" in line
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"hidden_size": 64}, ["bert/embeddings/word_embeddings has shape [20000, 32] but"]),
+    ({"vocab_size": 19999}, ["vocab_20000.txt has 20000 tokens but", "vocab_size=19999"]),
+    ({"num_hidden_layers": 3}, ["has 2 encoder layers but", "num_hidden_layers=3"]),
+])
+def test_a_config_that_does_not_match_the_model_is_refused(model, tmp_path, change, words):
+    """The checks of the vocabulary, config and checkpoint against each other, in this process
+    (the refusal as a user sees it: test_refusals_are_one_line)."""
+    _, checkpoint = model
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(dict(TINY, **change)))
+    with pytest.raises(cli.InputError) as error:
+        extend.load_model(VOCAB, str(other), variables.read_variables(checkpoint), checkpoint)
+    for word in words:
+        assert word in str(error.value), str(error.value)
 
 
 def test_a_corpus_that_is_not_utf8_is_refused_with_file_line_and_byte(model, tmp_path):
