@@ -1,42 +1,15 @@
-"""The shared TPUEstimator plumbing and the TF 1/2 import."""
+"""krbert.estimator.run_folder: the run's output folder created, claimed for one run and
+cleared of what dead runs left."""
 
 import os
 import socket
 import subprocess
-import time
-import types
 
 import pytest
 
 from krbert import cli
-from krbert.checkpoints import restore
-from krbert.estimator import run_folder, runtime
-from krbert.files import atomic, in_use
-from krbert.tf_compat import IS_TF2, TF_VERSION, tf, tpu_estimator
-
-
-def test_tf_compat_gives_the_v1_api_on_both_versions():
-    assert TF_VERSION.startswith("2.15" if IS_TF2 else "1.15")
-    assert not tf.executing_eagerly()
-    assert hasattr(tf, "placeholder") and hasattr(tf, "Session")
-    assert tpu_estimator.TPUEstimator.__name__ == "TPUEstimator"
-
-
-
-
-def test_session_config_turns_on_xla_only_when_asked():
-    assert runtime.session_config().graph_options.optimizer_options.global_jit_level == 0
-    jit = runtime.session_config(xla_jit=True)
-    assert jit.graph_options.optimizer_options.global_jit_level == tf.OptimizerOptions.ON_1
-
-
-def test_run_config_is_local_without_a_tpu_name(tmp_path):
-    config = runtime.make_run_config(str(tmp_path), use_tpu=False,
-                                     iterations_per_loop=7, save_checkpoints_steps=9)
-    assert config.model_dir == str(tmp_path)
-    assert config.tpu_config.iterations_per_loop == 7
-    assert config.save_checkpoints_steps == 9
-    assert config.cluster is None
+from krbert.estimator import run_folder
+from krbert.files import atomic
 
 
 def test_ensure_output_dir_fails_in_one_line_when_it_cannot_create(tmp_path):
@@ -46,66 +19,6 @@ def test_ensure_output_dir_fails_in_one_line_when_it_cannot_create(tmp_path):
         run_folder.ensure_output_dir(str(blocker / "sub"))
     run_folder.ensure_output_dir(str(tmp_path / "new" / "dir"))
     assert (tmp_path / "new" / "dir").is_dir()
-
-
-def save_checkpoint(prefix, **shapes):
-    with tf.Graph().as_default():
-        for name, shape in shapes.items():
-            tf.get_variable(name.replace("__", "/"), shape)
-        with tf.Session() as sess:
-            sess.run(tf.global_variables_initializer())
-            return tf.train.Saver().save(sess, prefix)
-
-
-@pytest.mark.parametrize("case, message", [
-    ("missing", "--init_checkpoint=PATH not found; give a checkpoint prefix"),
-    ("text file", "--init_checkpoint=PATH is not a TensorFlow checkpoint (Unable to open table"),
-    ("empty folder", "--init_checkpoint=PATH is not a TensorFlow checkpoint (Couldn't find"),
-    ("index file", "--init_checkpoint=PATH holds no variable; give the prefix, without the "
-                   ".index or .data-* suffix"),
-])
-def test_an_init_checkpoint_that_is_no_checkpoint_is_one_line(tmp_path, case, message):
-    path = str(tmp_path / "model.ckpt")
-    if case == "text file":
-        (tmp_path / "model.ckpt").write_text(u"not a checkpoint")
-    elif case == "empty folder":
-        path = str(tmp_path)
-    elif case == "index file":
-        path = save_checkpoint(path, bert__w=[2, 3]) + ".index"
-    with pytest.raises(cli.InputError) as error:
-        restore.checkpoint_shapes(path)
-    assert str(error.value).startswith(message.replace("PATH", path)), str(error.value)
-
-
-def test_warm_start_names_the_variable_and_both_shapes_when_they_differ(tmp_path):
-    prefix = save_checkpoint(str(tmp_path / "model.ckpt"), bert__a=[4], bert__w=[3, 4])
-    with tf.Graph().as_default():
-        tf.get_variable("bert/a", [4])
-        tf.get_variable("bert/w", [3, 5])
-        with pytest.raises(cli.InputError) as error:
-            restore.warm_start(prefix, use_tpu=False)
-    assert str(error.value) == (
-        "--init_checkpoint=%s: variable bert/w has shape [3, 4] in the checkpoint but [3, 5] in "
-        "this model; use the --bert_config_file the checkpoint was trained with" % prefix)
-    with tf.Graph().as_default():  # matching shapes load
-        tf.get_variable("bert/a", [4])
-        tf.get_variable("bert/w", [3, 4])
-        restore.warm_start(prefix, use_tpu=False)
-
-
-def test_run_config_from_flags_reads_the_tpu_flags_and_takes_further_settings(tmp_path):
-    FLAGS = types.SimpleNamespace(
-        output_dir=str(tmp_path), use_tpu=False, tpu_name=None, tpu_zone=None,
-        gcp_project=None, master=None, num_tpu_cores=8, iterations_per_loop=5,
-        save_checkpoints_steps=7, log_every_n_steps=3)
-    config = runtime.run_config_from_flags(FLAGS, runtime.session_config(),
-                                           keep_checkpoint_max=2, tf_random_seed=11)
-    assert config.model_dir == str(tmp_path) and config.cluster is None
-    assert config.save_checkpoints_steps == 7 and config.tpu_config.iterations_per_loop == 5
-    assert config.log_step_count_steps == 15  # on the CPU one session run is one step
-    assert config.keep_checkpoint_max == 2 and config.tf_random_seed == 11
-    FLAGS.use_tpu = True
-    assert runtime.run_config_from_flags(FLAGS, None).log_step_count_steps == 3
 
 
 def test_ensure_output_dir_refuses_a_folder_a_live_run_uses_and_clears_what_dead_runs_left(
@@ -152,24 +65,6 @@ def test_ensure_output_dir_refuses_a_folder_a_live_run_uses_and_clears_what_dead
     run_folder.ensure_output_dir(str(out))  # that run is gone: its writes are cleared
     mine = temporary(run_folder.IN_USE, os.getpid()).name
     assert sorted(os.listdir(str(out))) == sorted(kept + [mine])
-
-
-def test_of_two_runs_claiming_one_folder_the_older_marker_holds_it(tmp_path):
-    host = socket.gethostname().split(".")[0]
-    sleeper = subprocess.Popen(["sleep", "60"])
-    try:
-        newer = tmp_path / ("in_use%s%s.%d" % (atomic.TMP_MARK, host, sleeper.pid))
-        newer.write_text(u"")
-        os.utime(str(newer), (time.time() + 60, time.time() + 60))  # claimed after this run
-        marker = in_use.claim(str(tmp_path), "--output_dir")  # this run was first: it holds
-        assert os.path.exists(marker) and newer.exists()
-        os.utime(str(newer), (time.time() - 60, time.time() - 60))  # claimed before it
-        with pytest.raises(cli.InputError, match="is in use by another run"):
-            in_use.claim(str(tmp_path), "--output_dir")
-        assert not os.path.exists(marker) and newer.exists()
-    finally:
-        sleeper.kill()
-        sleeper.wait()
 
 
 def test_the_other_workers_of_a_job_share_the_folder_their_chief_holds(tmp_path):
