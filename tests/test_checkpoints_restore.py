@@ -1,5 +1,7 @@
 """krbert.checkpoints.restore: checkpoints that are none refused in one line, shapes checked
-before a warm start."""
+before a warm start, the files a checkpoint is made of."""
+
+import os
 
 import pytest
 
@@ -52,3 +54,20 @@ def test_warm_start_names_the_variable_and_both_shapes_when_they_differ(tmp_path
         tf.get_variable("bert/w", [3, 4])
         restore.warm_start(prefix, use_tpu=False)
 
+
+def test_checkpoint_files_are_those_of_the_prefix_or_all_in_the_folder(tmp_path):
+    with tf.Graph().as_default():
+        tf.get_variable("bert/w", [2])
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            saver = tf.train.Saver()
+            for step in (1, 10):
+                saver.save(sess, str(tmp_path / "model.ckpt"), global_step=step)
+    (tmp_path / "model.ckpt-1-notes.txt").write_text(u"not of the checkpoint")
+    assert restore.checkpoint_files(str(tmp_path / "model.ckpt-1")) == [
+        str(tmp_path / name) for name in ("model.ckpt-1.data-00000-of-00001",
+                                          "model.ckpt-1.index", "model.ckpt-1.meta")]
+    assert restore.checkpoint_files(str(tmp_path)) == sorted(
+        str(tmp_path / name) for name in os.listdir(str(tmp_path)))
+    assert restore.checkpoint_files(str(tmp_path / "model.ckpt-2")) == []
+    assert restore.checkpoint_files(str(tmp_path / "missing" / "model.ckpt")) == []
