@@ -9,7 +9,8 @@ import uuid
 import pytest
 
 from conftest import ROOT
-from krbert.files import atomic, fs, in_use
+from krbert import cli
+from krbert.files import atomic, fs, in_use, paths
 from krbert.tf_compat import IS_TF2, tf
 
 needs_ram = pytest.mark.skipif(not IS_TF2, reason="TensorFlow 1.15 has no ram:// file system")
@@ -23,6 +24,22 @@ def test_a_broken_link_is_absent_as_an_input_but_takes_its_name(tmp_path):
                 for name in ("file", "link", "broken", "missing")}
     assert presence == {"file": (True, True), "link": (True, True), "broken": (False, True),
                         "missing": (False, False)}
+
+
+def test_a_broken_link_is_not_found_as_an_input_and_taken_as_an_output(tmp_path):
+    broken = tmp_path / "broken"
+    os.symlink(str(tmp_path / "gone"), str(broken))
+    with pytest.raises(cli.InputError, match="broken: --input_file not found; check the path"):
+        paths.check_input_file(str(broken), "--input_file")
+    with pytest.raises(cli.InputError, match="--output_dir=.*broken is a file; give a new"):
+        with atomic.staged_folder(str(broken), "--output_dir"):
+            pass
+    atomic.write_text_atomic(str(broken), u"new\n")  # the link is replaced, not followed
+    assert not broken.is_symlink() and broken.read_text() == u"new\n"
+    assert sorted(os.listdir(str(tmp_path))) == ["broken"]
+    os.symlink(str(tmp_path / "gone"), str(tmp_path / "other"))
+    atomic.discard(str(tmp_path / "other"))
+    assert sorted(os.listdir(str(tmp_path))) == ["broken"]
 
 
 def test_local_operations(tmp_path):
