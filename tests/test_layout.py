@@ -199,15 +199,35 @@ def built_modules():
         return set(re.findall(r'Extension\(\s*"([\w.]+)"', f.read()))
 
 
+def top_level_names(path):
+    """Names a module file defines at its top level: functions, classes, assignments and
+    imports."""
+    with io.open(path, encoding="utf-8") as f:
+        body = ast.parse(f.read()).body
+    names = set()
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(target.id for target in node.targets if isinstance(target, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    return names
+
+
 def missing_dotted_module(name, built=frozenset()):
-    """The part of a dotted name ``krbert.a.b.attr`` that names no module, or None: every
-    part up to the first module must be a package or a module (what follows a module is
-    its attribute, not checked)."""
+    """The part of a dotted name ``krbert.PACKAGE.MODULE.NAME`` that names nothing, or None:
+    every part up to the first module must be a package or a module, and the part after the
+    module a name the module defines (what follows that is not checked)."""
     path = ROOT
     parts = name.split(".")
     for i, part in enumerate(parts):
         path = os.path.join(path, part)
-        if os.path.isfile(path + ".py") or ".".join(parts[:i + 1]) in built:
+        if ".".join(parts[:i + 1]) in built:
+            return None
+        if os.path.isfile(path + ".py"):
+            if i + 1 < len(parts) and parts[i + 1] not in top_level_names(path + ".py"):
+                return ".".join(parts[:i + 2])
             return None
         if not os.path.isfile(os.path.join(path, "__init__.py")):
             return ".".join(parts[:i + 1])
@@ -218,9 +238,9 @@ def missing_file_names(text, files, tests_defined, built=frozenset(), markdown=F
     """The module and file names in ``text`` that name nothing in the tree.
 
     Checked: paths under krbert/ (``krbert/files/atomic.py``, ``krbert/estimator/``),
-    dotted module names (``krbert.files.atomic``), file names ending in .py (the base
-    name must be a file of the tree), and in Markdown the test modules or tests
-    (``test_data_safety``).
+    dotted names (``krbert.files.atomic``, ``krbert.files.atomic.commit``), file names
+    ending in .py (the base name must be a file of the tree), and in Markdown the test
+    modules or tests (``test_data_safety``).
     """
     basenames = {os.path.basename(path) for path in files}
     missing = []
@@ -246,11 +266,11 @@ def missing_file_names(text, files, tests_defined, built=frozenset(), markdown=F
 def test_missing_file_names_finds_a_module_that_is_gone():
     files = ["krbert/files/atomic.py", "tokenization.py", "tests/test_layout.py"]
     text = ("See krbert/files/atomic.py, krbert/files/gone.py, krbert/estimator/, "
-            "krbert.files.atomic.commit, krbert.files.gone, krbert.gone, tokenization.py, "
-            "fast_tokenization.py and [test_layout, test_gone].")
+            "krbert.files.atomic.commit, krbert.files.atomic.gone, krbert.files.gone, "
+            "krbert.gone, tokenization.py, fast_tokenization.py and [test_layout, test_gone].")
     assert missing_file_names(text, files, {"test_layout"}, markdown=True) == [
-        "krbert/files/gone.py", "krbert.files.gone", "krbert.gone", "fast_tokenization.py",
-        "test_gone"]
+        "krbert/files/gone.py", "krbert.files.atomic.gone", "krbert.files.gone", "krbert.gone",
+        "fast_tokenization.py", "test_gone"]
 
 
 def test_docstrings_and_docs_name_only_modules_and_files_that_exist():
