@@ -45,7 +45,7 @@ from krbert.checkpoints import huggingface, restore
 from krbert.checkpoints.variables import write_checkpoint
 from krbert.classifier import custom_task
 from krbert.classifier import tasks as classifier_tasks
-from krbert.files import atomic
+from krbert.files import atomic, fs
 from krbert.files import paths as file_paths
 from krbert.tf_compat import tf
 
@@ -210,7 +210,7 @@ def to_hf(init_checkpoint, bert_config_file, vocab_file, do_lower_case, output_d
                                       labels, task)
     huggingface.set_problem_type(hf_config, regression)
     inputs = [("--vocab_file", [vocab_file]), ("--bert_config_file", [bert_config_file]),
-              ("--init_checkpoint", tf.io.gfile.glob(checkpoint + ".*"))]
+              ("--init_checkpoint", restore.checkpoint_files(checkpoint))]
     with output_folder(output_dir, HF_FILES, inputs) as staging:
         save_safetensors(tensors, os.path.join(staging, "model.safetensors"))
         huggingface.write_json(os.path.join(staging, "config.json"), hf_config)
@@ -373,7 +373,7 @@ def main(_):
         raise cli.InputError("--to is required: hf (checkpoint to transformers) or tf")
     if not FLAGS.output_dir:
         raise cli.InputError("--output_dir is required")
-    if file_paths.is_remote(FLAGS.output_dir):
+    if fs.is_remote(FLAGS.output_dir):
         raise cli.InputError("--output_dir=%s: the converter writes a local folder; convert to "
                              "a local folder, then copy it (gsutil -m cp -r)" % FLAGS.output_dir)
     if FLAGS.to == "hf":

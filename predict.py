@@ -36,7 +36,6 @@ shown on stderr when it is a terminal and the input has more than PROGRESS_MIN_L
 """
 
 import io
-import os
 import sys
 import time
 
@@ -383,14 +382,6 @@ def check_flags(FLAGS):
         raise cli.InputError("--output_file=%s is a folder; name a file" % FLAGS.output_file)
 
 
-def model_files(path):
-    """The files of a checkpoint prefix (PREFIX.*) or of a folder (all under it)."""
-    if tf.io.gfile.isdir(path):
-        return [os.path.join(folder, name) for folder, _, names in tf.io.gfile.walk(path)
-                for name in names]
-    return tf.io.gfile.glob(path + "*")
-
-
 def check_output_spares_inputs(FLAGS):
     """InputError when --output_file is (or links to) a file the run reads."""
     if not FLAGS.output_file:
@@ -399,7 +390,8 @@ def check_output_spares_inputs(FLAGS):
                  "saved_model"):
         path = getattr(FLAGS, name)
         if path and path != "-":
-            inputs = model_files(path) if name in ("init_checkpoint", "saved_model") else [path]
+            model = name in ("init_checkpoint", "saved_model")
+            inputs = restore.checkpoint_files(path) if model else [path]
             paths.check_outputs_spare_inputs([FLAGS.output_file], inputs, "--output_file",
                                              "--" + name)
 
