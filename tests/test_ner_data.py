@@ -76,16 +76,16 @@ def test_an_i_tag_without_b_is_read_as_b_and_counted():
 def test_carved_split_when_the_train_file_is_missing(tmp_path):
     lines = "".join(sentence_lines("s-%d" % i, [("가", "O")]) for i in range(10))
     (tmp_path / klue.FILES["dev"]).write_text(lines, encoding="utf-8")
-    train, _ = klue.read_split(str(tmp_path), "train")
-    dev, _ = klue.read_split(str(tmp_path), "dev")
+    splits = klue.read_splits(str(tmp_path), ["train", "dev"])
+    train, dev = splits["train"][0], splits["dev"][0]
     assert [s.guid for s in train] == ["s-%d" % i for i in range(8)]
     assert [s.guid for s in dev] == ["s-8", "s-9"]
     (tmp_path / klue.FILES["train"]).write_text(sentence_lines("t-0", [("가", "O")]),
                                                 encoding="utf-8")
-    assert [s.guid for s in klue.read_split(str(tmp_path), "dev")[0]] == [
+    assert [s.guid for s in klue.read_splits(str(tmp_path), ["dev"])["dev"][0]] == [
         "s-%d" % i for i in range(10)]
     with pytest.raises(cli.InputError, match="holds neither"):
-        klue.read_split(str(tmp_path / "missing"), "train")
+        klue.read_splits(str(tmp_path / "missing"), ["train"])
 
 
 def test_space_tags_follow_the_entity_around_them():

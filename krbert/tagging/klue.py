@@ -166,17 +166,26 @@ def find_split(data_dir, split):
                          % (data_dir, FILES["train"], FILES["dev"]))
 
 
-def read_split(data_dir, split):
-    """(sentences of ``split``, path); with a carved dev (see find_split) logs the rule."""
-    path, carved = find_split(data_dir, split)
-    sentences = read_file(path).sentences
-    if not carved:
-        return sentences, path
-    train, held_out = carve(sentences)
-    tf.logging.info("%s not in %s: training on the first %d sentences of %s and holding out "
-                    "the other %d as dev (docs/ner.md)", FILES["train"], data_dir, len(train),
-                    FILES["dev"], len(held_out))
-    return (train if split == "train" else held_out), path
+def read_splits(data_dir, names):
+    """{split: (sentences, path)} for each of ``names`` (train, dev) in ``data_dir``,
+    each file read once; with a carved dev (see find_split) one log line states the rule."""
+    found = {name: find_split(data_dir, name) for name in names}
+    files = {}
+    for path, _ in found.values():
+        if path not in files:
+            files[path] = read_file(path).sentences
+    out = {}
+    for name, (path, carved) in found.items():
+        sentences = files[path]
+        if carved:
+            sentences = carve(sentences)[0 if name == "train" else 1]
+        out[name] = (sentences, path)
+    if any(carved for _, carved in found.values()):
+        train, held_out = carve(files[found[names[0]][0]])
+        tf.logging.info("%s not in %s: training on the first %d sentences of %s and holding "
+                        "out the other %d as dev (docs/ner.md)", FILES["train"], data_dir,
+                        len(train), FILES["dev"], len(held_out))
+    return out
 
 
 # ---------------------------------------------------------------------------------------
