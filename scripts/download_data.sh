@@ -9,6 +9,9 @@
 #   corpus/  nsmc_reviews.txt (the NSMC training reviews, 100 reviews a document) and
 #            news_comments.txt (unlabeled news comments, part 5 of the HateSpeech corpus)
 #   krbert/  the published KR-BERT and KR-BERT-MEDIUM vocabularies and configs
+#   klue/    klue-ner-v1.1_train.tsv (21,008 sentences, the KLUE paper's count) and
+#            klue-ner-v1.1_dev.tsv (5,000)
+#                                         github.com/KLUE-benchmark/KLUE (CC BY-SA 4.0)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA_DIR=${DATA_DIR:-data}
@@ -16,6 +19,7 @@ NSMC=https://raw.githubusercontent.com/e9t/nsmc/master
 HATE=https://raw.githubusercontent.com/kocohub/korean-hate-speech/master
 KRBERT=https://raw.githubusercontent.com/snunlp/KR-BERT/master/krbert_tensorflow
 KRMEDIUM=https://raw.githubusercontent.com/snunlp/KR-BERT-MEDIUM/master
+KLUE=https://raw.githubusercontent.com/KLUE-benchmark/KLUE/main/klue_benchmark
 
 fetch() {  # url destination
   if [ -s "$2" ]; then echo "  have $2"; return 0; fi
@@ -71,4 +75,22 @@ fetch "$KRBERT/vocab_char_16424.txt" "$DATA_DIR/krbert/vocab_char_16424.txt"
 fetch "$KRBERT/bert_config_char16424.json" "$DATA_DIR/krbert/bert_config_char16424.json"
 fetch "$KRBERT/vocab_subchar_12367.txt" "$DATA_DIR/krbert/vocab_subchar_12367.txt"
 fetch "$KRBERT/bert_config_subchar12367.json" "$DATA_DIR/krbert/bert_config_subchar12367.json"
+echo "KLUE-NER -> $DATA_DIR/klue"
+fetch "$KLUE/klue-ner-v1.1/klue-ner-v1.1_train.tsv" "$DATA_DIR/klue/klue-ner-v1.1_train.tsv"
+fetch "$KLUE/klue-ner-v1.1/klue-ner-v1.1_dev.tsv" "$DATA_DIR/klue/klue-ner-v1.1_dev.tsv"
+# sha256 of the dev file as ../shared/data holds it; the train file is checked by its count
+# of sentences (its checksum was not measured here).
+echo "0f4d5e818f7b82d299c3a87856fc40a706f5943207580ddb252397e387050a54  $DATA_DIR/klue/klue-ner-v1.1_dev.tsv" \
+  | sha256sum -c --quiet - || { echo "error: $DATA_DIR/klue/klue-ner-v1.1_dev.tsv differs from KLUE v1.1's; delete it and run again" >&2; exit 1; }
+check_sentences() {  # file expected_sentences (a blank line ends each sentence)
+  local n
+  n=$(grep -c '^$' "$1" || true)
+  if [ "$n" -ne "$2" ]; then
+    echo "error: $1 has $n sentences, expected $2; delete it and run again" >&2
+    exit 1
+  fi
+  echo "  ok   $1 ($n sentences)"
+}
+check_sentences "$DATA_DIR/klue/klue-ner-v1.1_train.tsv" 21008
+check_sentences "$DATA_DIR/klue/klue-ner-v1.1_dev.tsv" 5000
 echo "done: DATA_DIR=$DATA_DIR"

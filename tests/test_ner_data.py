@@ -140,3 +140,20 @@ def test_features_hold_cls_labels_sep_and_are_cut(tokenizer):
                                                           "[SEP]"]
     assert [klue.LABELS[i] for i in label_ids] == ["O", "B-LC", "O", "B-PS", "O"]
     assert stats["num_truncated"] == 1
+
+
+def test_the_benchmark_entry_names_run_ner_flags_and_sample_files(data_dir):
+    import json
+
+    from conftest import ROOT
+    from krbert.tagging import tasks
+
+    with open(os.path.join(ROOT, "tests", "fixtures", "script_flags.json"),
+              encoding="utf-8") as f:
+        known = json.load(f)["run_ner"]
+    for entry in tasks.BENCHMARKS:
+        assert entry["script"] == "run_ner.py" and entry["headline"] in entry["metrics"]
+        for flag in entry["flags"]:
+            assert flag[2:].split("=")[0] in known, flag
+        for name in entry["data_files"]:
+            assert os.path.isfile(os.path.join(data_dir, name)), name
