@@ -85,6 +85,9 @@ flags.DEFINE_string("export_dir", None,
                     "Base folder of the SavedModel versions (default <output_dir>/export).")
 flags.DEFINE_integer("seed", 12345, "Random seed of initialisation, dropout and shuffling.")
 runtime.define_tpu_flags(flags)
+OUTPUT_FILES = ("eval_results.txt", "predictions.tsv", "train.tf_record", "eval.tf_record",
+                "predict.tf_record")
+"""What run_ner.py writes in --output_dir besides checkpoints."""
 distribution_lib.define_distribution_flags(flags)
 tokenization.define_tokenizer_flags(flags)
 
@@ -264,6 +267,11 @@ def main(_):
     tokenizer = tokenization.tokenizer_from_flags(FLAGS, bert_config.vocab_size)
     run_folder.ensure_output_dir(FLAGS.output_dir,
                                  chief=distribution is None or distribution.is_chief)
+    outputs = [os.path.join(FLAGS.output_dir, name) for name in OUTPUT_FILES]
+    for flag, path in (("--predict_file", FLAGS.predict_file), ("--vocab_file",
+                                                                FLAGS.vocab_file)):
+        if path:
+            paths.check_outputs_spare_inputs(outputs, [path], "--output_dir", flag)
 
     def load(name, sentences_and_path):
         sentences, path = sentences_and_path

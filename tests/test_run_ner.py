@@ -56,8 +56,10 @@ def test_eval_results_score_the_written_predictions(trained):
     scores = metrics.ner_scores(gold, [s.tags for s in predicted])
     for key in ("entity_f1", "entity_macro_f1", "char_macro_f1"):
         assert results[key] == "%.4f" % scores[key]
-    assert int(results["num_sentences"]) == len(gold) == 80
-    assert int(results["global_step"]) == 10  # 320 sentences / 32, one epoch
+    train = klue.read_splits(klue_dir, ["train"])["train"][0]
+    assert int(results["num_sentences"]) == len(gold) == len(predicted)
+    assert len(train) == 4 * len(gold)  # the carved split: 80% and 20%
+    assert int(results["global_step"]) == len(train) // 32  # one epoch of batches of 32
 
 
 def test_the_exported_tagger_tags_as_the_run_did(trained):
@@ -106,3 +108,18 @@ def test_a_line_without_a_tab_stops_with_one_line(tmp_path):
 def test_missing_files_are_refused_in_process(tmp_path):
     with pytest.raises(cli.InputError, match="holds neither klue-ner-v1.1_train.tsv"):
         klue.find_split(str(tmp_path), "train")
+
+
+def test_predictions_never_overwrite_the_predicted_file(trained, tmp_path):
+    _, output_dir, _ = trained
+    out = tmp_path / "out"
+    out.mkdir()
+    source = out / "predictions.tsv"
+    source.write_text("## s\t가\n가\tO\n\n", encoding="utf-8")
+    done = run_ner(["--output_dir=%s" % out, "--init_checkpoint=%s" % output_dir,
+                    "--do_predict", "--predict_file=%s" % source])
+    stderr = done.stderr.decode("utf-8", "replace").strip().splitlines()
+    assert done.returncode == 1
+    assert stderr[-1].startswith("error: %s: --output_dir would write over this input "
+                                 "(--predict_file)" % source)
+    assert source.read_text(encoding="utf-8") == "## s\t가\n가\tO\n\n"
