@@ -12,6 +12,10 @@ vocabulary, the tokenizer settings and the labels):
 
     python predict.py --saved_model=runs/nsmc/export < reviews.txt > labels.tsv
 
+A SavedModel of ``run_ner.py --do_export`` (its signature outputs ``tag_ids``) is served
+too: a header ``text  entities``, then each line and its entities as JSON
+(krbert/tagging/serving.py, docs/ner.md).
+
 Input: --input_file, or stdin when it is not given (or is ``-``); one text per line.
 Output: --output_file (written under a temporary name and renamed when complete), or
 stdout; a header ``text  label  p_<label>...``, then one row per input line in the input
