@@ -12,6 +12,10 @@ vocabulary, the tokenizer settings and the labels):
 
     python predict.py --saved_model=runs/nsmc/export < reviews.txt > labels.tsv
 
+A SavedModel of ``run_ner.py --do_export`` (its signature outputs ``tag_ids``) is served
+too: a header ``text  entities``, then each line and its entities as JSON
+(krbert/tagging/serving.py, docs/ner.md).
+
 Input: --input_file, or stdin when it is not given (or is ``-``); one text per line, or
 for a model of sentence pairs (KORNLI, KORSTS, a custom task with --text_b_column) two
 texts per line, ``text<TAB>text_b`` (split at the first tab).
@@ -52,6 +56,7 @@ from krbert.classifier import model as classifier_model
 from krbert.classifier import custom_task, tasks
 from krbert.estimator import runtime
 from krbert.files import atomic, paths
+from krbert.tagging import serving as tagging_serving
 from krbert.tf_compat import tf
 
 
@@ -407,11 +412,27 @@ def predicted_rows(handle, model, FLAGS, report, stats, bar):
         yield format_rows(texts, probabilities, model)
 
 
+def serve_tagger(FLAGS):
+    """A run_ner.py SavedModel: each line's entities as JSON (krbert/tagging/serving.py)."""
+    report = InputReport(FLAGS.input_file or "<stdin>")
+    texts = [decode_line(raw, number, report)
+             for number, raw in enumerate(open_input(FLAGS.input_file).readlines(), 1)]
+    rows = []
+    tagging_serving.serve(FLAGS.saved_model, texts, rows.append, FLAGS.batch_size)
+    if FLAGS.output_file:
+        atomic.write_text_atomic(FLAGS.output_file, "".join(rows))
+    else:
+        io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n").writelines(rows)
+    report.log()
+
+
 def main(_):
     FLAGS = flags.FLAGS
     tf.logging.set_verbosity(tf.logging.INFO)
     check_flags(FLAGS)
     check_output_spares_inputs(FLAGS)
+    if FLAGS.saved_model and tagging_serving.is_tagger(FLAGS.saved_model):
+        return serve_tagger(FLAGS)  # its signature outputs tag_ids: a run_ner.py tagger
     started = time.time()
     handle = open_input(FLAGS.input_file)
     config_proto = runtime.session_config()
