@@ -153,7 +153,7 @@ def pretraining(tmp_path_factory):
 
 def logged_losses(log):
     """[(step, loss, masked_lm_loss, next_sentence_loss)] of the progress lines."""
-    return re.findall(r"step (\d+): .*?\bloss = (\S+), .*masked_lm_loss = (\S+), "
+    return re.findall(r"step (\d+) of \d+ \S+: .*?\bloss = (\S+), .*masked_lm_loss = (\S+), "
                       r"next_sentence_loss = (\S+?),?\s", log)
 
 
@@ -230,7 +230,7 @@ def test_fp16_on_two_cpu_replicas_keeps_a_loss_scale_in_the_checkpoint(pretraini
     _, log = run("run_pretraining.py", flags(dict(pretraining["flags"], output_dir=out,
                                                   num_cpu_replicas=2, use_fp16=True)),
                  env={distribution.FP16_ON_CPU_VARIABLE: "1"})
-    assert re.search(r"step %d: .*loss_scale = 3\.277e\+04" % STEPS, log)
+    assert re.search(r"step %d of \d+ \S+: .*loss_scale = 3\.277e\+04" % STEPS, log)
     checkpoint = tf.train.latest_checkpoint(out)
     names = dict(tf.train.list_variables(checkpoint))
     assert tf.train.load_variable(checkpoint, "loss_scale") == 2.0 ** 15

@@ -264,3 +264,22 @@ def split_for_replicas(dataset, input_context):
         return tf.data.Dataset.from_tensor_slices(tf.nest.map_structure(cut, batch))
 
     return dataset.flat_map(slices)
+
+
+def split_batches(dataset, count):
+    """Each batch of ``dataset`` (a dict of tensors [G, ...], G a multiple of ``count``)
+    as ``count`` consecutive batches [G/count, ...] (gradient accumulation's
+    micro-batches)."""
+
+    def parts(batch):
+        def cut(tensor):
+            static = tensor.shape.as_list()
+            shape = tf.shape(tensor)
+            pieces = tf.reshape(tensor, tf.concat([[count, shape[0] // count], shape[1:]],
+                                                  axis=0))
+            pieces.set_shape([count, None if static[0] is None else static[0] // count]
+                             + static[1:])
+            return pieces
+        return tf.data.Dataset.from_tensor_slices(tf.nest.map_structure(cut, batch))
+
+    return dataset.flat_map(parts)
