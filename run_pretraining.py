@@ -304,10 +304,10 @@ def train_spec(losses, features, options, use_tpu, compute_dtype, scaffold_fn):
                                       scalars, options.save_summary_steps)
     elif first:
         add_scalar_summaries(scalars)
-    if first:
-        hooks.append(progress.ProgressHook(
-            {} if use_tpu else scalars, options.num_train_steps, options.log_every_n_steps,
-            options.train_batch_size, options.output_dir))
+    # Every replica returns as many hooks (the strategy regroups them); one logs.
+    hooks.append(progress.ProgressHook(
+        {} if use_tpu else scalars, options.num_train_steps, options.log_every_n_steps,
+        options.train_batch_size, options.output_dir) if first else tf.train.SessionRunHook())
     return tpu_estimator.TPUEstimatorSpec(
         mode=tf.estimator.ModeKeys.TRAIN, loss=losses["total_loss"], train_op=train_op,
         host_call=host_call, training_hooks=hooks, scaffold_fn=scaffold_fn)
@@ -419,6 +419,23 @@ def training_settings(FLAGS, bert_config, train_files):
     return json.loads(json.dumps(settings))
 
 
+def check_resume_variables(FLAGS, checkpoint):  # pylint: disable=invalid-name
+    """Refuses (InputError) to resume ``checkpoint`` in another precision (float16 keeps a
+    loss scale, float32 and bfloat16 none), or with gradient accumulation when it holds no
+    accumulators: the restore would fail deep inside TensorFlow."""
+    names = set(name for name, _ in tf.train.list_variables(checkpoint))
+    new_run = ("or start a new --output_dir with --init_checkpoint=%s (a new run from its "
+               "weights)" % checkpoint)
+    if FLAGS.use_fp16 != ("loss_scale" in names):
+        was, resume = ("float16", "with") if "loss_scale" in names else ("float32", "without")
+        raise cli.InputError("--output_dir=%s holds a %s run; resume it %s --use_fp16, %s"
+                             % (FLAGS.output_dir, was, resume, new_run))
+    if FLAGS.gradient_accumulation_steps > 1 and optimization.MICRO_STEP_NAME not in names:
+        raise cli.InputError(
+            "--output_dir=%s holds a run without gradient accumulation; resume it without "
+            "--gradient_accumulation_steps, %s" % (FLAGS.output_dir, new_run))
+
+
 def check_resume(FLAGS, bert_config, train_files):
     """Refuses (InputError) a run into an --output_dir whose model was trained with other
     settings; warns when its checkpoint is already at or past --num_train_steps."""
@@ -429,6 +446,8 @@ def check_resume(FLAGS, bert_config, train_files):
                               training_settings(FLAGS, bert_config, train_files),
                               unrecorded="record")
     checkpoint = tf.train.latest_checkpoint(FLAGS.output_dir)
+    if checkpoint:
+        check_resume_variables(FLAGS, checkpoint)
     step = int(tf.train.load_variable(checkpoint, "global_step")) if checkpoint else 0
     if step >= FLAGS.num_train_steps:
         tf.logging.warning("--output_dir=%s already holds step %d, not below "
