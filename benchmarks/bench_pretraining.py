@@ -144,7 +144,9 @@ def run_one(options, data, out, steps):
         config, None, 1e-4, num_train_steps=10000, num_warmup_steps=100, use_tpu=False,
         use_one_hot_embeddings=options.get("one_hot", False),
         compute_dtype=tf.bfloat16 if options.get("bfloat16") else tf.float32,
-        output_dir=out, log_every_n_steps=10 ** 6, train_batch_size=BATCH)
+        options=run_pretraining.TrainingOptions(
+            1e-4, 10000, 100, output_dir=out, log_every_n_steps=10 ** 6,
+            train_batch_size=BATCH))
     estimator = runtime.make_estimator(model_fn, run_config, False, BATCH)
     if options.get("pipeline") == "original":
         input_fn = original_input_fn(data, pretraining_records.feature_spec(SEQ, PREDS))

@@ -7,7 +7,9 @@ from one initial checkpoint, no dropout), and its tolerance: every model variabl
 slot within RTOL of the variable's largest value.
 """
 
+import os
 import re
+import subprocess
 
 import numpy as np
 import pytest
@@ -15,8 +17,8 @@ import pytest
 from krbert.checkpoints import huggingface
 from krbert.estimator import distribution
 from krbert.tf_compat import tf
-from test_distributed_training import (NOISE_ONLY, RTOL, STEPS, flags, logged_losses,
-                                       pretraining, run)
+from test_distributed_training import (NOISE_ONLY, ROOT, RTOL, STEPS, flags,
+                                       logged_losses, pretraining, run)
 
 __all__ = ["pretraining"]  # the shared fixture
 
@@ -109,3 +111,25 @@ def test_float16_follows_float32_from_one_checkpoint(pretraining):
     assert code == 1 and len(errors) == 1 and "Traceback" not in log, log[-2000:]
     assert re.search(r"holds a float32 run; resume it without --use_fp16, or start a new "
                      r"--output_dir with --init_checkpoint=\S+model\.ckpt-20 ", errors[0])
+
+
+@pytest.mark.parametrize("flags_line, env, want", [
+    ("fpu avx512f avx512_bf16 amx_tile", {"TF": "2"}, "bfloat16"),
+    ("fpu avx512f amx_bf16", {"TF": "2"}, "bfloat16"),
+    ("fpu avx512f avx512_bf16", {"TF": "1"}, "float32"),
+    ("fpu avx512f avx2", {"TF": "2"}, "float32"),
+    ("fpu avx512f avx512_bf16", {"TF": "2", "PRECISION": "float32"}, "float32"),
+])
+def test_cpu_script_picks_bfloat16_where_the_cpu_and_tensorflow_have_it(tmp_path, flags_line,
+                                                                        env, want):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: %s\n" % flags_line)
+    done = subprocess.run(
+        ["bash", "scripts/pretrain_cpu.sh"], cwd=ROOT, universal_newlines=True,
+        env=dict(os.environ, INPUT="/tmp/x.tfrecord", DRY_RUN="1",
+                 CPUINFO=str(cpuinfo), **env),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("precision: %s " % want), lines[0]
+    assert ("--use_bfloat16=%s" % ("true" if want == "bfloat16" else "false")) in lines[-1]
