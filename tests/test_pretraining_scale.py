@@ -17,10 +17,16 @@ import pytest
 from krbert.checkpoints import huggingface
 from krbert.estimator import distribution
 from krbert.tf_compat import tf
-from test_distributed_training import (NOISE_ONLY, ROOT, RTOL, STEPS, flags,
-                                       logged_losses, pretraining, run)
+from test_distributed_training import NOISE_ONLY, ROOT, RTOL, STEPS, flags, logged_losses
+from test_distributed_training import pretraining
+from test_distributed_training import run as run_script
 
 __all__ = ["pretraining"]  # the shared fixture
+
+
+def run(script, args, env=None, expect_ok=True):
+    """run_script with room for a busy machine (each run trains a few steps)."""
+    return run_script(script, args, env=env, expect_ok=expect_ok, timeout=1200)
 
 
 def checkpoint_values(folder):
