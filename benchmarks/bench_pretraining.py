@@ -277,7 +277,8 @@ def main():
             lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
             setting = "TF %s, %s" % (TF_VERSION, name)
             if proc.returncode or not lines:
-                common.row("pretraining bert-mini", setting, "failed: " +
+                common.row("pretraining bert-%s" % ("medium" if options.get("medium")
+                                                    else "mini"), setting, "failed: " +
                            (proc.stderr.strip().splitlines() or ["?"])[-1], "")
                 continue
             result = json.loads(lines[-1][len("RESULT "):])
