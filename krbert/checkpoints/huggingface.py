@@ -51,8 +51,10 @@ TF_TO_HF_ACT = {"gelu": "gelu_new", "gelu_exact": "gelu", "relu": "relu", "tanh"
 HF_TANH_GELUS = ("gelu_new", "gelu_pytorch_tanh", "gelu_fast")
 HF_EXACT_GELUS = ("gelu", "gelu_python")
 
-_SKIPPED_SUFFIXES = ("/adam_m", "/adam_v", "/Adam", "/Adam_1", "/Momentum")
-_SKIPPED_NAMES = ("global_step", "beta1_power", "beta2_power")
+_SKIPPED_SUFFIXES = ("/adam_m", "/adam_v", "/Adam", "/Adam_1", "/Momentum",
+                     "/grad_accum")  # the last: gradient accumulation's sums
+_SKIPPED_NAMES = ("global_step", "beta1_power", "beta2_power", "grad_accum_micro_steps",
+                  "loss_scale", "loss_scale_good_steps")
 _HF_BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")
 
 
