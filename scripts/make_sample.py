@@ -14,11 +14,14 @@ headers and formats, so any script reads the sample with DATA_DIR=data/sample. W
     hate/test.no_label.tsv    the first 300 rows
     corpus/nsmc_reviews.txt   the first 24,000 lines, then on to the end of that document
     corpus/news_comments.txt  the first 2,000 lines (one comment a line)
+    korquad/KorQuAD_v1.0_dev.json  the first 6 articles, unchanged (its "version" kept;
+                              written with json.dumps(ensure_ascii=False))
 
 The published KR-BERT vocabularies (krbert/) are not part of the sample: their licence is
 not stated. Prints one line per file: rows (lines for the corpus) and bytes.
 """
 
+import json
 import os
 import sys
 
@@ -39,6 +42,11 @@ TABLES = [
 CORPORA = [
     ("corpus/nsmc_reviews.txt", 24000, True),
     ("corpus/news_comments.txt", 2000, False),
+]
+
+# (SQuAD-format file, articles kept from the top)
+SQUAD_FILES = [
+    ("korquad/KorQuAD_v1.0_dev.json", 6),
 ]
 
 
@@ -86,6 +94,11 @@ def make_sample(data_dir, output_dir):
     for name, count, complete in CORPORA:
         lines = cut_corpus(read_lines(os.path.join(data_dir, name)), count, complete)
         written.append((name, len(lines), write_lines(os.path.join(output_dir, name), lines)))
+    for name, articles in SQUAD_FILES:
+        document = json.loads(b"".join(read_lines(os.path.join(data_dir, name))).decode("utf-8"))
+        document["data"] = document["data"][:articles]
+        text = json.dumps(document, ensure_ascii=False).encode("utf-8")
+        written.append((name, articles, write_lines(os.path.join(output_dir, name), [text])))
     return written
 
 
