@@ -9,6 +9,8 @@
 #   corpus/  nsmc_reviews.txt (the NSMC training reviews, 100 reviews a document) and
 #            news_comments.txt (unlabeled news comments, part 5 of the HateSpeech corpus)
 #   krbert/  the published KR-BERT and KR-BERT-MEDIUM vocabularies and configs
+#   korquad/ KorQuAD_v1.0_train.json (60,407 questions)  KorQuAD_v1.0_dev.json (5,774)
+#                                         korquad.github.io (CC BY-ND 2.0 KR)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA_DIR=${DATA_DIR:-data}
@@ -16,6 +18,7 @@ NSMC=https://raw.githubusercontent.com/e9t/nsmc/master
 HATE=https://raw.githubusercontent.com/kocohub/korean-hate-speech/master
 KRBERT=https://raw.githubusercontent.com/snunlp/KR-BERT/master/krbert_tensorflow
 KRMEDIUM=https://raw.githubusercontent.com/snunlp/KR-BERT-MEDIUM/master
+KORQUAD=https://korquad.github.io/dataset
 
 fetch() {  # url destination
   if [ -s "$2" ]; then echo "  have $2"; return 0; fi
@@ -63,6 +66,25 @@ if [ ! -s "$DATA_DIR/corpus/nsmc_reviews.txt" ]; then
     > "$DATA_DIR/corpus/nsmc_reviews.txt"
 fi
 echo "  ok   $DATA_DIR/corpus ($(cat "$DATA_DIR"/corpus/*.txt | wc -l) lines)"
+
+check_git_blob() {  # file expected_git_blob_id
+  # The id git gives the file's content (sha1 of "blob <size>\0" and the bytes): the
+  # publisher's repository (github.com/korquad/korquad.github.io, dataset/) lists it.
+  local id
+  id=$({ printf 'blob %s\0' "$(wc -c < "$1" | tr -d ' ')"; cat "$1"; } | sha1sum | cut -d' ' -f1)
+  if [ "$id" != "$2" ]; then
+    echo "error: $1 has git blob id $id, expected $2 (the published file); delete it and" \
+      "run again" >&2
+    exit 1
+  fi
+  echo "  ok   $1 (git blob $id)"
+}
+
+echo "KorQuAD 1.0 -> $DATA_DIR/korquad"
+fetch "$KORQUAD/KorQuAD_v1.0_train.json" "$DATA_DIR/korquad/KorQuAD_v1.0_train.json"
+fetch "$KORQUAD/KorQuAD_v1.0_dev.json" "$DATA_DIR/korquad/KorQuAD_v1.0_dev.json"
+check_git_blob "$DATA_DIR/korquad/KorQuAD_v1.0_train.json" 82e3c5939e5e61a1c4ae94e42676800e88ec52a6
+check_git_blob "$DATA_DIR/korquad/KorQuAD_v1.0_dev.json" 6849d8c79140447018f5701a0453835c96608a07
 
 echo "Published vocabularies and configs -> $DATA_DIR/krbert"
 fetch "$KRMEDIUM/20000-vocab.txt" "$DATA_DIR/krbert/vocab_krmedium_20000.txt"
