@@ -12,6 +12,10 @@ vocabulary, the tokenizer settings and the labels):
 
     python predict.py --saved_model=runs/nsmc/export < reviews.txt > labels.tsv
 
+A SavedModel of ``run_squad.py --do_export`` answers questions instead: one
+``question<TAB>context`` a line in, ``question  answer  probability`` out
+(krbert/span/serving.py).
+
 Input: --input_file, or stdin when it is not given (or is ``-``); one text per line.
 Output: --output_file (written under a temporary name and renamed when complete), or
 stdout; a header ``text  label  p_<label>...``, then one row per input line in the input
@@ -49,6 +53,7 @@ from krbert.classifier import model as classifier_model
 from krbert.classifier import tasks
 from krbert.estimator import runtime
 from krbert.files import atomic, paths
+from krbert.span import serving as span_serving
 from krbert.tf_compat import tf
 
 
@@ -353,6 +358,12 @@ def main(_):
     started = time.time()
     handle = open_input(FLAGS.input_file)
     config_proto = runtime.session_config()
+    if FLAGS.saved_model and span_serving.is_span_saved_model(
+            classifier_model.find_saved_model(FLAGS.saved_model)):
+        span_serving.predict_file(classifier_model.find_saved_model(FLAGS.saved_model), handle,
+                                  FLAGS.input_file or "<stdin>", FLAGS.output_file,
+                                  FLAGS.batch_size, config_proto)
+        return
     if FLAGS.saved_model:
         model = model_from_saved_model(FLAGS, config_proto)
     else:

@@ -120,3 +120,35 @@ def test_a_bad_doc_stride_is_one_line(trained, korquad_file):
     assert err.strip().splitlines()[-1] == (
         "error: --doc_stride=64 must be smaller than --max_seq_length=64 (windows start "
         "doc_stride tokens apart; the original uses 128 with 384)")
+
+
+# ---------------------------------------------------------------------------------------
+# Serving the export: predict.py
+
+
+def test_predict_py_serves_the_export_with_run_squads_answers(trained, korquad_file,
+                                                              tmp_path):
+    with open(korquad_file, encoding="utf-8") as handle:
+        article = json.load(handle)["data"][5]
+    lines = ["%s\t%s\n" % (qa["question"], paragraph["context"])
+             for paragraph in article["paragraphs"] for qa in paragraph["qas"]]
+    source = tmp_path / "questions.tsv"
+    source.write_text("".join(lines), encoding="utf-8")
+    output = tmp_path / "answers.tsv"
+    run(["--saved_model=%s" % os.path.join(trained["output"], "export"),
+         "--input_file=%s" % source, "--output_file=%s" % output],
+        script=os.path.join(ROOT, "predict.py"))
+    rows = [line.split("\t") for line in output.read_text(encoding="utf-8").splitlines()]
+    assert rows[0] == ["question", "answer", "probability"]
+    predictions = read_json(os.path.join(trained["output"], "predictions.json"))
+    assert [row[1] for row in rows[1:]] == list(predictions.values())
+    assert all(0.0 < float(row[2]) <= 1.0 for row in rows[1:])
+
+
+def test_a_question_line_without_a_tab_is_refused():
+    import io
+
+    from krbert.span import serving
+    with pytest.raises(cli.InputError, match=r"^q.tsv:2: no tab; give one "
+                                             r"question<TAB>context a line$"):
+        serving.read_pairs(io.BytesIO("누구?\t서울\n누구?\n".encode("utf-8")), "q.tsv")
