@@ -191,10 +191,14 @@ def to_hf(init_checkpoint, bert_config_file, vocab_file, do_lower_case, output_d
         processor = classifier_processor(task_name, hate_label, shapes["output_weights"][0],
                                          checkpoint)
         labels, task = processor.labels, processor.tag
+    pooler = huggingface.has_pooler(heads)
     pairs = huggingface.variable_pairs(config["num_hidden_layers"], heads,
-                                       prefix="bert." if heads else "")
+                                       prefix="bert." if heads else "", pooler=pooler)
+    if not pooler:  # transformers' BertForQuestionAnswering has none
+        shapes = {name: shape for name, shape in shapes.items()
+                  if not name.startswith("bert/pooler/")}
     huggingface.match_variables(shapes, pairs, checkpoint, key=0)
-    wanted = huggingface.expected_shapes(config, heads, labels and len(labels))
+    wanted = huggingface.expected_shapes(config, heads, labels and len(labels), pooler)
     huggingface.check_shapes(shapes, wanted, checkpoint, bert_config_file)
 
     tensors = huggingface.convert_tensors(
@@ -335,7 +339,8 @@ def to_tf(hf_dir, output_dir, tanh_gelu=False):
         tf.logging.warning("%s has no pooler: bert/pooler/dense starts from random weights when "
                            "fine-tuning", where)
     carried = {"mlm": "masked-LM head", "nsp": "next-sentence head",
-               "classifier": "classifier output_weights/output_bias"}
+               "classifier": "classifier output_weights/output_bias",
+               "span": "span head cls/squad"}
     tf.logging.info("Wrote %d variables of %s (%s) to %s/bert_model.ckpt", len(arrays),
                     architecture, ", ".join([carried[h] for h in heads]) or "encoder only",
                     output_dir)

@@ -13,6 +13,7 @@ Name pairs (L the layer, kernels [in, out] here and [out, in] in transformers):
     cls/predictions/output_bias               cls.predictions.bias
     cls/seq_relationship/output_weights [2, H] cls.seq_relationship.weight    (as is)
     output_weights [C, H] (run_classifier)    classifier.weight               (as is)
+    cls/squad/output_weights [2, H] (run_squad) qa_outputs.weight             (as is)
 
 A bare ``BertModel`` has no ``bert.`` prefix. transformers ties the masked-LM decoder
 (``cls.predictions.decoder.{weight, bias}``) to the word embeddings and to
@@ -41,6 +42,7 @@ HEADS = {
     "BertForPreTraining": ("mlm", "nsp"),
     "BertForMaskedLM": ("mlm",),
     "BertForSequenceClassification": ("classifier",),
+    "BertForQuestionAnswering": ("span",),
 }
 
 TF_TO_HF_ACT = {"gelu": "gelu_new", "gelu_exact": "gelu", "relu": "relu", "tanh": "tanh"}
@@ -109,7 +111,23 @@ def variable_pairs(num_layers, heads=(), prefix="bert.", pooler=True):
     if "classifier" in heads:
         pairs += [("output_weights", "classifier.weight", False),
                   ("output_bias", "classifier.bias", False)]
+    if "span" in heads:
+        pairs += span_head_pairs()
     return pairs
+
+
+def span_head_pairs():
+    """run_squad.py's span head and transformers' BertForQuestionAnswering.qa_outputs: the
+    same [2, H] matrix (row 0 start, row 1 end) and bias [2]. BertForQuestionAnswering has
+    no pooler, so its conversions leave bert/pooler out (has_pooler)."""
+    return [("cls/squad/output_weights", "qa_outputs.weight", False),
+            ("cls/squad/output_bias", "qa_outputs.bias", False)]
+
+
+def has_pooler(heads):
+    """Whether transformers' model with ``heads`` has a pooler (BertForQuestionAnswering
+    has none)."""
+    return "span" not in heads
 
 
 def expected_shapes(config, heads=(), num_labels=None, pooler=True):
@@ -121,7 +139,8 @@ def expected_shapes(config, heads=(), num_labels=None, pooler=True):
               "cls/predictions/output_bias": [config["vocab_size"]],
               "cls/seq_relationship/output_weights": [2, h],
               "cls/seq_relationship/output_bias": [2],
-              "output_weights": [num_labels, h], "output_bias": [num_labels]}
+              "output_weights": [num_labels, h], "output_bias": [num_labels],
+              "cls/squad/output_weights": [2, h], "cls/squad/output_bias": [2]}
     result = {}
     for tf_name, _, _ in variable_pairs(config["num_hidden_layers"], heads, pooler=pooler):
         if tf_name in shapes:
@@ -158,6 +177,8 @@ def heads_of_checkpoint(names, where):
         found.add("nsp")
     if "output_weights" in names or "output_bias" in names:
         found.add("classifier")
+    if any(name.startswith("cls/squad/") for name in names):
+        found.add("span")
     for architecture, heads in sorted(HEADS.items()):
         if architecture != "BertForMaskedLM" and set(heads) == found:
             return architecture, heads
@@ -250,6 +271,8 @@ def heads_of_hf(names, prefix):
         heads.append("nsp")
     if any(name.startswith("classifier.") for name in names):
         heads.append("classifier")
+    if any(name.startswith("qa_outputs.") for name in names):
+        heads.append("span")
     architecture = [a for a, h in sorted(HEADS.items()) if list(h) == heads]
     architecture = architecture[0] if architecture else "+".join(heads)
     return architecture, tuple(heads), (prefix + "pooler.dense.weight") in names
