@@ -1,6 +1,9 @@
 """From logits to answers as the original run_squad.py chooses them: get_final_text's tricky
 cases (each expected text is what the original's get_final_text returns), the n-best list,
-max context, lengths, duplicates and SQuAD 2.0's null answer."""
+max context, lengths, duplicates and SQuAD 2.0's null answer. Set ORIGINAL_BERT_DIR (and
+under TensorFlow 2 ORIGINAL_BERT_PYTHON) to also compare predictions.json,
+nbest_predictions.json and null_odds.json byte for byte with the original's
+write_predictions on the same windows and logits."""
 
 import math
 
@@ -118,3 +121,83 @@ def test_no_valid_span_gives_the_original_placeholder():
     settings = SETTINGS._replace(n_best_size=1)
     predictions, nbest, _ = postprocess.predict_answers([example], features, results, settings)
     assert predictions["q1"] == "empty" and nbest["q1"][0]["probability"] == 1.0
+
+
+# ---------------------------------------------------------------------------------------
+# The original release (optional): the same files from the same logits
+
+ORIGINAL_DRIVER = r'''
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import run_squad, tokenization
+input_file, vocab, logits_file, output_dir, v2 = sys.argv[2:7]
+run_squad.FLAGS(["run_squad", "--version_2_with_negative=%s" % v2])
+tokenizer = tokenization.FullTokenizer(vocab_file=vocab, do_lower_case=False)
+examples = run_squad.read_squad_examples(input_file, is_training=False)
+features = []
+run_squad.convert_examples_to_features(examples, tokenizer, 96, 32, 24, False, features.append)
+with open(logits_file) as handle:
+    logits = json.load(handle)
+results = [run_squad.RawResult(unique_id=f.unique_id, start_logits=logits[str(f.unique_id)][0],
+                               end_logits=logits[str(f.unique_id)][1]) for f in features]
+run_squad.write_predictions(examples, features, results, 5, 12, False,
+                            output_dir + "/predictions.json", output_dir + "/nbest.json",
+                            output_dir + "/null_odds.json")
+'''
+
+
+@pytest.mark.parametrize("v2", [False, True])
+def test_same_prediction_files_as_the_original_release(data_dir, tmp_path, v2):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    import tokenization
+    from krbert.span import features as span_features
+    from krbert.span import reading
+    from krbert.tf_compat import IS_TF2
+    original = os.environ.get("ORIGINAL_BERT_DIR")
+    if not original:
+        pytest.skip("ORIGINAL_BERT_DIR (a google-research/bert checkout) is not set")
+    python = os.environ.get("ORIGINAL_BERT_PYTHON") or (None if IS_TF2 else sys.executable)
+    if not python:
+        pytest.skip("the original needs TensorFlow 1.x: set ORIGINAL_BERT_PYTHON")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    vocab = os.path.join(root, "vocab", "vocab_20000.txt")
+    document = json.load(open(os.path.join(data_dir, "korquad", "KorQuAD_v1.0_dev.json"),
+                              encoding="utf-8"))
+    document["data"] = document["data"][:2]
+    squad_path = tmp_path / "two.json"
+    squad_path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    examples = reading.read_squad_examples(str(squad_path), False).examples
+    tokenizer = tokenization.FullTokenizer(vocab, do_lower_case=False)
+    features = [f for _, f in span_features.convert_examples_to_features(
+        examples, tokenizer, span_features.SpanSettings(96, 32, 24), False)]
+    rng = np.random.RandomState(3)
+    logits = {str(f.unique_id): [[float(x) for x in rng.randn(96).astype(np.float32)]
+                                 for _ in range(2)] for f in features}
+    (tmp_path / "logits.json").write_text(json.dumps(logits), encoding="utf-8")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    done = subprocess.run([python, "-c", ORIGINAL_DRIVER, original, str(squad_path), vocab,
+                           str(tmp_path / "logits.json"), str(theirs), str(v2).lower()],
+                          timeout=600, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = {int(k): postprocess.RawResult(int(k), v[0], v[1]) for k, v in logits.items()}
+    settings = postprocess.PostprocessSettings(5, 12, False, v2, 0.0)
+    predictions, nbest, null_odds = postprocess.predict_answers(examples, features, results,
+                                                                settings)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    written = [("predictions.json", predictions), ("nbest.json", nbest)]
+    if v2:
+        written.append(("null_odds.json", null_odds))
+    else:
+        assert not (theirs / "null_odds.json").exists()
+    for name, value in written:
+        postprocess.write_json(str(mine / name), value)
+        assert (mine / name).read_bytes() == (theirs / name).read_bytes(), name
