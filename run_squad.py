@@ -35,13 +35,12 @@ import random
 
 from absl import flags
 
-import optimization
 import tokenization
 from krbert import cli
 from krbert.bert_config import load_bert_config
 from krbert.checkpoints import restore
 from krbert.estimator import distribution as distribution_lib
-from krbert.estimator import run_folder, runtime
+from krbert.estimator import fine_tuning, run_folder, runtime
 from krbert.files import atomic, gcs, paths, reading as file_reading
 from krbert.span import features as span_features
 from krbert.span import metrics, postprocess, reading
@@ -121,21 +120,9 @@ def model_fn_builder(bert_config, init_checkpoint, learning_rate, num_train_step
         if is_training:
             loss = span_model.span_loss(start_logits, end_logits,
                                         features["start_positions"], features["end_positions"])
-            loss_scale = optimization.DynamicLossScale() if compute_dtype == tf.float16 else None
-            train_op = optimization.create_optimizer(loss, learning_rate, num_train_steps,
-                                                     num_warmup_steps, use_tpu,
-                                                     loss_scale=loss_scale)
-            global_loss = optimization.replica_sum(loss)
-            if optimization.replica_context() is not None:
-                train_op = tf.group(train_op, global_loss)
-            hooks = []
-            if not use_tpu:
-                hooks.append(tf.train.LoggingTensorHook(
-                    {"step": tf.train.get_or_create_global_step(), "loss": global_loss},
-                    every_n_iter=log_every_n_steps))
-            return tpu_estimator.TPUEstimatorSpec(mode=mode, loss=loss, train_op=train_op,
-                                                  training_hooks=hooks,
-                                                  scaffold_fn=scaffold_fn)
+            return fine_tuning.train_spec(loss, scaffold_fn, learning_rate, num_train_steps,
+                                          num_warmup_steps, use_tpu, compute_dtype,
+                                          log_every_n_steps)
         if mode == tf.estimator.ModeKeys.PREDICT:
             return tpu_estimator.TPUEstimatorSpec(
                 mode=mode, scaffold_fn=scaffold_fn,
