@@ -464,6 +464,7 @@ def main(_):
     FLAGS = flags.FLAGS
     tf.logging.set_verbosity(tf.logging.INFO)
     check_flags(FLAGS)
+    runtime.check_tpu_flags(FLAGS)
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     layer_indexes = parse_layers(FLAGS.layers, bert_config.num_hidden_layers)
     checkpoint = restore.resolve_checkpoint(FLAGS.init_checkpoint)

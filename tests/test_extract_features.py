@@ -22,6 +22,7 @@ import pytest
 from test_run_classifier import run as run_script
 
 import tokenization
+from krbert.estimator import tpu_vm
 from krbert.tf_compat import IS_TF2, tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -378,6 +379,15 @@ def contents(folder):
         with open(os.path.join(str(folder), name), "rb") as handle:
             found[name] = handle.read()
     return found
+
+
+def test_use_tpu_off_a_tpu_is_one_line_before_any_work(plain_setup, tmp_path):
+    if tpu_vm.tpu_devices():
+        pytest.skip("this machine has a TPU")
+    assert last_line(run(plain_setup["flags"] + [
+        "--output_file=%s" % (tmp_path / "out.jsonl"), "--use_tpu"], expect_ok=False)
+    ).startswith("error: --use_tpu without --tpu_name or --master")
+    assert os.listdir(str(tmp_path)) == []
 
 
 def test_an_output_file_that_is_an_input_is_refused_and_left_as_it_was(plain_setup, tmp_path):
