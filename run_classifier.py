@@ -44,7 +44,7 @@ from tqdm import tqdm
 
 import optimization
 import tokenization
-from krbert import cli
+from krbert import cli, precision
 from krbert.bert_config import load_bert_config
 from krbert.checkpoints import restore
 from krbert.classifier import features as classifier_features
@@ -96,6 +96,8 @@ flags.DEFINE_string("export_dir", None,
                     "Base folder of the SavedModel versions (default <output_dir>/export).")
 tasks.define_hate_label_flag(flags)
 flags.DEFINE_integer("seed", 12345, "Random seed of initialisation, dropout and shuffling.")
+precision.define_bfloat16_flag(flags, "the encoder (training, --do_eval, --do_predict and the "
+                               "--do_export SavedModel)")
 runtime.define_tpu_flags(flags)
 distribution_lib.define_distribution_flags(flags)
 tokenization.define_tokenizer_flags(flags)
@@ -118,7 +120,7 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
         is_training = mode == tf.estimator.ModeKeys.TRAIN
         loss, _, _, probabilities = classifier_model.create_model(
             bert_config, is_training, features, num_labels, use_one_hot_embeddings=use_tpu,
-            compute_dtype=compute_dtype if is_training else tf.float32)
+            compute_dtype=precision.mode_dtype(compute_dtype, is_training))
         scaffold_fn = restore.warm_start(init_checkpoint, use_tpu)
         if is_training:
             loss_scale = None
@@ -337,7 +339,8 @@ def export(FLAGS, bert_config, processor):
     path = classifier_model.export_saved_model(
         FLAGS.export_dir or os.path.join(FLAGS.output_dir, "export"), bert_config,
         restore.resolve_checkpoint(checkpoint), (processor.flag_text, processor.labels),
-        FLAGS.bert_config_file, FLAGS.vocab_file, settings)
+        FLAGS.bert_config_file, FLAGS.vocab_file, settings,
+        precision.inference_dtype(FLAGS.use_bfloat16, FLAGS.use_tpu))
     tf.logging.info("Exported %s as a SavedModel to %s", checkpoint, path)
 
 

@@ -381,6 +381,20 @@ def contents(folder):
     return found
 
 
+def test_bfloat16_vectors_are_float32_and_near_float32s(plain_setup, tmp_path):
+    """--use_bfloat16: the encoder in bfloat16, the pooled vectors still float32 and near
+    the float32 run's (bfloat16 keeps 8 bits of mantissa)."""
+    vectors = []
+    for extra in ([], ["--use_bfloat16"]):
+        output = str(tmp_path / ("out%d.npy" % len(extra)))
+        run(plain_setup["flags"] + ["--output_file=%s" % output, "--pooling=mean"] + extra)
+        vectors.append(np.load(output))
+    float32, bfloat16 = vectors
+    assert bfloat16.dtype == np.float32 and bfloat16.shape == float32.shape
+    assert not np.array_equal(float32, bfloat16)
+    assert np.allclose(float32, bfloat16, atol=0.05), np.abs(float32 - bfloat16).max()
+
+
 def test_use_tpu_off_a_tpu_is_one_line_before_any_work(plain_setup, tmp_path):
     if tpu_vm.tpu_devices():
         pytest.skip("this machine has a TPU")

@@ -30,7 +30,7 @@ from google.protobuf.message import DecodeError
 
 import modeling
 import optimization
-from krbert import cli
+from krbert import cli, precision
 from krbert.files import atomic
 from krbert.tf_compat import tf
 
@@ -89,8 +89,9 @@ def create_model(bert_config, is_training, features, num_labels, use_one_hot_emb
     return loss, per_example_loss, logits, tf.nn.softmax(logits, axis=-1)
 
 
-def build_inference_graph(bert_config, num_labels):
-    """The classifier on int32 placeholders [B, S] (any B and S), in the default graph.
+def build_inference_graph(bert_config, num_labels, compute_dtype=tf.float32):
+    """The classifier on int32 placeholders [B, S] (any B and S), in the default graph;
+    the encoder computes in ``compute_dtype`` (float32 or bfloat16), the outputs float32.
 
     Returns:
       (inputs, outputs): inputs maps INPUT_NAMES to the placeholders; outputs holds
@@ -99,7 +100,8 @@ def build_inference_graph(bert_config, num_labels):
     inputs = {name: tf.placeholder(tf.int32, [None, None], name=name) for name in INPUT_NAMES}
     features = dict(inputs, label_ids=tf.zeros_like(inputs["input_ids"][:, 0]))
     _, _, _, probabilities = create_model(bert_config, False, features, num_labels,
-                                          use_one_hot_embeddings=False)
+                                          use_one_hot_embeddings=False,
+                                          compute_dtype=compute_dtype)
     label_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
     return inputs, {"probabilities": tf.identity(probabilities, name="probabilities"),
                     "label_ids": tf.identity(label_ids, name="label_ids")}
@@ -144,15 +146,18 @@ def check_checkpoint_fits(checkpoint, variables, task_labels, config_file):
                 % (checkpoint, name, list(shapes[name]), want, config_file))
 
 
-def restore_classifier(bert_config, checkpoint, task_labels, config_file, config_proto=None):
-    """A session holding build_inference_graph's graph with the checkpoint's values.
+def restore_classifier(bert_config, checkpoint, task_labels, config_file, config_proto=None,
+                       compute_dtype=tf.float32):
+    """A session holding build_inference_graph's graph (in ``compute_dtype``) with the
+    checkpoint's values.
 
     Returns:
       (session, inputs, outputs) as build_inference_graph's.
     """
     graph = tf.Graph()
     with graph.as_default():
-        inputs, outputs = build_inference_graph(bert_config, len(task_labels[1]))
+        inputs, outputs = build_inference_graph(bert_config, len(task_labels[1]),
+                                                compute_dtype)
         variables = tf.global_variables()
         check_checkpoint_fits(checkpoint, variables, task_labels, config_file)
         saver = tf.train.Saver(variables)
@@ -171,10 +176,12 @@ class Predictor(object):
 
     @classmethod
     def from_checkpoint(cls, bert_config, checkpoint, task_labels, config_file,
-                        config_proto=None):
-        """The classifier of a fine-tuned checkpoint (see check_checkpoint_fits)."""
+                        config_proto=None, compute_dtype=tf.float32):
+        """The classifier of a fine-tuned checkpoint (see check_checkpoint_fits), its
+        encoder in ``compute_dtype``."""
         session, inputs, outputs = restore_classifier(bert_config, checkpoint, task_labels,
-                                                      config_file, config_proto)
+                                                      config_file, config_proto,
+                                                      compute_dtype)
         session.graph.finalize()
         return cls(session, inputs, outputs["probabilities"])
 
@@ -228,7 +235,7 @@ def next_version_dir(export_dir):
 
 
 def export_saved_model(export_dir, bert_config, checkpoint, task_labels, config_file,
-                       vocab_file, tokenizer_settings):
+                       vocab_file, tokenizer_settings, compute_dtype=tf.float32):
     """Writes the classifier of ``checkpoint`` as a SavedModel version in ``export_dir``.
 
     Args:
@@ -239,13 +246,15 @@ def export_saved_model(export_dir, bert_config, checkpoint, task_labels, config_
       tokenizer_settings: dict (do_lower_case, tokenizer, subchar, max_seq_length)
         written to assets.extra/classifier.json with the task flags and labels, the
         checkpoint and the BERT config.
+      compute_dtype: the SavedModel's encoder computes in it (float32 or bfloat16; its
+        outputs are float32), named in classifier.json (krbert.precision).
 
     Returns:
       The version folder written.
     """
     prepare_export_dir(export_dir)
     session, inputs, outputs = restore_classifier(bert_config, checkpoint, task_labels,
-                                                  config_file)
+                                                  config_file, compute_dtype=compute_dtype)
     signature = tf.saved_model.signature_def_utils.predict_signature_def(
         inputs=inputs, outputs=outputs)
     final = next_version_dir(export_dir)
@@ -262,6 +271,7 @@ def export_saved_model(export_dir, bert_config, checkpoint, task_labels, config_
             tf.io.gfile.copy(vocab_file, os.path.join(extra, VOCAB_FILE), overwrite=True)
             metadata = dict(tokenizer_settings, task=task_labels[0], labels=list(task_labels[1]),
                             checkpoint=checkpoint, bert_config=bert_config.to_dict())
+            metadata[precision.COMPUTE_DTYPE_KEY] = precision.dtype_name(compute_dtype)
             with tf.io.gfile.GFile(os.path.join(extra, METADATA_FILE), "w") as writer:
                 writer.write(json.dumps(metadata, indent=1, sort_keys=True) + "\n")
     finally:
