@@ -7,8 +7,8 @@ padded to their longest, as most users run it) and ``sorted`` (texts sorted by l
 each batch padded to its longest, labels put back in the input order). Writes one
 predicted label id per input line to --output_file and a JSON line of phase timings
 to stdout. --bfloat16 runs the model under torch's bfloat16 autocast on the CPU (the
-matrix products in bfloat16, the weights float32). Run by bench_inference.py in its own process, so its wall time includes the
-imports and model construction:
+matrix products in bfloat16, the weights float32). Run by bench_inference.py in its own
+process, so its wall time includes the imports and model construction:
 
     python benchmarks/hf_classifier.py --bert_config_file=vocab/bert_config_mini.json \
         --vocab_file=VOCAB --input_file=texts.txt --output_file=labels.txt --order=sorted
@@ -102,7 +102,8 @@ def main(_):
     print(json.dumps({"import_seconds": imported - STARTED, "setup_seconds": built - imported,
                       "predict_seconds": finished - built,
                       "padding_share": 1.0 - float(tokens) / max(1, positions),
-                      "bfloat16": FLAGS.bfloat16, "torch": torch.__version__, "transformers": transformers.__version__,
+                      "bfloat16": FLAGS.bfloat16, "torch": torch.__version__,
+                      "transformers": transformers.__version__,
                       "attention": model.config._attn_implementation}))
 
 
