@@ -20,7 +20,9 @@ OUTPUT_DIR receives corpus-00000.txt, corpus-00001.txt, ... (--shard_size_mb eac
 document ends, each written under a temporary name and renamed when complete) and
 corpus_stats.json; a table in the model card's terms (GB, documents, sentences, words) and
 what each step removed are printed. A rerun with the same inputs and settings continues
-after the finished shards. The output never replaces an input. No TensorFlow is needed.
+after the finished shards (Ctrl-C says how many are kept). A run holds OUTPUT_DIR while it
+writes (krbert.files.in_use): a second run into it stops in one line. The output never
+replaces an input. No TensorFlow is needed.
 """
 
 import os
@@ -28,8 +30,8 @@ import os
 from absl import flags
 
 from krbert import cli
-from krbert.corpus import build, sources, split, stats, writer
-from krbert.files import atomic
+from krbert.corpus import build, dedup, sources, split, stats, writer
+from krbert.files import atomic, in_use
 from krbert.files import paths as file_paths
 
 flags.DEFINE_string("input_file", None,
@@ -82,6 +84,10 @@ def settings_from_flags():
     if FLAGS.near_dedup and not 0 < FLAGS.near_dedup_threshold <= 1:
         raise cli.InputError("--near_dedup_threshold=%s: must be above 0 and at most 1"
                              % FLAGS.near_dedup_threshold)
+    if FLAGS.near_dedup and FLAGS.near_dedup_num_perm < 2:
+        raise cli.InputError("--near_dedup_num_perm=%d: MinHash needs 2 permutations or more; "
+                             "pass e.g. 128 (the default)" % FLAGS.near_dedup_num_perm)
+    sources.check_delimiter(FLAGS.delimiter)
     return {
         "text_documents": FLAGS.text_documents, "text_field": FLAGS.text_field,
         "column": FLAGS.column, "delimiter": FLAGS.delimiter, "splitter": FLAGS.splitter,
@@ -111,6 +117,20 @@ def check_libraries(settings, inputs):
                                  % (what, module, module, " " + otherwise if otherwise else ""))
 
 
+def check_near_dedup(settings):
+    """One line when datasketch cannot build its index for --near_dedup_num_perm and
+    --near_dedup_threshold (too few permutations, or a threshold too close to 1)."""
+    if not settings["near_dedup"]:
+        return
+    try:
+        dedup.NearDuplicates(settings["near_dedup_threshold"], settings["near_dedup_num_perm"])
+    except ValueError as e:
+        raise cli.InputError("--near_dedup_num_perm=%d with --near_dedup_threshold=%s: datasketch "
+                             "cannot band the signatures (%s); lower --near_dedup_threshold or "
+                             "raise --near_dedup_num_perm" % (settings["near_dedup_num_perm"],
+                                                    settings["near_dedup_threshold"], e))
+
+
 def check_outputs(output_dir, paths):
     """Creates OUTPUT_DIR; refuses when a shard or the stats file would replace an input."""
     if os.path.isfile(output_dir):
@@ -137,14 +157,23 @@ def main(argv):
     paths = file_paths.glob_input_files(FLAGS.input_file, "--input_file")
     inputs = [(path, sources.format_of(path, FLAGS.format)) for path in paths]
     check_libraries(settings, inputs)
+    check_near_dedup(settings)
     excluded = [build.parse_exclude_spec(spec)[0] for spec in FLAGS.exclude_file]
     check_outputs(FLAGS.output_dir, paths + excluded)
-    exclusions, exclusion_report = build.read_exclusions(FLAGS.exclude_file, settings)
+    try:
+        exclusions, exclusion_report = build.read_exclusions(FLAGS.exclude_file, settings)
+    except KeyboardInterrupt:
+        raise cli.InputError("interrupted while reading --exclude_file, before anything was "
+                             "written; rerun the command")
     builder = build.CorpusBuilder(inputs, FLAGS.output_dir, settings, exclusions,
                                   exclusion_report, num_workers=FLAGS.num_workers,
                                   shard_bytes=int(FLAGS.shard_size_mb * (1 << 20)),
                                   show_progress=FLAGS.progress)
-    report = builder.run()
+    with in_use.claimed([FLAGS.output_dir], "--output_dir"):
+        try:
+            report = builder.run()
+        except KeyboardInterrupt:
+            raise cli.InputError(builder.interrupted_message())
     print(stats.summary(report))
 
 

@@ -43,6 +43,7 @@ from krbert import cli
 from krbert.bert_config import load_bert_config
 from krbert.checkpoints import huggingface, restore
 from krbert.checkpoints.variables import write_checkpoint
+from krbert.classifier import custom_task
 from krbert.classifier import tasks as classifier_tasks
 from krbert.files import atomic
 from krbert.files import paths as file_paths
@@ -58,8 +59,9 @@ flags.DEFINE_string("vocab_file", None, "--to=hf: the vocabulary the model was t
 flags.DEFINE_bool("do_lower_case", True,
                   "--to=hf: the model was trained on lower-cased text (False for KR-BERT).")
 flags.DEFINE_string("task_name", None,
-                    "--to=hf of a run_classifier.py checkpoint: its task (NSMC or HATE), for "
-                    "the labels; needed when the checkpoint's folder does not tell.")
+                    "--to=hf of a run_classifier.py checkpoint: its task (NSMC, HATE, KORNLI, "
+                    "KORSTS, ...), for the labels; needed when the checkpoint's folder does "
+                    "not tell.")
 classifier_tasks.define_hate_label_flag(flags)
 flags.DEFINE_string("hf_dir", None, "--to=tf: the transformers BERT folder.")
 flags.DEFINE_bool("tanh_gelu", False,
@@ -131,45 +133,49 @@ def save_safetensors(tensors, path):
 
 def _tag_to_task():
     """{feature-cache tag: (task_name, hate_label)} of every registered task."""
-    tags = {}
-    for task in classifier_tasks.PROCESSORS:
-        labels = sorted(classifier_tasks.HateProcessor.LABEL_SETS) if task == "hate" else ["hate"]
-        for label in labels:
-            tags[classifier_tasks.get_processor(task, label).tag] = (task, label)
-    return tags
+    return {classifier_tasks.get_processor(task, label).tag: (task, label)
+            for task, label in classifier_tasks.registered_variants()}
 
 
 def classifier_processor(task_name, hate_label, num_labels, checkpoint):
     """The task of a run_classifier.py checkpoint with ``num_labels`` outputs.
 
-    --task_name decides; without it, the feature caches run_classifier.py leaves in the
-    checkpoint's folder (``<task>_<split>_<key>.tf_record``) name the task.
+    --task_name decides; without it, a custom task's task.json or the feature caches
+    run_classifier.py leaves in the checkpoint's folder (``<task>_<split>_<key>.tf_record``)
+    name the task.
     """
-    if not task_name:
-        folder = os.path.dirname(checkpoint) or "."
+    folder = os.path.dirname(checkpoint) or "."
+    custom = tf.io.gfile.exists(os.path.join(folder, custom_task.TASK_FILE))
+    if (task_name or "").strip().lower() == classifier_tasks.CUSTOM or (not task_name and custom):
+        processor = classifier_tasks.get_processor(classifier_tasks.CUSTOM,
+                                                   custom=custom_task.load_spec(folder))
+        task_name = classifier_tasks.CUSTOM
+    elif not task_name:
         tags = _tag_to_task()
         found = set()
         for name in tf.io.gfile.listdir(folder):
             tag = name.split("_", 1)[0]
             if name.endswith(".tf_record") and tag in tags:
                 processor = classifier_tasks.get_processor(*tags[tag])
-                if len(processor.labels) == num_labels:
+                if processor.num_outputs == num_labels:
                     found.add(tags[tag])
         if len(found) != 1:
             raise cli.InputError(
                 "%s is a classifier with %d labels and its folder %s; pass --task_name "
-                "(NSMC or HATE, with --hate_label) for the labels"
+                "(e.g. NSMC, KORNLI, or HATE with --hate_label) for the labels"
                 % (checkpoint, num_labels, "names several tasks" if found else
                    "does not name its task"))
         task_name, hate_label = found.pop()
-        tf.logging.info("Task %s (labels %s) from the feature cache in %s", task_name.upper(),
-                        hate_label if task_name == "hate" else "", folder)
-    processor = classifier_tasks.get_processor(task_name, hate_label)
-    if len(processor.labels) != num_labels:
+        processor = classifier_tasks.get_processor(task_name, hate_label)
+        tf.logging.info("Task %s (%s) from the feature cache in %s", task_name.upper(),
+                        processor.flag_text, folder)
+    else:
+        processor = classifier_tasks.get_processor(task_name, hate_label)
+    if processor.num_outputs != num_labels:
         raise cli.InputError("%s has %d output classes but --task_name=%s has %d labels (%s); "
                              "pass the task it was fine-tuned on" % (
-                                 checkpoint, num_labels, task_name, len(processor.labels),
-                                 ", ".join(processor.labels)))
+                                 checkpoint, num_labels, task_name, processor.num_outputs,
+                                 ", ".join(processor.labels) or "one score"))
     return processor
 
 
@@ -186,11 +192,12 @@ def to_hf(init_checkpoint, bert_config_file, vocab_file, do_lower_case, output_d
     checkpoint = restore.resolve_checkpoint(init_checkpoint)
     reader, shapes = read_checkpoint(checkpoint)
     architecture, heads = huggingface.heads_of_checkpoint(shapes, checkpoint)
-    labels, task = None, None
+    labels, task, regression = None, None, False
     if "classifier" in heads:
         processor = classifier_processor(task_name, hate_label, shapes["output_weights"][0],
                                          checkpoint)
-        labels, task = processor.labels, processor.tag
+        labels, task, regression = processor.labels, processor.tag, processor.is_regression
+        labels = ("score",) if regression else labels
     pairs = huggingface.variable_pairs(config["num_hidden_layers"], heads,
                                        prefix="bert." if heads else "")
     huggingface.match_variables(shapes, pairs, checkpoint, key=0)
@@ -201,6 +208,7 @@ def to_hf(init_checkpoint, bert_config_file, vocab_file, do_lower_case, output_d
         {tf_name: reader.get_tensor(tf_name) for tf_name, _, _ in pairs}, pairs, to_hf=True)
     hf_config = huggingface.hf_config(config, architecture, vocab.get("[PAD]", 0),
                                       labels, task)
+    huggingface.set_problem_type(hf_config, regression)
     inputs = [("--vocab_file", [vocab_file]), ("--bert_config_file", [bert_config_file]),
               ("--init_checkpoint", tf.io.gfile.glob(checkpoint + ".*"))]
     with output_folder(output_dir, HF_FILES, inputs) as staging:
@@ -340,9 +348,10 @@ def to_tf(hf_dir, output_dir, tanh_gelu=False):
                     architecture, ", ".join([carried[h] for h in heads]) or "encoder only",
                     output_dir)
     if num_labels is not None:
-        tf.logging.info("The classifier has %d labels (id2label %s); run_classifier.py loads it "
-                        "for a task with as many", num_labels,
-                        hf_config.get("id2label", "not given"))
+        tf.logging.info("The classifier has %d outputs (id2label %s, problem_type %s); "
+                        "run_classifier.py loads it for a task with as many (a score task: "
+                        "1)", num_labels, hf_config.get("id2label", "not given"),
+                        hf_config.get("problem_type", "not given"))
     lower = _tokenizer_lower_case(hf_dir)
     if lower is not None:
         tf.logging.info("tokenizer_config.json: do_lower_case=%s; pass --do_lower_case=%s",

@@ -34,6 +34,7 @@ from krbert import cli
 from krbert.checkpoints import variables
 from krbert.files import atomic
 from krbert.files import paths as file_paths
+from krbert.tf_compat import tf
 from krbert.vocab import builder, extend
 
 flags.DEFINE_string("vocab_file", None, "The model's vocabulary, one token a line.")
@@ -91,6 +92,8 @@ def check_flags(FLAGS):  # pylint: disable=invalid-name
         raise cli.InputError("--num_new_tokens=%d: pass a positive number" % FLAGS.num_new_tokens)
     if FLAGS.min_count < 1:
         raise cli.InputError("--min_count=%d: pass a positive number" % FLAGS.min_count)
+    if FLAGS.num_threads < 1:
+        raise cli.InputError("--num_threads=%d: pass 1 or more" % FLAGS.num_threads)
     if FLAGS.eval_file:
         file_paths.check_file_flag("eval_file", FLAGS.eval_file, "a text file")
 
@@ -159,6 +162,7 @@ def main(_):
     vocab, config = extend.load_model(FLAGS.vocab_file, FLAGS.bert_config_file, arrays,
                                       FLAGS.init_checkpoint)
     tokenization.check_case_matches_vocab(FLAGS.do_lower_case, vocab, FLAGS.vocab_file)
+    extend.check_subchar_matches_vocab(FLAGS.subchar, vocab, FLAGS.vocab_file)
 
     lines, words = [], None
     if files:
@@ -195,7 +199,7 @@ def main(_):
         if os.path.isdir(FLAGS.output_dir):
             os.rmdir(FLAGS.output_dir)  # checked empty above
         os.rename(staging, FLAGS.output_dir)
-    except OSError as e:
+    except (OSError, tf.errors.OpError) as e:  # a full disk: ENOSPC, ResourceExhaustedError
         raise atomic.write_error(FLAGS.output_dir, e)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -12,10 +12,14 @@ vocabulary, the tokenizer settings and the labels):
 
     python predict.py --saved_model=runs/nsmc/export < reviews.txt > labels.tsv
 
-Input: --input_file, or stdin when it is not given (or is ``-``); one text per line.
+Input: --input_file, or stdin when it is not given (or is ``-``); one text per line, or
+for a model of sentence pairs (KORNLI, KORSTS, a custom task with --text_b_column) two
+texts per line, ``text<TAB>text_b`` (split at the first tab).
 Output: --output_file (written under a temporary name and renamed when complete), or
 stdout; a header ``text  label  p_<label>...``, then one row per input line in the input
 order: the text (tabs turned to spaces), the predicted label and the class probabilities.
+A pair model's rows have ``text  text_b`` first; a score model's rows end in its score
+(header ``text  [text_b]  score``).
 
 Every input line gets its row. An empty line is predicted as an empty text, as
 run_classifier.py does; a line that is not valid UTF-8 is predicted with its undecodable
@@ -46,7 +50,7 @@ from krbert.bert_config import load_bert_config
 from krbert.checkpoints import restore
 from krbert.classifier import features as classifier_features
 from krbert.classifier import model as classifier_model
-from krbert.classifier import tasks
+from krbert.classifier import custom_task, tasks
 from krbert.estimator import runtime
 from krbert.files import atomic, paths
 from krbert.tf_compat import tf
@@ -69,7 +73,12 @@ flags.DEFINE_string("vocab_file", None, "The vocabulary file the BERT model was 
 flags.DEFINE_bool("do_lower_case", True,
                   "Lower-case the input; False for KR-BERT (cased, Hangul syllables).")
 flags.DEFINE_string("task_name", None,
-                    "The task the checkpoint was fine-tuned on: NSMC or HATE (its labels).")
+                    "The task the checkpoint was fine-tuned on: NSMC, HATE, KORNLI, KORSTS, "
+                    "KLUE_NLI, KLUE_STS, or CUSTOM (its classes from task.json in the "
+                    "checkpoint's folder).")
+flags.DEFINE_bool("text_b", None,
+                  "Lines hold two tab-separated texts, text and text_b (a pair model). "
+                  "Default: what the model reads; a model of the other kind is refused.")
 flags.DEFINE_integer("max_seq_length", 128,
                      "Maximum tokens per text after WordPiece; longer ones are cut. With "
                      "--saved_model the exported value unless given.")
@@ -98,11 +107,23 @@ MODEL_FLAGS = ("init_checkpoint", "bert_config_file", "vocab_file", "do_lower_ca
 class Model(object):
     """What turns text into probabilities: predictor, tokenizer, labels, max_seq_length."""
 
-    def __init__(self, predictor, tokenizer, labels, max_seq_length):
+    def __init__(self, predictor, tokenizer, labels, max_seq_length, pair=False,
+                 regression=False):
         self.predictor = predictor
         self.tokenizer = tokenizer
         self.labels = labels
         self.max_seq_length = max_seq_length
+        self.pair = pair
+        self.regression = regression
+
+
+def checkpoint_processor(FLAGS, checkpoint):
+    """The task of --task_name; a custom task's columns and classes from the task.json
+    run_classifier.py wrote beside the checkpoint."""
+    spec = None
+    if FLAGS.task_name.strip().lower() == tasks.CUSTOM:
+        spec = custom_task.load_spec(os.path.dirname(checkpoint) or ".")
+    return tasks.get_processor(FLAGS.task_name, FLAGS.hate_label, spec)
 
 
 def model_from_checkpoint(FLAGS, config_proto):
@@ -113,16 +134,19 @@ def model_from_checkpoint(FLAGS, config_proto):
     if not tf.io.gfile.exists(FLAGS.vocab_file):
         raise cli.InputError("--vocab_file=%s not found; pass the model's vocabulary"
                              % FLAGS.vocab_file)
-    processor = tasks.get_processor(FLAGS.task_name, FLAGS.hate_label)
     checkpoint = restore.resolve_checkpoint(FLAGS.init_checkpoint)
+    processor = checkpoint_processor(FLAGS, checkpoint)
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     tokenizer = tokenization.tokenizer_from_flags(FLAGS, bert_config.vocab_size,
                                                   REQUIRED_TOKENS, checkpoint)
     tf.logging.info("Restoring %s (%s)", checkpoint, processor.flag_text)
+    outputs = ("score",) if processor.is_regression else processor.labels
     predictor = classifier_model.Predictor.from_checkpoint(
-        bert_config, checkpoint, (processor.flag_text, processor.labels),
-        FLAGS.bert_config_file, config_proto, precision.inference_dtype(FLAGS.use_bfloat16))
-    return Model(predictor, tokenizer, list(processor.labels), FLAGS.max_seq_length)
+        bert_config, checkpoint, (processor.flag_text, outputs), FLAGS.bert_config_file,
+        config_proto, regression=processor.is_regression,
+        compute_dtype=precision.inference_dtype(FLAGS.use_bfloat16))
+    return Model(predictor, tokenizer, list(outputs), FLAGS.max_seq_length,
+                 processor.is_pair, processor.is_regression)
 
 
 def model_from_saved_model(FLAGS, config_proto):
@@ -146,7 +170,21 @@ def model_from_saved_model(FLAGS, config_proto):
     tf.logging.info("Loading the SavedModel %s (%s, computes in %s)", path, metadata["task"],
                     precision.saved_dtype(metadata).name)
     predictor = classifier_model.Predictor.from_saved_model(path, config_proto)
-    return Model(predictor, tokenizer, metadata["labels"], max_seq_length)
+    return Model(predictor, tokenizer, metadata["labels"], max_seq_length,
+                 bool(metadata.get("text_b")), metadata.get("problem_type") == "regression")
+
+
+def check_text_b(given, model, source):
+    """InputError when --text_b says the lines hold another kind of input than the model
+    reads (a pair, or one text)."""
+    if given is None or given == model.pair:
+        return
+    if given:
+        raise cli.InputError("--text_b: %s is a single-sentence model, so its lines hold one "
+                             "text; drop --text_b, or pass a pair model" % source)
+    raise cli.InputError("--notext_b: %s is a model of sentence pairs, so every line holds "
+                         "text<TAB>text_b; drop --notext_b, or pass a single-sentence model"
+                         % source)
 
 
 # ---------------------------------------------------------------------------------------
@@ -250,23 +288,42 @@ class RunStats(object):
         return 1.0 - float(self.tokens) / max(1, self.positions)
 
 
+def split_pair(text, number, report):
+    """(text, text_b) of a pair model's line: split at its first tab; InputError naming
+    the line when it has none."""
+    if "\t" not in text:
+        raise cli.InputError("%s:%d: one text, but the model reads sentence pairs: write "
+                             "text<TAB>text_b on every line (or pass a single-sentence model)"
+                             % (report.source, number))
+    return tuple(text.split("\t", 1))
+
+
 def tokenize_window(texts, first_line, model, report, stats):
-    """Token id lists ([CLS] ... [SEP], at most max_seq_length) of consecutive lines."""
+    """(token id lists, segment id lists or None) of consecutive lines: [CLS] ... [SEP]
+    (a pair: [CLS] a [SEP] b [SEP]), at most max_seq_length."""
     began = time.time()
-    id_lists = []
+    id_lists, segment_lists = [], []
     for number, text in enumerate(texts, start=first_line):
-        ids, cut = classifier_features.example_to_ids(
-            tasks.InputExample(str(number), text, None, number), model.tokenizer,
-            model.max_seq_length)
+        if model.pair:
+            text, text_b = split_pair(text, number, report)
+            ids, segments, cut = classifier_features.pair_to_ids(
+                tasks.InputExample(str(number), text, None, number, text_b), model.tokenizer,
+                model.max_seq_length)
+            segment_lists.append(segments)
+        else:
+            ids, cut = classifier_features.example_to_ids(
+                tasks.InputExample(str(number), text, None, number), model.tokenizer,
+                model.max_seq_length)
         if cut:
             report.note("truncated", number)
         id_lists.append(ids)
     stats.tokenize_seconds += time.time() - began
-    return id_lists
+    return id_lists, segment_lists if model.pair else None
 
 
-def predict_ids(predictor, id_lists, batch_size, max_seq_length, bucket, stats, bar):
-    """float [N, C] probabilities of N token id lists, in their order.
+def predict_ids(predictor, id_lists, batch_size, max_seq_length, bucket, stats, bar,
+                segment_lists=None):
+    """float [N, C] probabilities (scores [N, 1]) of N token id lists, in their order.
 
     With ``bucket`` the lists are batched shortest first, each batch padded to its
     longest list; otherwise in their order, padded to max_seq_length.
@@ -279,7 +336,8 @@ def predict_ids(predictor, id_lists, batch_size, max_seq_length, bucket, stats, 
         batch = [id_lists[i] for i in rows]
         lengths = [len(ids) for ids in batch]
         length = max(lengths) if bucket else max_seq_length
-        arrays = classifier_model.pad_batch(batch, length)
+        arrays = classifier_model.pad_batch(
+            batch, length, None if segment_lists is None else [segment_lists[i] for i in rows])
         began = time.time()
         result = predictor.predict(*arrays)
         stats.model_seconds += time.time() - began
@@ -292,16 +350,27 @@ def predict_ids(predictor, id_lists, batch_size, max_seq_length, bucket, stats, 
     return probabilities
 
 
-def format_rows(texts, probabilities, labels):
-    """TSV lines: text (tabs and carriage returns as spaces), label, probabilities."""
+def format_rows(texts, probabilities, model):
+    """TSV lines: text (tabs and carriage returns as spaces; a pair: text, text_b), then
+    label and probabilities, or the score."""
+    if model.pair:
+        texts = ["\t".join(t.replace("\t", " ").replace("\r", " ")
+                           for t in text.split("\t", 1)) for text in texts]
+    else:
+        texts = [text.replace("\t", " ").replace("\r", " ") for text in texts]
+    if model.regression:
+        return ["%s\t%.6f\n" % (text, row[0]) for text, row in zip(texts, probabilities)]
     predicted = np.argmax(probabilities, axis=1)
-    return ["%s\t%s\t%s\n" % (text.replace("\t", " ").replace("\r", " "), labels[label_id],
+    return ["%s\t%s\t%s\n" % (text, model.labels[label_id],
                               "\t".join("%.6f" % p for p in row))
             for text, label_id, row in zip(texts, predicted, probabilities)]
 
 
-def header(labels):
-    return "text\tlabel\t%s\n" % "\t".join("p_%s" % label for label in labels)
+def header(model):
+    texts = "text\ttext_b" if model.pair else "text"
+    if model.regression:
+        return texts + "\tscore\n"
+    return "%s\tlabel\t%s\n" % (texts, "\t".join("p_%s" % label for label in model.labels))
 
 
 # ---------------------------------------------------------------------------------------
@@ -343,10 +412,12 @@ def check_output_spares_inputs(FLAGS):
 def predicted_rows(handle, model, FLAGS, report, stats, bar):
     """Yields the TSV rows of each window of input lines, in the input order."""
     for texts in read_windows(handle, report):
-        id_lists = tokenize_window(texts, report.lines - len(texts) + 1, model, report, stats)
+        id_lists, segment_lists = tokenize_window(texts, report.lines - len(texts) + 1, model,
+                                                  report, stats)
         probabilities = predict_ids(model.predictor, id_lists, FLAGS.batch_size,
-                                    model.max_seq_length, FLAGS.bucket_by_length, stats, bar)
-        yield format_rows(texts, probabilities, model.labels)
+                                    model.max_seq_length, FLAGS.bucket_by_length, stats, bar,
+                                    segment_lists)
+        yield format_rows(texts, probabilities, model)
 
 
 def main(_):
@@ -362,13 +433,14 @@ def main(_):
     else:
         model = model_from_checkpoint(FLAGS, config_proto)
     setup_seconds = time.time() - started
+    check_text_b(FLAGS.text_b, model, FLAGS.saved_model or FLAGS.init_checkpoint)
 
     source = FLAGS.input_file if FLAGS.input_file not in (None, "-") else "<stdin>"
     report = InputReport(source)
     stats = RunStats()
     total = count_lines(FLAGS.input_file)
     show_bar = sys.stderr.isatty() and (total is None or total > PROGRESS_MIN_LINES)
-    rows = [header(model.labels)]
+    rows = [header(model)]
     stdout = None if FLAGS.output_file else io.TextIOWrapper(
         sys.stdout.buffer, encoding="utf-8", newline="\n")
     with tqdm(total=total, unit=" lines", disable=not show_bar, file=sys.stderr,

@@ -1,4 +1,12 @@
-"""Fine-tunes (KR-)BERT on a sentence classification task: NSMC or HATE.
+"""Fine-tunes (KR-)BERT on a sentence or sentence-pair task: classes or a score.
+
+Tasks (--task_name, the registry krbert/classifier/tasks.py): NSMC and HATE (one text),
+KORNLI and KLUE_NLI (pairs, 3 classes), KORSTS and KLUE_STS (pairs, a 0-5 score), and
+CUSTOM: your own train/dev/test .tsv/.csv/.jsonl files with --text_column,
+--text_b_column (pairs), --label_column and --label_type=class|score (docs/pairs.md). A
+pair is fed as ``[CLS] a [SEP] b [SEP]``, segment ids 0 then 1, cut longest first to
+--max_seq_length as the original BERT's run_classifier.py does; a score task has one
+output and a mean-squared-error loss.
 
 The original BERT ``run_classifier.py`` flags, on a Cloud TPU (``--use_tpu=true``) or the
 CPU. KR-BERT-MEDIUM's model card settings:
@@ -13,9 +21,13 @@ Splits: training reads ``train``, --do_eval reads --eval_split (dev by default),
 --do_predict reads --predict_split (test by default). Outputs in --output_dir:
 
 - ``eval_results.txt``: accuracy, loss, macro-F1, per-class precision/recall/F1 and the
-  confusion matrix of --eval_split (macro-F1 is HATE's headline, accuracy NSMC's);
-- ``test_results.tsv``: class probabilities, one line per predicted example;
-- ``predictions.tsv``: id (or row number), text, predicted label (and gold label);
+  confusion matrix of --eval_split (macro-F1 is HATE's headline, accuracy NSMC's); for a
+  score task eval_loss (mean squared error), pearson and spearman;
+- ``test_results.tsv``: class probabilities (or the score), one line per predicted example;
+- ``predictions.tsv``: id (or row number), text (and text_b), predicted label or score
+  (and gold label);
+- ``task.json`` (CUSTOM): the task's columns and classes, read back by evaluation,
+  prediction, export and convert_checkpoint.py;
 - ``<split>_eval_results.txt``: as eval_results.txt when the predicted split has labels
   (NSMC test: the model card's test accuracy);
 - ``submission.csv`` (HATE, --hate_label=hate): the Kaggle korean-hate-speech-detection
@@ -47,8 +59,8 @@ import tokenization
 from krbert import cli, precision
 from krbert.bert_config import load_bert_config
 from krbert.checkpoints import restore
+from krbert.classifier import custom_task, metrics, tasks
 from krbert.classifier import features as classifier_features
-from krbert.classifier import metrics, tasks
 from krbert.classifier import model as classifier_model
 from krbert.estimator import distribution as distribution_lib
 from krbert.estimator import run_folder, runtime
@@ -60,7 +72,9 @@ flags.DEFINE_string("data_dir", None,
                     "Folder with the task's .tsv files (or a folder holding nsmc/, hate/).")
 flags.DEFINE_string("bert_config_file", None,
                     "The config json file of the pre-trained BERT model.")
-flags.DEFINE_string("task_name", None, "The task to train: NSMC or HATE (any case).")
+flags.DEFINE_string("task_name", None,
+                    "The task to train (any case): NSMC, HATE, KORNLI, KORSTS, KLUE_NLI, "
+                    "KLUE_STS, or CUSTOM (with --text_column, --label_column, ...).")
 flags.DEFINE_string("vocab_file", None, "The vocabulary file the BERT model was trained on.")
 flags.DEFINE_string("output_dir", None,
                     "Where checkpoints, results and predictions are written (local or gs://).")
@@ -95,6 +109,7 @@ flags.DEFINE_bool("do_export", False,
 flags.DEFINE_string("export_dir", None,
                     "Base folder of the SavedModel versions (default <output_dir>/export).")
 tasks.define_hate_label_flag(flags)
+custom_task.define_custom_task_flags(flags)
 flags.DEFINE_integer("seed", 12345, "Random seed of initialisation, dropout and shuffling.")
 precision.define_bfloat16_flag(flags, "the encoder (training, --do_eval, --do_predict and the "
                                "--do_export SavedModel)")
@@ -109,8 +124,9 @@ tokenization.define_tokenizer_flags(flags)
 
 def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
                      num_train_steps, num_warmup_steps, use_tpu, log_every_n_steps=100,
-                     compute_dtype=tf.float32):
-    """The TPUEstimator model_fn: training, or prediction of class probabilities.
+                     compute_dtype=tf.float32, regression=False):
+    """The TPUEstimator model_fn: training, or prediction of class probabilities (of
+    scores [B, 1] with ``regression``, under the key "scores").
 
     float16 compute trains with a DynamicLossScale. Under a tf.distribute strategy the
     function runs once per replica; the logged loss is the global batch's.
@@ -120,7 +136,8 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
         is_training = mode == tf.estimator.ModeKeys.TRAIN
         loss, _, _, probabilities = classifier_model.create_model(
             bert_config, is_training, features, num_labels, use_one_hot_embeddings=use_tpu,
-            compute_dtype=precision.mode_dtype(compute_dtype, is_training))
+            compute_dtype=precision.mode_dtype(compute_dtype, is_training),
+            regression=regression)
         scaffold_fn = restore.warm_start(init_checkpoint, use_tpu)
         if is_training:
             loss_scale = None
@@ -143,12 +160,17 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
         if mode == tf.estimator.ModeKeys.PREDICT:
             return tpu_estimator.TPUEstimatorSpec(
                 mode=mode, scaffold_fn=scaffold_fn,
-                predictions={"probabilities": probabilities,
+                predictions={output_key(regression): probabilities,
                              "example_index": features["example_index"],
                              "is_real_example": features["is_real_example"]})
         raise ValueError("Only TRAIN and PREDICT modes are supported: %s" % mode)
 
     return model_fn
+
+
+def output_key(regression):
+    """The prediction key of the model's output: class probabilities or scores."""
+    return "scores" if regression else "probabilities"
 
 
 # ---------------------------------------------------------------------------------------
@@ -191,15 +213,16 @@ class FeatureSource(object):
 
 
 def predict_probabilities(estimator, record_path, num_examples, max_seq_length,
-                          bucket_by_length, use_tpu, desc="predicting"):
-    """float [N, C] class probabilities of the cached examples, in their input order."""
+                          bucket_by_length, use_tpu, desc="predicting", key="probabilities"):
+    """float [N, C] class probabilities (scores [N, 1] for key "scores") of the cached
+    examples, in their input order."""
     input_fn = classifier_features.make_input_fn(
         record_path, max_seq_length, is_training=False, bucket_by_length=bucket_by_length,
         drop_remainder=use_tpu, num_examples=num_examples, pad_to_batch=use_tpu)
     results = estimator.predict(input_fn=input_fn, yield_single_examples=True)
     return classifier_features.collect_predictions(
         tqdm(results, total=num_examples, desc=desc, unit=" ex", mininterval=2.0),
-        num_examples)
+        num_examples, key)
 
 
 # ---------------------------------------------------------------------------------------
@@ -227,12 +250,30 @@ def write_eval_results(path, report, label_names, split_name, global_step):
             tf.logging.info("  %s", line)
 
 
+def write_regression_results(path, report, split_name, global_step):
+    """``key = value`` lines of a score task: eval_loss (mean squared error), pearson,
+    spearman, global_step, num_examples, split."""
+    values = [("eval_loss", report["loss"]), ("pearson", report["pearson"]),
+              ("spearman", report["spearman"]), ("global_step", global_step),
+              ("num_examples", report["num_examples"]), ("split", split_name)]
+    with atomic.atomic_write(path) as writer:
+        for key, value in values:
+            text = "%.6f" % value if isinstance(value, float) else str(value)
+            writer.write("%s = %s\n" % (key, text))
+            tf.logging.info("  %s = %s", key, text)
+
+
 def evaluate(split, probabilities, processor, path, global_step):
-    """Scores ``probabilities`` against the split's labels and writes ``path``."""
-    label_ids = [processor.labels.index(e.label) for e in split.examples]
-    report = metrics.classification_report(label_ids, probabilities, processor.labels)
+    """Scores ``probabilities`` (scores [N, 1] for a score task) against the split's
+    labels and writes ``path``."""
     tf.logging.info("***** Eval results (%s %s) *****", processor.tag, split.name)
-    write_eval_results(path, report, processor.labels, split.name, global_step)
+    if processor.is_regression:
+        report = metrics.regression_report([e.label for e in split.examples], probabilities)
+        write_regression_results(path, report, split.name, global_step)
+    else:
+        label_ids = [processor.labels.index(e.label) for e in split.examples]
+        report = metrics.classification_report(label_ids, probabilities, processor.labels)
+        write_eval_results(path, report, processor.labels, split.name, global_step)
     tf.logging.info("%s %s %s = %.4f (written to %s)", processor.tag, split.name,
                     processor.headline_metric, report[processor.headline_metric], path)
     return report
@@ -242,18 +283,28 @@ def _clean(text):
     return text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
 
 
+def predicted_values(probabilities, processor):
+    """The prediction of each row: its class name, or its score for a score task."""
+    if processor.is_regression:
+        return ["%.6f" % row[0] for row in probabilities]
+    return [processor.labels[i] for i in np.argmax(probabilities, axis=1)]
+
+
 def write_predictions(output_dir, split, probabilities, processor):
-    """test_results.tsv, predictions.tsv and the task's own files (HATE: submission.csv)."""
+    """test_results.tsv (class probabilities, or the score), predictions.tsv (id, text,
+    text_b for a pair, prediction, label) and the task's own files (HATE: submission.csv)."""
     predicted = np.argmax(probabilities, axis=1)
     with atomic.atomic_write(os.path.join(output_dir, "test_results.tsv")) as writer:
         for row in probabilities:
             writer.write("\t".join(str(float(p)) for p in row) + "\n")
     with atomic.atomic_write(os.path.join(output_dir, "predictions.tsv")) as writer:
-        writer.write("id\ttext\tprediction%s\n" % ("\tlabel" if split.has_labels else ""))
-        for example, label_id in zip(split.examples, predicted):
+        writer.write("id\ttext\t%sprediction%s\n" % ("text_b\t" if processor.is_pair else "",
+                                                    "\tlabel" if split.has_labels else ""))
+        for example, value in zip(split.examples, predicted_values(probabilities, processor)):
             gold = "\t%s" % example.label if split.has_labels else ""
-            writer.write("%s\t%s\t%s%s\n" % (example.guid, _clean(example.text),
-                                             processor.labels[label_id], gold))
+            text_b = "%s\t" % _clean(example.text_b) if processor.is_pair else ""
+            writer.write("%s\t%s\t%s%s%s\n" % (example.guid, _clean(example.text), text_b,
+                                               value, gold))
     written = ["test_results.tsv", "predictions.tsv"]
     written += processor.write_extra_predictions(output_dir, split, predicted)
     tf.logging.info("Wrote %d predictions of %s %s to %s: %s", len(predicted), processor.tag,
@@ -330,6 +381,17 @@ def export_checkpoint(FLAGS):
     return checkpoint
 
 
+def task_kind(processor):
+    """What classifier.json and the HF config say about the task beyond its labels."""
+    return {"text_b": processor.is_pair,
+            "problem_type": "regression" if processor.is_regression else None}
+
+
+def output_names(processor):
+    """The names of the classifier's outputs: the class names, or ("score",)."""
+    return ("score",) if processor.is_regression else tuple(processor.labels)
+
+
 def export(FLAGS, bert_config, processor):
     """Writes the latest checkpoint of --output_dir (else --init_checkpoint) as a
     SavedModel version in --export_dir."""
@@ -338,10 +400,110 @@ def export(FLAGS, bert_config, processor):
                 "subchar": FLAGS.subchar, "max_seq_length": FLAGS.max_seq_length}
     path = classifier_model.export_saved_model(
         FLAGS.export_dir or os.path.join(FLAGS.output_dir, "export"), bert_config,
-        restore.resolve_checkpoint(checkpoint), (processor.flag_text, processor.labels),
-        FLAGS.bert_config_file, FLAGS.vocab_file, settings,
+        restore.resolve_checkpoint(checkpoint), (processor.flag_text, output_names(processor)),
+        FLAGS.bert_config_file, FLAGS.vocab_file, settings, task_kind(processor),
         precision.inference_dtype(FLAGS.use_bfloat16, FLAGS.use_tpu))
     tf.logging.info("Exported %s as a SavedModel to %s", checkpoint, path)
+
+
+# ---------------------------------------------------------------------------------------
+# The steps of main()
+
+
+def task_from_flags(FLAGS):
+    """The task: the registry's, or --task_name=custom from its flags (its classes from
+    the model folder's task.json when not training)."""
+    spec = None
+    if (FLAGS.task_name or "").strip().lower() == tasks.CUSTOM:
+        if FLAGS.do_train:
+            spec = custom_task.spec_from_values(FLAGS.text_column, FLAGS.text_b_column,
+                                                FLAGS.label_column, FLAGS.label_type)
+        else:
+            spec = custom_task.load_spec(FLAGS.output_dir)
+    return tasks.get_processor(FLAGS.task_name, FLAGS.hate_label, spec)
+
+
+def check_checkpoints(FLAGS):
+    """Stops before any work when the checkpoint to start from or to score is missing."""
+    if FLAGS.init_checkpoint:
+        restore.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
+    scored = [flag for flag in ("--do_eval", "--do_predict") if FLAGS[flag[2:]].value]
+    if not FLAGS.do_train and scored:
+        restore.require_checkpoint(FLAGS.output_dir, FLAGS.init_checkpoint, " and ".join(scored))
+    elif not FLAGS.do_train:
+        export_checkpoint(FLAGS)  # --do_export alone: stops here when there is none
+
+
+def feature_source(FLAGS, processor, bert_config):
+    """The FeatureSource of the run's tokenizer, data and cache."""
+    tokenizer = tokenization.tokenizer_from_flags(FLAGS, bert_config.vocab_size)
+    return FeatureSource(
+        processor, FLAGS.data_dir, tokenizer,
+        tokenizer_signature(FLAGS.vocab_file, FLAGS.do_lower_case, FLAGS.tokenizer,
+                            FLAGS.subchar),
+        FLAGS.max_seq_length, FLAGS.cache_dir or FLAGS.output_dir)
+
+
+def load_splits(FLAGS, source, processor, bert_config, bucket):
+    """(train, evaluation, prediction), each (Split, record_path, meta) or None, with the
+    step counts (num_train_steps, num_warmup_steps). Every split is read before training,
+    so a split without labels stops the run first. A custom task learns its classes from
+    the training file and writes them to --output_dir first."""
+    num_train_steps, num_warmup_steps, train = 0, 0, None
+    if FLAGS.do_train:
+        if processor.name == tasks.CUSTOM:
+            processor.learn_labels(processor.read_split(FLAGS.data_dir, "train"))
+        train = source.load("train", need_labels=True, for_training=True)
+        num_train_steps = max(1, int(len(train[0].examples) / FLAGS.train_batch_size *
+                                     FLAGS.num_train_epochs))
+        num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
+        run_folder.check_same_run(FLAGS.output_dir,
+                                  training_settings(FLAGS, bert_config, train[2], bucket))
+        if processor.name == tasks.CUSTOM:
+            processor.save(FLAGS.output_dir)
+    evaluation = source.load(FLAGS.eval_split, need_labels=True) if FLAGS.do_eval else None
+    prediction = (source.load(FLAGS.predict_split, need_labels=False) if FLAGS.do_predict
+                  else None)
+    return (train, evaluation, prediction), (num_train_steps, num_warmup_steps)
+
+
+def train_model(FLAGS, estimator_for, train, num_train_steps, num_warmup_steps, bucket):
+    tf.logging.info("***** Running training: %d examples, batch size %d, %d steps "
+                    "(%d warmup) *****", len(train[0].examples), FLAGS.train_batch_size,
+                    num_train_steps, num_warmup_steps)
+    estimator_for(FLAGS.predict_batch_size).train(
+        input_fn=classifier_features.make_input_fn(
+            train[1], FLAGS.max_seq_length, is_training=True, bucket_by_length=bucket,
+            drop_remainder=True, seed=FLAGS.seed),
+        max_steps=num_train_steps)
+
+
+def score_splits(FLAGS, estimator_for, processor, evaluation, prediction, bucket):
+    """Writes eval_results.txt for --eval_split and the predictions of --predict_split
+    (with <split>_eval_results.txt when it has labels); a split is predicted once."""
+    computed = {}
+
+    def outputs_of(split, record_path, batch_size):
+        if split.name not in computed:
+            computed[split.name] = predict_probabilities(
+                estimator_for(batch_size), record_path, len(split.examples),
+                FLAGS.max_seq_length, bucket, FLAGS.use_tpu,
+                desc="predicting %s" % split.name, key=output_key(processor.is_regression))
+        return computed[split.name]
+
+    if evaluation is not None:
+        split, record_path, _ = evaluation
+        evaluate(split, outputs_of(split, record_path, FLAGS.eval_batch_size),
+                 processor, os.path.join(FLAGS.output_dir, "eval_results.txt"),
+                 latest_global_step(FLAGS.output_dir))
+    if prediction is not None:
+        split, record_path, _ = prediction
+        outputs = outputs_of(split, record_path, FLAGS.predict_batch_size)
+        write_predictions(FLAGS.output_dir, split, outputs, processor)
+        if split.has_labels:
+            evaluate(split, outputs, processor,
+                     os.path.join(FLAGS.output_dir, "%s_eval_results.txt" % split.name),
+                     latest_global_step(FLAGS.output_dir))
 
 
 def main(_):
@@ -353,88 +515,32 @@ def main(_):
     distribution = runtime.check_device_flags(
         FLAGS, {"train_batch_size": FLAGS.train_batch_size} if FLAGS.do_train else {})
     compute_dtype = distribution_lib.check_precision(FLAGS)
-    processor = tasks.get_processor(FLAGS.task_name, FLAGS.hate_label)
-    if FLAGS.init_checkpoint:
-        restore.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
-    scored = [flag for flag in ("--do_eval", "--do_predict") if FLAGS[flag[2:]].value]
-    if not FLAGS.do_train and scored:
-        restore.require_checkpoint(FLAGS.output_dir, FLAGS.init_checkpoint, " and ".join(scored))
-    elif not FLAGS.do_train:
-        export_checkpoint(FLAGS)  # --do_export alone: stops here when there is none
+    processor = task_from_flags(FLAGS)
+    check_checkpoints(FLAGS)
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
-    tokenizer = tokenization.tokenizer_from_flags(FLAGS, bert_config.vocab_size)
     run_folder.ensure_output_dir(FLAGS.output_dir,
                                  chief=distribution is None or distribution.is_chief)
-    source = FeatureSource(
-        processor, FLAGS.data_dir, tokenizer,
-        tokenizer_signature(FLAGS.vocab_file, FLAGS.do_lower_case, FLAGS.tokenizer,
-                            FLAGS.subchar),
-        FLAGS.max_seq_length, FLAGS.cache_dir or FLAGS.output_dir)
+    source = feature_source(FLAGS, processor, bert_config)
     bucket = FLAGS.bucket_by_length and not FLAGS.use_tpu
     tf.logging.info("Batches padded to %s", "their longest example (CPU, --bucket_by_length)"
                     if bucket else "--max_seq_length=%d" % FLAGS.max_seq_length)
-
-    num_train_steps, num_warmup_steps, train = 0, 0, None
-    if FLAGS.do_train:
-        train = source.load("train", need_labels=True, for_training=True)
-        num_train_steps = max(1, int(len(train[0].examples) / FLAGS.train_batch_size *
-                                     FLAGS.num_train_epochs))
-        num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
-        run_folder.check_same_run(FLAGS.output_dir,
-                                  training_settings(FLAGS, bert_config, train[2], bucket))
-    # Every split is read before training, so a split without labels stops the run first.
-    evaluation = source.load(FLAGS.eval_split, need_labels=True) if FLAGS.do_eval else None
-    prediction = (source.load(FLAGS.predict_split, need_labels=False) if FLAGS.do_predict
-                  else None)
-
-    model_fn = model_fn_builder(bert_config, len(processor.labels), FLAGS.init_checkpoint,
-                                FLAGS.learning_rate, num_train_steps, num_warmup_steps,
-                                FLAGS.use_tpu, FLAGS.log_every_n_steps, compute_dtype)
+    (train, evaluation, prediction), steps = load_splits(FLAGS, source, processor,
+                                                         bert_config, bucket)
+    model_fn = model_fn_builder(bert_config, processor.num_outputs, FLAGS.init_checkpoint,
+                                FLAGS.learning_rate, steps[0], steps[1], FLAGS.use_tpu,
+                                FLAGS.log_every_n_steps, compute_dtype,
+                                regression=processor.is_regression)
     estimator_for = estimator_factory(FLAGS, model_fn, distribution)
     if distribution is not None:
         tf.logging.info("Distribution: %s; global batch %d", distribution.describe(),
                         FLAGS.train_batch_size)
-
     if train is not None:
-        tf.logging.info("***** Running training: %d examples, batch size %d, %d steps "
-                        "(%d warmup) *****", len(train[0].examples), FLAGS.train_batch_size,
-                        num_train_steps, num_warmup_steps)
-        estimator_for(FLAGS.predict_batch_size).train(
-            input_fn=classifier_features.make_input_fn(
-                train[1], FLAGS.max_seq_length, is_training=True, bucket_by_length=bucket,
-                drop_remainder=True, seed=FLAGS.seed),
-            max_steps=num_train_steps)
-
+        train_model(FLAGS, estimator_for, train, steps[0], steps[1], bucket)
     if distribution is not None and not distribution.is_chief:
         tf.logging.info("Evaluation, prediction and export run on the chief; this worker is "
                         "done")
         return
-
-    computed = {}
-
-    def probabilities_of(split, record_path, batch_size):
-        if split.name not in computed:
-            computed[split.name] = predict_probabilities(
-                estimator_for(batch_size), record_path, len(split.examples),
-                FLAGS.max_seq_length, bucket, FLAGS.use_tpu,
-                desc="predicting %s" % split.name)
-        return computed[split.name]
-
-    if evaluation is not None:
-        split, record_path, _ = evaluation
-        evaluate(split, probabilities_of(split, record_path, FLAGS.eval_batch_size),
-                 processor, os.path.join(FLAGS.output_dir, "eval_results.txt"),
-                 latest_global_step(FLAGS.output_dir))
-
-    if prediction is not None:
-        split, record_path, _ = prediction
-        probabilities = probabilities_of(split, record_path, FLAGS.predict_batch_size)
-        write_predictions(FLAGS.output_dir, split, probabilities, processor)
-        if split.has_labels:
-            evaluate(split, probabilities, processor,
-                     os.path.join(FLAGS.output_dir, "%s_eval_results.txt" % split.name),
-                     latest_global_step(FLAGS.output_dir))
-
+    score_splits(FLAGS, estimator_for, processor, evaluation, prediction, bucket)
     if FLAGS.do_export:
         export(FLAGS, bert_config, processor)
 

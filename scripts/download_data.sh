@@ -9,6 +9,17 @@
 #   corpus/  nsmc_reviews.txt (the NSMC training reviews, 100 reviews a document) and
 #            news_comments.txt (unlabeled news comments, part 5 of the HateSpeech corpus)
 #   krbert/  the published KR-BERT and KR-BERT-MEDIUM vocabularies and configs
+#   kornli/  xnli.dev.ko.tsv (2,490)  xnli.test.ko.tsv (5,010)  multinli.train.ko.tsv (392,702)
+#            snli_1.0_train.ko.tsv (550,152), and train.ko.tsv: both training sets (942,854)
+#                                    github.com/kakaobrain/KorNLUDatasets (CC BY-SA 4.0)
+#   korsts/  sts-train.tsv (5,749)  sts-dev.tsv (1,500)  sts-test.tsv (1,379)   (same)
+#   klue/    klue-{nli,sts}-v1.1_{train,dev}.json     github.com/KLUE-benchmark/KLUE (CC BY-SA 4.0)
+#
+# Checksums: SUMS below holds the sha256 of the files as they are in the project's shared
+# data copy (xnli dev/test, the three KorSTS files, the two KLUE dev files); they were not
+# checked against a hash from the publishers, who publish none. A file without an entry (the
+# KorNLI and KLUE training sets, never downloaded here) has its sha256 printed: compare it
+# with a colleague's, or add it to SUMS once trusted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA_DIR=${DATA_DIR:-data}
@@ -23,6 +34,30 @@ fetch() {  # url destination
   mkdir -p "$(dirname "$2")"
   curl -fsSL --retry 3 -o "$2.part" "$1" || { echo "download failed: $1" >&2; exit 1; }
   mv "$2.part" "$2"
+}
+
+SUMS="
+821fb1c1c2e538ac2724a6132da36ffa379eb9a542ceb89243b3cf711377382c  kornli/xnli.dev.ko.tsv
+0db53cf8e182283a0d0404ec3fe1b15d1e29236d23d22082dc20d43067254b3e  kornli/xnli.test.ko.tsv
+b5aaa7f957d6ff46f4b6834a8b0f024a9234a6eefe9289aed66746b4533da3b8  korsts/sts-train.tsv
+d835b65b424401fbcce6be28a78159df8d61f5b19977ea7a0b83b8cb6105f393  korsts/sts-dev.tsv
+13f83a3440d9db52d134eb40303ce021b03264aa338fbf2871c8786ce04d2105  korsts/sts-test.tsv
+0699db82be17766b26e199864e6260443e17ec6e91d1870e876419e388f245b1  klue/klue-nli-v1.1_dev.json
+b6a0ae0c370e21687f7eef0fdea872a328bb2ecbdb020c546cb870d28606bf80  klue/klue-sts-v1.1_dev.json
+"
+
+check_sum() {  # name (relative to DATA_DIR): sha256 against SUMS, or print it
+  local want got
+  want=$(printf '%s\n' "$SUMS" | awk -v f="$1" '$2 == f { print $1 }')
+  got=$(sha256sum "$DATA_DIR/$1" | cut -d' ' -f1)
+  if [ -z "$want" ]; then
+    echo "  sha256 $got  $1 (no checksum on record)"
+  elif [ "$want" != "$got" ]; then
+    echo "error: $DATA_DIR/$1 has sha256 $got, expected $want; delete it and run again" >&2
+    exit 1
+  else
+    echo "  ok   $1 (sha256)"
+  fi
 }
 
 check_rows() {  # file expected_data_rows
@@ -71,4 +106,37 @@ fetch "$KRBERT/vocab_char_16424.txt" "$DATA_DIR/krbert/vocab_char_16424.txt"
 fetch "$KRBERT/bert_config_char16424.json" "$DATA_DIR/krbert/bert_config_char16424.json"
 fetch "$KRBERT/vocab_subchar_12367.txt" "$DATA_DIR/krbert/vocab_subchar_12367.txt"
 fetch "$KRBERT/bert_config_subchar12367.json" "$DATA_DIR/krbert/bert_config_subchar12367.json"
+KORNLU=https://raw.githubusercontent.com/kakaobrain/KorNLUDatasets/master
+KLUE=https://raw.githubusercontent.com/KLUE-benchmark/KLUE/main/klue_benchmark
+
+echo "KorNLI -> $DATA_DIR/kornli"
+for name in xnli.dev.ko.tsv xnli.test.ko.tsv multinli.train.ko.tsv snli_1.0_train.ko.tsv; do
+  fetch "$KORNLU/KorNLI/$name" "$DATA_DIR/kornli/$name"
+  check_sum "kornli/$name"
+done
+check_rows "$DATA_DIR/kornli/xnli.dev.ko.tsv" 2490
+check_rows "$DATA_DIR/kornli/xnli.test.ko.tsv" 5010
+check_rows "$DATA_DIR/kornli/multinli.train.ko.tsv" 392702
+check_rows "$DATA_DIR/kornli/snli_1.0_train.ko.tsv" 550152
+if [ ! -s "$DATA_DIR/kornli/train.ko.tsv" ]; then
+  { cat "$DATA_DIR/kornli/multinli.train.ko.tsv"; echo
+    tail -n +2 "$DATA_DIR/kornli/snli_1.0_train.ko.tsv"; } | awk 'NF' > "$DATA_DIR/kornli/train.ko.tsv.part"
+  mv "$DATA_DIR/kornli/train.ko.tsv.part" "$DATA_DIR/kornli/train.ko.tsv"
+fi
+check_rows "$DATA_DIR/kornli/train.ko.tsv" 942854
+
+echo "KorSTS -> $DATA_DIR/korsts"
+for name in sts-train.tsv sts-dev.tsv sts-test.tsv; do
+  fetch "$KORNLU/KorSTS/$name" "$DATA_DIR/korsts/$name"
+  check_sum "korsts/$name"
+done
+
+echo "KLUE NLI and STS -> $DATA_DIR/klue"
+for task in nli sts; do
+  for split in train dev; do
+    name=klue-$task-v1.1_$split.json
+    fetch "$KLUE/klue-$task-v1.1/$name" "$DATA_DIR/klue/$name"
+    check_sum "klue/$name"
+  done
+done
 echo "done: DATA_DIR=$DATA_DIR"

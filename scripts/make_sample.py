@@ -14,16 +14,28 @@ headers and formats, so any script reads the sample with DATA_DIR=data/sample. W
     hate/test.no_label.tsv    the first 300 rows
     corpus/nsmc_reviews.txt   the first 24,000 lines, then on to the end of that document
     corpus/news_comments.txt  the first 2,000 lines (one comment a line)
+    kornli/xnli.dev.ko.tsv    the first 400 rows
+    kornli/xnli.test.ko.tsv   the first 400 rows
+    korsts/sts-train.tsv      the first 600 rows
+    korsts/sts-dev.tsv        the first 200 rows
+    korsts/sts-test.tsv       the first 200 rows
+    klue/klue-nli-v1.1_dev.json   the first 300 entries (JSON, indented by 4)
+    klue/klue-sts-v1.1_dev.json   the first 120 entries
+    reviews/{train,dev,test}.csv  a custom-task example (docs/pairs.md): NSMC rows 1-300,
+                              301-400 and 401-500 of the training split as CSV with the
+                              columns review, sentiment (negative / positive)
 
 The published KR-BERT vocabularies (krbert/) are not part of the sample: their licence is
 not stated. Prints one line per file: rows (lines for the corpus) and bytes.
 """
 
+import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from krbert import cli  # noqa: E402
+from krbert.files import reading  # noqa: E402
 
 # (file, data rows kept from the top, keep later rows whose document is empty)
 TABLES = [
@@ -33,6 +45,16 @@ TABLES = [
     ("hate/train.tsv", 600, False),
     ("hate/dev.tsv", 300, False),
     ("hate/test.no_label.tsv", 300, False),
+    ("kornli/xnli.dev.ko.tsv", 400, False),
+    ("kornli/xnli.test.ko.tsv", 400, False),
+    ("korsts/sts-train.tsv", 600, False),
+    ("korsts/sts-dev.tsv", 200, False),
+    ("korsts/sts-test.tsv", 200, False),
+]
+# (file, entries kept from the top of a JSON list)
+JSON_LISTS = [
+    ("klue/klue-nli-v1.1_dev.json", 300),
+    ("klue/klue-sts-v1.1_dev.json", 120),
 ]
 # (file, lines kept from the top, complete the document in progress; news_comments.txt has
 # no document breaks)
@@ -76,6 +98,24 @@ def write_lines(path, lines):
     return os.path.getsize(path)
 
 
+REVIEWS = [("train.csv", 0, 300), ("dev.csv", 300, 400), ("test.csv", 400, 500)]
+
+
+def reviews_csv(nsmc_lines, start, end):
+    """CSV bytes (header review,sentiment) of NSMC training rows [start, end)."""
+    import csv
+    import io
+
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["review", "sentiment"])
+    for line in nsmc_lines[1 + start:1 + end]:
+        _, document, label = line.decode("utf-8").rstrip("\n").split("\t")
+        writer.writerow([reading.unquote_csv(document, 2),
+                         "positive" if label == "1" else "negative"])
+    return out.getvalue().encode("utf-8")
+
+
 def make_sample(data_dir, output_dir):
     """Writes the sample; returns [(file, data rows or corpus lines, bytes)]."""
     written = []
@@ -83,6 +123,16 @@ def make_sample(data_dir, output_dir):
         lines = cut_table(read_lines(os.path.join(data_dir, name)), rows, keep_empty)
         size = write_lines(os.path.join(output_dir, name), lines)
         written.append((name, len(lines) - 1, size))
+    nsmc = read_lines(os.path.join(data_dir, "nsmc/train.tsv"))
+    for name, start, end in REVIEWS:
+        path = os.path.join(output_dir, "reviews", name)
+        written.append(("reviews/" + name, end - start,
+                        write_lines(path, [reviews_csv(nsmc, start, end)])))
+    for name, count in JSON_LISTS:
+        entries = json.loads(b"".join(read_lines(os.path.join(data_dir, name))).decode("utf-8"))
+        text = json.dumps(entries[:count], ensure_ascii=False, indent=4) + "\n"
+        written.append((name, count, write_lines(os.path.join(output_dir, name),
+                                                 [text.encode("utf-8")])))
     for name, count, complete in CORPORA:
         lines = cut_corpus(read_lines(os.path.join(data_dir, name)), count, complete)
         written.append((name, len(lines), write_lines(os.path.join(output_dir, name), lines)))

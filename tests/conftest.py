@@ -1,13 +1,36 @@
-"""Shared fixtures: the project root on sys.path and the data folders.
+"""Shared fixtures: the project root on sys.path, the data folders and the trained models.
 
 Data: DATA_DIR when it is set; otherwise data/ when it holds the full data; otherwise the
 shipped sample data/sample/. Every test that reads data runs on the sample; the checks that
 need the full data (``full_data_dir``) or the published KR-BERT vocabularies
 (``krbert_dir``) are skipped with their reason when those are missing, and the closing
 lines of the run count what was left out.
+
+Trained models, session fixtures built once per test run and shared by every module and
+every pytest-xdist worker (tests/tiny_models.py: ``built_once``, under a file lock in the
+run's temporary root). Read them, never change them: copy one to ``tmp_path`` first;
+and never give one's folder as a script's --output_dir, which a run claims while it runs.
+
+- ``classifier_flags``: run_classifier.py's flags for the tiny model (a list of "--flag=v").
+- ``nsmc_finetuned``: {"data", "output", "log"} of run_classifier.py trained, evaluated and
+  predicting on NSMC's first rows; the checkpoint is output/model.ckpt-7.
+- ``nsmc_saved_model``: the SavedModel base folder of two exports of it (versions 1, 2).
+- ``nsmc_hf_export``: (folder, stderr, {flag: value}) of its Hugging Face export.
+- ``pretrained_tiny``: (config, checkpoint prefix, vocabulary) of 20 pretraining steps.
+- ``pretrained_tiny_hf``: (folder, stderr) of its Hugging Face export.
+
+To build another shared model, write a session fixture here on ``tiny_models.built_once``;
+the helpers that run the scripts and write tiny inputs are in tests/tiny_models.py.
+
+Markers: ``data`` (set here on every test that reads the data folder) and ``slow`` (the few
+long end-to-end runs, e.g. a killed run's restart: ``FAST=1 scripts/test.sh`` leaves them
+out; the default run keeps them). The tests are safe to run in parallel (pytest -n): each
+writes only under its tmp_path, and picks free ports.
 """
 
+import json
 import os
+import shutil
 import sys
 
 import pytest
@@ -15,6 +38,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+
+import tiny_models  # noqa: E402  (tests/, beside this file)
 
 SAMPLE_DIR = os.path.join(ROOT, "data", "sample")
 NEEDS_FULL_DATA = "needs the full data"
@@ -47,6 +72,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "%s: reads the data folder (DATA_DIR, or data/sample on "
                             "a fresh clone); set on every test that uses the data_dir fixture"
                             % DATA_MARKER)
+    config.addinivalue_line("markers", "slow: a long end-to-end run (a killed run's restart, "
+                            "a real training); FAST=1 scripts/test.sh leaves these out")
 
 
 def pytest_collection_modifyitems(items):
@@ -201,3 +228,117 @@ def pytest_terminal_summary(terminalreporter):
     else:
         line = "no check left out"
     terminalreporter.write_line("%s; data: %s" % (line, describe_data()))
+
+
+# ---------------------------------------------------------------------------------------
+# Trained models, built once per test run (tests/tiny_models.py: built_once) and shared by
+# every module and pytest-xdist worker. Tests read them; a test that changes one works on
+# its own copy (shutil.copytree to its tmp_path).
+
+@pytest.fixture(scope="session")
+def classifier_flags(tmp_path_factory):
+    """run_classifier.py's flags for the tiny model (2 layers, 32 wide, the shipped
+    vocabulary, 64 tokens, batches of 8, 1 epoch at 1e-3)."""
+    def build(folder):
+        config = str(folder / "bert_config_tiny.json")
+        with open(config, "w") as handle:
+            json.dump(tiny_models.TINY_CONFIG, handle)
+        return ["--bert_config_file=%s" % config,
+                "--vocab_file=%s" % tiny_models.REPO_VOCAB,
+                "--do_lower_case=False", "--max_seq_length=64", "--train_batch_size=8",
+                "--eval_batch_size=8", "--predict_batch_size=8", "--learning_rate=1e-3",
+                "--num_train_epochs=1", "--save_checkpoints_steps=1000"]
+    return tiny_models.built_once(tmp_path_factory, "classifier_flags", build)
+
+
+@pytest.fixture(scope="session")
+def nsmc_finetuned(tmp_path_factory, data_dir, classifier_flags):
+    """run_classifier.py on NSMC with ``classifier_flags``: train (60 examples, 7 steps), eval
+    (24) and predict (40: the first 34 test rows, the 3 empty documents, 3 quoted ones).
+    {"data": its data folder, "output": its output folder (model.ckpt-7), "log": stderr}."""
+    def build(folder):
+        data = folder / "data"
+        data.mkdir()
+        real = os.path.join(data_dir, "nsmc")
+        tiny_models.head(os.path.join(real, "train.tsv"), str(data / "train.tsv"), 60)
+        tiny_models.head(os.path.join(real, "dev.tsv"), str(data / "dev.tsv"), 24)
+        with open(os.path.join(real, "test.tsv"), encoding="utf-8") as handle:
+            rows = handle.readlines()
+        empty = [r for r in rows[1:] if r.split("\t")[1] == ""]
+        quoted = [r for r in rows[1:] if r.split("\t")[1].startswith('"')][:3]
+        assert len(empty) == 3 and len(quoted) == 3
+        tiny_models.head(os.path.join(real, "test.tsv"), str(data / "test.tsv"), 34,
+                         empty + quoted)
+        output = str(folder / "out")
+        _, log = tiny_models.run_classifier(classifier_flags + [
+            "--task_name=nsmc", "--data_dir=%s" % data, "--output_dir=%s" % output,
+            "--do_train", "--do_eval", "--do_predict"])
+        return {"data": str(data), "output": output, "log": log}
+    return tiny_models.built_once(tmp_path_factory, "nsmc_finetuned", build)
+
+
+@pytest.fixture(scope="session")
+def nsmc_saved_model(tmp_path_factory, nsmc_finetuned, classifier_flags):
+    """The SavedModel base folder of two exports of ``nsmc_finetuned``: versions 1 and 2."""
+    def build(folder):
+        base, run = str(folder / "nsmc"), str(folder / "run")
+        shutil.copytree(nsmc_finetuned["output"], run)  # a run claims its --output_dir
+        for _ in range(2):
+            tiny_models.run_classifier(classifier_flags + [
+                "--task_name=NSMC", "--output_dir=%s" % run, "--do_export",
+                "--export_dir=%s" % base])
+        return base
+    return tiny_models.built_once(tmp_path_factory, "nsmc_saved_model", build)
+
+
+@pytest.fixture(scope="session")
+def nsmc_hf_export(tmp_path_factory, nsmc_finetuned, classifier_flags):
+    """convert_checkpoint.py --to=hf of ``nsmc_finetuned``'s model.ckpt-7 (the task read from
+    the feature cache beside it): (output folder, stderr, {flag: value} of
+    ``classifier_flags``). Skips without the safetensors package."""
+    pytest.importorskip("safetensors", reason="the safetensors package is not installed")
+    flags = dict(arg[2:].split("=", 1) for arg in classifier_flags)
+
+    def build(folder):
+        out = str(folder / "hf")
+        _, log = tiny_models.convert([
+            "--to=hf", "--init_checkpoint=%s/model.ckpt-7" % nsmc_finetuned["output"],
+            "--bert_config_file=%s" % flags["bert_config_file"],
+            "--vocab_file=%s" % flags["vocab_file"], "--do_lower_case=False",
+            "--output_dir=%s" % out])
+        return [out, log]
+    out, log = tiny_models.built_once(tmp_path_factory, "nsmc_hf_export", build)
+    return out, log, flags
+
+
+@pytest.fixture(scope="session")
+def pretrained_tiny(tmp_path_factory):
+    """20 steps of run_pretraining.py on 32 random records, a tiny model with the exact GELU:
+    (config file, checkpoint prefix model.ckpt-20, vocabulary file of 100 tokens: the
+    repository vocabulary's first lines)."""
+    def build(folder):
+        data = tiny_models.write_records(folder / "train.tfrecord", 32)
+        config = tiny_models.tiny_config(folder, hidden_act="gelu_exact")
+        out = str(folder / "out")
+        code, log = tiny_models.run_pretraining(
+            tiny_models.flags_for(config, data, out, 20, do_train=True))
+        assert code == 0, log[-3000:]
+        vocab = tiny_models.first_lines(tiny_models.REPO_VOCAB, folder / "vocab.txt", 100)
+        return [config, os.path.join(out, "model.ckpt-20"), vocab]
+    return tuple(tiny_models.built_once(tmp_path_factory, "pretrained_tiny", build))
+
+
+@pytest.fixture(scope="session")
+def pretrained_tiny_hf(tmp_path_factory, pretrained_tiny):
+    """convert_checkpoint.py --to=hf of ``pretrained_tiny``: (output folder, stderr). Skips
+    without the safetensors package."""
+    pytest.importorskip("safetensors", reason="the safetensors package is not installed")
+    config, checkpoint, vocab = pretrained_tiny
+
+    def build(folder):
+        out = str(folder / "hf")
+        _, log = tiny_models.convert([
+            "--to=hf", "--init_checkpoint=%s" % checkpoint, "--bert_config_file=%s" % config,
+            "--vocab_file=%s" % vocab, "--do_lower_case=False", "--output_dir=%s" % out])
+        return [out, log]
+    return tuple(tiny_models.built_once(tmp_path_factory, "pretrained_tiny_hf", build))

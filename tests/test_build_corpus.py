@@ -18,13 +18,16 @@ import collections
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
 from krbert import cli
-from krbert.corpus import build, clean, dedup, split, wikitext
+from krbert.corpus import build, clean, dedup, split, wikitext, writer
+from krbert.files import in_use
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "corpus")
@@ -300,7 +303,40 @@ def test_near_duplicate_documents_are_dropped(tmp_path):
     assert corpus_stats(tmp_path / "o")["counts"]["near_duplicate_documents"] == 1
 
 
+def corrupted(compress, text, start=200, length=60, bits=0x5A):
+    """``compress(text)`` with ``bits`` of ``length`` bytes from ``start`` on flipped."""
+    data = bytearray(compress(text))
+    for index in range(start, start + length):
+        data[index] ^= bits
+    return bytes(data)
+
+
+LINES = "".join("%d번 문장은 여기에 있다. 그리고 끝난다.\n\n" % i for i in range(3000))
+# A corrupt bz2 block decompresses into bytes that are not UTF-8 before its check fails:
+# one bit flipped in the Huffman data (the first line read is then junk).
+JUNK_THEN_CORRUPT = corrupted(bz2.compress, LINES.encode("utf-8"), 112, 1, 0x01)
+
+
 @pytest.mark.parametrize("name,content,flags,message", [
+    ("lines.txt.gz", corrupted(lambda data: __import__("gzip").compress(data),
+                               LINES.encode("utf-8")), [],
+     r"lines.txt.gz: the gzip file is truncated or corrupt \(.+\) (after|at) line \d+; download "
+     r"or copy it again$"),
+    ("lines.txt.bz2", JUNK_THEN_CORRUPT, [],
+     r"lines.txt.bz2: the bz2 file is truncated or corrupt \(Invalid data stream\) at line 1; "),
+    ("lines.txt.bz2", bz2.compress(LINES[:100].encode("utf-8"))
+     + corrupted(bz2.compress, LINES.encode("utf-8"), 40, 20), [],
+     r"lines.txt.bz2: the bz2 file is truncated or corrupt \(Invalid data stream\) after line "),
+    ("rows.csv", 'id,text\n1,"좋은 글이다\n2,두번째 글이다\n3,세번째 글이다\n'.encode("utf-8"),
+     ["--column=text"], r"rows.csv:2: a quote opened in this row is never closed \(the file "
+                        r"ends inside it, at line 4\); close the quote"),
+    ("rows.csv", "id,text\n1,좋다\n".encode("utf-8"), ["--column=text", "--delimiter=ab"],
+     r"^error: --delimiter=ab: must be one character other than a quote or a line break"),
+    ("docs.txt", LINES.encode("utf-8"), ["--near_dedup", "--near_dedup_num_perm=0"],
+     r"^error: --near_dedup_num_perm=0: MinHash needs 2 permutations or more"),
+    pytest.param("docs.txt", LINES.encode("utf-8"), ["--near_dedup", "--near_dedup_threshold=1"],
+                 r"^error: --near_dedup_num_perm=128 with --near_dedup_threshold=1.0: datasketch "
+                 r"cannot band .*; lower --near_dedup_threshold", marks=needs_datasketch),
     ("bad.txt", b"\xec\xa2\x8b\xec\x9d\x80 \xeb\xac\xb8\xec\x9e\xa5.\n\nok\n\xff\xfe\n", [],
      r"bad.txt:4: not valid UTF-8 \(byte 1 of the line\); save the file as UTF-8$"),
     ("rows.csv", "id,text\n1,좋다\n".encode("utf-8"), ["--column=comment"],
@@ -311,7 +347,9 @@ def test_near_duplicate_documents_are_dropped(tmp_path):
      r"short.txt: no document left to write \(2 read; .*\); check --format"),
     ("notes.md", b"text\n", [], r"notes.md: cannot tell the format from the file name; pass "
                                 r"--format=text\|jsonl\|csv\|wiki$"),
-])
+], ids=["corrupt-gz", "corrupt-bz2-junk-first", "corrupt-second-bz2-stream", "csv-unclosed-quote",
+        "delimiter", "num-perm", "threshold", "not-utf8", "csv-column", "jsonl-field",
+        "nothing-left", "unknown-format"])
 def test_bad_input_is_one_line_naming_the_file_and_place(tmp_path, name, content, flags,
                                                          message):
     path = tmp_path / name
@@ -330,6 +368,58 @@ def test_an_output_that_would_replace_an_input_is_refused(tmp_path):
     assert "corpus-00000.txt: --output_dir would write over this input" in one_error_line(
         status, err)
     assert shard.read_text(encoding="utf-8") == "이미 있는 조각이다.\n"
+
+
+def test_a_folder_in_use_by_another_run_is_refused(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    marker = in_use.claim(str(out), "--output_dir")  # this test process is the other run
+    try:
+        status, _, err = run_build("--input_file=%s" % WIKI, "--output_dir=%s" % out,
+                                   "--splitter=punct")
+        assert one_error_line(status, err).startswith(
+            "error: --output_dir=%s is in use by another run (process %d on " % (out, os.getpid()))
+        assert sorted(os.listdir(str(out))) == [os.path.basename(marker)]
+    finally:
+        in_use.release(marker)
+
+
+def test_a_stats_file_that_is_no_record_of_a_run_is_one_line(tmp_path):
+    stats_file = tmp_path / "corpus_stats.json"
+    for text, problem in [("[1, 2]", "it holds a JSON list, not an object"),
+                          ('{"complete": true}', "no object 'counts'")]:
+        stats_file.write_text(text, encoding="utf-8")
+        with pytest.raises(cli.InputError) as error:
+            writer.read_state(str(tmp_path))
+        assert str(error.value) == (
+            "%s: not the record of a build_corpus.py run (%s); remove it, or choose another "
+            "--output_dir" % (stats_file, problem))
+
+
+def test_ctrl_c_on_a_parallel_build_is_one_line_and_a_rerun_continues(tmp_path):
+    corpus = tmp_path / "docs.txt"
+    corpus.write_text("".join("%d번 문서는 이렇게 시작한다. 그리고 %d번째로 끝난다.\n\n"
+                              % (i, i) for i in range(100000)), encoding="utf-8")
+    out = tmp_path / "out"
+    flags = ["--input_file=%s" % corpus, "--output_dir=%s" % out, "--splitter=punct",
+             "--num_workers=2", "--shard_size_mb=0.1"]
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "build_corpus.py"),
+                             "--noprogress"] + flags, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True)
+    while proc.poll() is None and not (out / "corpus-00001.txt").exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    line = one_error_line(proc.returncode, err)
+    kept = corpus_stats(out)["output"]
+    assert line == ("error: interrupted: --output_dir=%s keeps the %d finished shards (%d "
+                    "documents); rerun the same command to continue after them"
+                    % (out, kept["shards"], kept["documents"]))
+    assert kept["shards"] >= 2 and not corpus_stats(out)["complete"]
+    status, _, err = run_build(*flags)
+    assert status == 0 and "continuing after the %d finished shards" % kept["shards"] in err
+    assert corpus_stats(out)["output"]["documents"] == 100000
+    assert corpus_text(out).split("\n\n")[99999].startswith("99999번 문서는")
 
 
 def test_runs_without_tensorflow(tmp_path):
@@ -394,6 +484,48 @@ def test_the_model_runs_only_where_a_sentence_may_end_without_punctuation():
     assert splitter.split("연기가 정말 좋았어요 다음 편도 기대됩니다.") == [
         "연기가 정말 좋았어요", "다음 편도 기대됩니다."]
     assert splitter.counts["pieces_split_by_model"] == 2
+
+
+UNPUNCTUATED = ("오늘 영화 정말 재밌었어요 배우들 연기도 좋고 음악도 좋았다 다음에 또 보고 싶네 "
+                "ㅋㅋ 그런데 끝이 조금 아쉬웠음 ")
+
+
+class _RecordingModel(object):
+    """Stands in for kiwipiepy: records the length of every text, returns it whole."""
+
+    def __init__(self):
+        self.lengths = []
+
+    def split_into_sents(self, text, return_sub_sents=False):
+        self.lengths.append(len(text))
+        return [collections.namedtuple("Sentence", "text")(text)]
+
+
+def test_a_multi_megabyte_line_reaches_the_model_in_bounded_parts():
+    line = "".join("%d번 %s" % (i, UNPUNCTUATED) for i in range(40000)).strip()
+    assert len(line.encode("utf-8")) > 4e6
+    splitter = split.SentenceSplitter("kiwi")
+    splitter._kiwi = model = _RecordingModel()
+    sentences = splitter.split(line)
+    assert " ".join(sentences) == line  # every word kept, in order
+    assert max(model.lengths) <= split.MODEL_MAX_CHARS
+    assert len(model.lengths) <= 2 * len(line) // split.MODEL_MAX_CHARS + 1
+    assert splitter.counts["pieces_cut_before_the_model"] == 1
+    # A cut lands where a sentence may end: after a (final or connective) ending.
+    assert all(split.MAY_END.search(s[-2:] + " 다") for s in sentences[:-1])
+    assert not all(split.MAY_END.search(w[-2:] + " 다") for w in line.split())
+    assert split.bounded_parts("가" * 5000, 2000) == ["가" * 2000, "가" * 2000, "가" * 1000]
+
+
+@needs_kiwi
+def test_kiwi_splits_a_long_unpunctuated_line_keeping_every_word():
+    line = (UNPUNCTUATED * 80).strip()
+    assert len(line) > 2 * split.MODEL_MAX_CHARS
+    splitter = split.SentenceSplitter("kiwi")
+    sentences = splitter.split(line)
+    assert "".join("".join(sentences).split()) == "".join(line.split())
+    assert len(sentences) > 80 and max(len(s) for s in sentences) < 100
+    assert splitter.counts["pieces_cut_before_the_model"] == 1
 
 
 def test_hash_set_grows_and_finds_duplicates():

@@ -101,7 +101,7 @@ def test_a_missing_column_is_reported_from_the_header(tmp_path):
 def test_task_names_are_case_insensitive_and_unknown_ones_list_the_tasks():
     assert ct.get_processor("Nsmc").name == "nsmc"
     assert ct.get_processor("HATE").labels == ("none", "offensive", "hate")
-    with pytest.raises(cli.InputError, match="NSMC, HATE|HATE, NSMC"):
+    with pytest.raises(cli.InputError, match="HATE, .*NSMC or CUSTOM"):
         ct.get_processor("cola")
     with pytest.raises(cli.InputError, match="--hate_label"):
         ct.get_processor("hate", hate_label="race")

@@ -12,17 +12,15 @@ import sys
 
 import numpy as np
 import pytest
-from test_run_pretraining import (
-    ROOT,
-    flags_for,
-    latest_step,
-    progress,
-    run,
-    tiny_config,
-    write_records,
-)
+from test_run_pretraining import latest_step, progress
 
+import modeling
+from krbert import cli
+from krbert.bert_config import load_bert_config
+from krbert.checkpoints import restore
 from krbert.tf_compat import tf
+from tiny_models import ROOT, SEQ, flags_for, tiny_config, write_records
+from tiny_models import run_pretraining as run
 
 
 def values(prefix):
@@ -51,6 +49,7 @@ def base(tmp_path_factory):
     return config, data, os.path.join(out, "model.ckpt-20")
 
 
+@pytest.mark.slow
 def test_a_continuation_starts_at_step_0_and_a_killed_one_resumes(base, tmp_path,
                                                                   kill_after_checkpoint):
     config, data, checkpoint = base
@@ -102,11 +101,27 @@ def test_a_continuation_starts_at_step_0_and_a_killed_one_resumes(base, tmp_path
 ])
 def test_a_config_that_does_not_match_the_checkpoint_is_refused(base, tmp_path, change,
                                                                 message):
+    """The warm start's checks on a graph of the changed config, in this process (the
+    refusal as a user sees it: the next test)."""
+    _, _, checkpoint = base
+    config = load_bert_config(tiny_config(tmp_path, **change))
+    with tf.Graph().as_default():
+        modeling.BertModel(config, False, tf.zeros([2, SEQ], tf.int32))
+        with pytest.raises(cli.InputError) as error:
+            restore.warm_start(checkpoint, use_tpu=False)
+    line = str(error.value)
+    assert line.startswith("--init_checkpoint=%s" % checkpoint) and message in line, line
+
+
+def test_a_run_whose_config_does_not_match_the_checkpoint_stops_in_one_line(base, tmp_path):
     _, data, checkpoint = base
-    config = tiny_config(tmp_path, **change)
+    config = tiny_config(tmp_path, num_hidden_layers=3)
     line = refusal(flags_for(config, data, str(tmp_path / "out"), 5, do_train=True,
                              init_checkpoint=checkpoint))
-    assert "--init_checkpoint=%s" % checkpoint in line and message in line, line
+    assert line == (
+        "error: --init_checkpoint=%s does not match --bert_config_file: this model has "
+        "bert/encoder/layer_2/attention/output/LayerNorm/beta and 15 more, which the checkpoint "
+        "lacks; use the --bert_config_file the checkpoint was trained with" % checkpoint)
 
 
 def test_the_job_script_prints_the_continuation(base, tmp_path):
@@ -133,6 +148,7 @@ def test_the_job_script_prints_the_continuation(base, tmp_path):
     assert done.returncode == 1 and "must be on gs://" in done.stderr
 
 
+@pytest.mark.slow
 def test_a_converted_model_without_heads_continues_and_resumes(tmp_path):
     """all-MiniLM-L6-v2 through convert_checkpoint.py --to=tf is an encoder and its pooler,
     without pretraining heads: those start afresh, named in the log; the rest is restored."""

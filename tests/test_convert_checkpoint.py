@@ -1,7 +1,8 @@
 """convert_checkpoint.py both ways, run as a user runs it, on checkpoints made here.
 
-The tiny pretraining checkpoint comes from run_pretraining.py (test_run_pretraining's
-helpers), the tiny NSMC classifier from run_classifier.py (test_run_classifier's fixture);
+The tiny pretraining checkpoint (run_pretraining.py), the tiny NSMC classifier
+(run_classifier.py) and their Hugging Face exports are the session fixtures pretrained_tiny,
+pretrained_tiny_hf, nsmc_finetuned and nsmc_hf_export (tests/conftest.py);
 test_convert_minilm.py imports a model from the Hub.
 The outputs of this codebase's graph and of transformers (PyTorch) are compared on padded
 batches. Tests that need transformers and torch skip without them (the TF 1.15 leg);
@@ -11,14 +12,9 @@ conversions need the safetensors package.
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from test_run_classifier import common, nsmc_run  # noqa: F401  (fixtures)
-from test_run_pretraining import flags_for, tiny_config, write_records
-from test_run_pretraining import run as run_pretraining
 
 import modeling
 import tokenization
@@ -26,10 +22,11 @@ from krbert.checkpoints import huggingface
 from krbert.classifier import tasks
 from krbert.pretraining import heads
 from krbert.tf_compat import tf
+from tiny_models import REPO_VOCAB, convert, first_lines, flags_for, write_records
+from tiny_models import run_pretraining
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "convert_checkpoint.py")
-REPO_VOCAB = os.path.join(ROOT, "vocab", "vocab_20000.txt")
 TOLERANCE = 1e-4
 
 needs_safetensors = pytest.mark.skipif(
@@ -46,16 +43,6 @@ def hf_packages():
     return transformers, torch
 
 
-def convert(args, expect_ok=True, env=None):
-    """Runs convert_checkpoint.py; returns (returncode, stderr)."""
-    done = subprocess.run([sys.executable, SCRIPT] + args, cwd=ROOT, timeout=300,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, env=dict(os.environ, **(env or {})))
-    if expect_ok and done.returncode != 0:
-        pytest.fail("convert_checkpoint.py failed:\n%s" % done.stderr[-4000:], pytrace=False)
-    return done.returncode, done.stderr
-
-
 def one_line_error(args, env=None):
     """The single 'error:' line of a failing run (no traceback)."""
     code, log = convert(args, expect_ok=False, env=env)
@@ -69,14 +56,6 @@ def model_variables(checkpoint):
     reader = tf.train.load_checkpoint(checkpoint)
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
             if huggingface.is_model_variable(name)}
-
-
-def first_lines(src, dst, count):
-    with open(src, encoding="utf-8") as handle:
-        lines = [next(handle) for _ in range(count)]
-    with open(dst, "w", encoding="utf-8") as handle:
-        handle.writelines(lines)
-    return str(dst)
 
 
 # ---------------------------------------------------------------------------------------
@@ -179,54 +158,12 @@ def assert_no_missing_or_unexpected(info):
 
 
 # ---------------------------------------------------------------------------------------
-# Fixtures: checkpoints made by this codebase's scripts, and their exports.
-
-@pytest.fixture(scope="module")
-def pretrained(tmp_path_factory):
-    """20 steps of run_pretraining.py on a tiny model with the exact GELU: (config, ckpt,
-    vocab) with a 100-token vocabulary (the repository vocabulary's first lines)."""
-    tmp = tmp_path_factory.mktemp("pretrained")
-    data = write_records(tmp / "train.tfrecord", 32)
-    config = tiny_config(tmp, hidden_act="gelu_exact")
-    out = str(tmp / "out")
-    code, log = run_pretraining(flags_for(config, data, out, 20, do_train=True))
-    assert code == 0, log[-3000:]
-    vocab = first_lines(REPO_VOCAB, tmp / "vocab.txt", 100)
-    return config, os.path.join(out, "model.ckpt-20"), vocab
-
-
-@pytest.fixture(scope="module")
-def pretrained_hf(pretrained, tmp_path_factory):
-    pytest.importorskip("safetensors", reason="the safetensors package is not installed")
-    config, checkpoint, vocab = pretrained
-    out = str(tmp_path_factory.mktemp("pretrained_hf") / "hf")
-    _, log = convert(["--to=hf", "--init_checkpoint=%s" % checkpoint,
-                      "--bert_config_file=%s" % config, "--vocab_file=%s" % vocab,
-                      "--do_lower_case=False", "--output_dir=%s" % out])
-    return out, log
-
-
-@pytest.fixture(scope="module")
-def classifier_hf(nsmc_run, common, tmp_path_factory):  # noqa: F811
-    """run_classifier.py's NSMC checkpoint (7 steps) exported; the task is read from the
-    feature cache in the checkpoint's folder."""
-    pytest.importorskip("safetensors", reason="the safetensors package is not installed")
-    flags = dict(arg[2:].split("=", 1) for arg in common)
-    out = str(tmp_path_factory.mktemp("classifier_hf") / "hf")
-    _, log = convert(["--to=hf", "--init_checkpoint=%s/model.ckpt-7" % nsmc_run["output"],
-                      "--bert_config_file=%s" % flags["bert_config_file"],
-                      "--vocab_file=%s" % flags["vocab_file"], "--do_lower_case=False",
-                      "--output_dir=%s" % out])
-    return out, log, flags
-
-
-# ---------------------------------------------------------------------------------------
 # --to=hf
 
-def test_pretraining_export_has_the_files_and_config_transformers_expects(pretrained,
-                                                                          pretrained_hf):
-    config_file, _, vocab = pretrained
-    out, log = pretrained_hf
+def test_pretraining_export_has_the_files_and_config_transformers_expects(pretrained_tiny,
+                                                                          pretrained_tiny_hf):
+    config_file, _, vocab = pretrained_tiny
+    out, log = pretrained_tiny_hf
     assert sorted(os.listdir(out)) == ["README.md", "config.json", "model.safetensors",
                                        "special_tokens_map.json", "tokenizer_config.json",
                                        "vocab.txt"]
@@ -248,13 +185,14 @@ def test_pretraining_export_has_the_files_and_config_transformers_expects(pretra
     assert "optimizer slots and counters left out" in log
 
 
-def test_pretraining_export_matches_transformers_on_a_padded_batch(pretrained, pretrained_hf):
+def test_pretraining_export_matches_transformers_on_a_padded_batch(pretrained_tiny,
+                                                                   pretrained_tiny_hf):
     hf_packages()
-    config_file, checkpoint, _ = pretrained
+    config_file, checkpoint, _ = pretrained_tiny
     rng = np.random.RandomState(3)
     batch = padded([rng.randint(5, 100, size=n) for n in (16, 9, 3, 12)], 16)
     ours = tf_outputs(config_file, checkpoint, batch, with_heads=("mlm", "nsp"))
-    model, info, theirs = hf_outputs("BertForPreTraining", pretrained_hf[0], batch)
+    model, info, theirs = hf_outputs("BertForPreTraining", pretrained_tiny_hf[0], batch)
     assert_no_missing_or_unexpected(info)
     assert model.config.hidden_act == "gelu"
     assert_close(ours, theirs, ["sequence", "pooled", "mlm", "nsp"])
@@ -265,10 +203,11 @@ def test_pretraining_export_matches_transformers_on_a_padded_batch(pretrained, p
                           model_variables(checkpoint)["cls/predictions/output_bias"])
 
 
-def test_export_names_match_transformers_own_state_dict(pretrained_hf, classifier_hf, tmp_path):
+def test_export_names_match_transformers_own_state_dict(pretrained_tiny_hf, nsmc_hf_export,
+                                                        tmp_path):
     transformers, _ = hf_packages()
     from safetensors.numpy import load_file
-    for folder in (pretrained_hf[0], classifier_hf[0]):
+    for folder in (pretrained_tiny_hf[0], nsmc_hf_export[0]):
         config = transformers.AutoConfig.from_pretrained(folder)
         cls = getattr(transformers, config.architectures[0])
         target = str(tmp_path / config.architectures[0])
@@ -279,9 +218,9 @@ def test_export_names_match_transformers_own_state_dict(pretrained_hf, classifie
         assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in theirs.items()}
 
 
-def test_classifier_export_matches_run_classifier(nsmc_run, classifier_hf):  # noqa: F811
+def test_classifier_export_matches_run_classifier(nsmc_finetuned, nsmc_hf_export):
     transformers, torch = hf_packages()
-    out, log, flags = classifier_hf
+    out, log, flags = nsmc_hf_export
     assert "Task NSMC" in log and "feature cache" in log
     config = json.load(open(os.path.join(out, "config.json")))
     assert config["architectures"] == ["BertForSequenceClassification"]
@@ -291,7 +230,7 @@ def test_classifier_export_matches_run_classifier(nsmc_run, classifier_hf):  # n
 
     # The predicted NSMC test rows, tokenized by transformers from the export and padded
     # to the batch's longest row: the same ids, logits and probabilities.
-    split = tasks.get_processor("nsmc").read_split(nsmc_run["data"], "test")
+    split = tasks.get_processor("nsmc").read_split(nsmc_finetuned["data"], "test")
     texts = [example.text for example in split.examples]
     ours_tokenizer = tokenization.FullTokenizer(flags["vocab_file"], do_lower_case=False)
     hf_tokenizer = transformers.BertTokenizer.from_pretrained(out)
@@ -302,12 +241,12 @@ def test_classifier_export_matches_run_classifier(nsmc_run, classifier_hf):  # n
     assert encoded["input_ids"] == ids
     batch = padded(ids, max(len(s) for s in ids), with_segments=False)
     ours = tf_outputs(flags["bert_config_file"],
-                      os.path.join(nsmc_run["output"], "model.ckpt-7"), batch,
+                      os.path.join(nsmc_finetuned["output"], "model.ckpt-7"), batch,
                       with_heads=("classifier",), num_labels=2)
     model, info, theirs = hf_outputs("BertForSequenceClassification", out, batch)
     assert_no_missing_or_unexpected(info)
     assert_close(ours, theirs, ["sequence", "pooled", "classifier"])
-    probabilities = np.loadtxt(os.path.join(nsmc_run["output"], "test_results.tsv"))
+    probabilities = np.loadtxt(os.path.join(nsmc_finetuned["output"], "test_results.tsv"))
     softmax = torch.softmax(torch.tensor(theirs["classifier"]), dim=-1).numpy()
     assert probabilities.shape == softmax.shape == (len(texts), 2)
     assert np.max(np.abs(softmax - probabilities)) < TOLERANCE
@@ -317,11 +256,12 @@ def test_classifier_export_matches_run_classifier(nsmc_run, classifier_hf):  # n
 # --to=tf and the round trip
 
 @needs_safetensors
-def test_round_trip_is_bit_identical_and_loads_in_run_pretraining(pretrained, pretrained_hf,
+def test_round_trip_is_bit_identical_and_loads_in_run_pretraining(pretrained_tiny,
+                                                                  pretrained_tiny_hf,
                                                                   tmp_path):
-    config_file, checkpoint, vocab = pretrained
+    config_file, checkpoint, vocab = pretrained_tiny
     out = str(tmp_path / "tf")
-    _, log = convert(["--to=tf", "--hf_dir=%s" % pretrained_hf[0], "--output_dir=%s" % out])
+    _, log = convert(["--to=tf", "--hf_dir=%s" % pretrained_tiny_hf[0], "--output_dir=%s" % out])
     assert "masked-LM head, next-sentence head" in log and "gelu_exact" in log
     before, after = model_variables(checkpoint), model_variables(out + "/bert_model.ckpt")
     assert sorted(before) == sorted(after)
@@ -340,31 +280,31 @@ def test_round_trip_is_bit_identical_and_loads_in_run_pretraining(pretrained, pr
     assert "Loaded %d of %d trainable variables" % (len(before), len(before)) in log
 
 
-def test_classifier_round_trip_and_run_classifier_loads_it(nsmc_run, classifier_hf,  # noqa
-                                                          common, tmp_path):  # noqa: F811
+def test_classifier_round_trip_and_run_classifier_loads_it(nsmc_finetuned, nsmc_hf_export,
+                                                           classifier_flags, tmp_path):
     out = str(tmp_path / "tf")
-    _, log = convert(["--to=tf", "--hf_dir=%s" % classifier_hf[0], "--output_dir=%s" % out])
+    _, log = convert(["--to=tf", "--hf_dir=%s" % nsmc_hf_export[0], "--output_dir=%s" % out])
     assert "classifier output_weights/output_bias" in log and "gelu_new is the tanh" in log
-    before = model_variables(os.path.join(nsmc_run["output"], "model.ckpt-7"))
+    before = model_variables(os.path.join(nsmc_finetuned["output"], "model.ckpt-7"))
     after = model_variables(out + "/bert_model.ckpt")
     assert sorted(before) == sorted(after)
     assert all(before[n].tobytes() == after[n].tobytes() for n in before)
 
-    from test_run_classifier import run as run_classifier
-    flags = [a for a in common if not a.startswith("--bert_config_file")]
+    from tiny_models import run_classifier
+    flags = [a for a in classifier_flags if not a.startswith("--bert_config_file")]
     _, log = run_classifier(flags + ["--bert_config_file=%s/bert_config.json" % out,
-                                     "--task_name=NSMC", "--data_dir=%s" % nsmc_run["data"],
+                                     "--task_name=NSMC", "--data_dir=%s" % nsmc_finetuned["data"],
                                      "--output_dir=%s" % (tmp_path / "cls"), "--do_eval",
                                      "--init_checkpoint=%s/bert_model.ckpt" % out])
     assert "Loaded %d of %d trainable variables" % (len(before), len(before)) in log
-    results = open(os.path.join(nsmc_run["output"], "eval_results.txt")).read()
+    results = open(os.path.join(nsmc_finetuned["output"], "eval_results.txt")).read()
     again = open(str(tmp_path / "cls" / "eval_results.txt")).read()
     accuracy = [line for line in results.splitlines() if line.startswith("eval_accuracy")]
     assert accuracy and accuracy[0] in again.splitlines()
 
 
 def test_tanh_gelu_flag_brings_back_a_tf_trained_model_whose_config_says_gelu(
-        nsmc_run, classifier_hf, tmp_path):  # noqa: F811
+        nsmc_finetuned, nsmc_hf_export, tmp_path):
     """A model first trained here, published as pytorch_model.bin with hidden_act gelu (as
     snunlp/KR-Medium is): --tanh_gelu restores the tanh GELU and the very checkpoint."""
     import shutil
@@ -372,7 +312,7 @@ def test_tanh_gelu_flag_brings_back_a_tf_trained_model_whose_config_says_gelu(
     from safetensors.numpy import load_file
     _, torch = hf_packages()
     folder = str(tmp_path / "published")
-    shutil.copytree(classifier_hf[0], folder)
+    shutil.copytree(nsmc_hf_export[0], folder)
     tensors = load_file(folder + "/model.safetensors")
     torch.save({k: torch.from_numpy(v) for k, v in tensors.items()}, folder + "/pytorch_model.bin")
     os.remove(folder + "/model.safetensors")
@@ -385,16 +325,16 @@ def test_tanh_gelu_flag_brings_back_a_tf_trained_model_whose_config_says_gelu(
     assert "GELU: gelu (the erf form) kept as the tanh GELU (--tanh_gelu)" in log
     assert "pytorch_model.bin" in log
     assert json.load(open(out + "/bert_config.json")) == json.load(
-        open(classifier_hf[2]["bert_config_file"]))
-    before = model_variables(os.path.join(nsmc_run["output"], "model.ckpt-7"))
+        open(nsmc_hf_export[2]["bert_config_file"]))
+    before = model_variables(os.path.join(nsmc_finetuned["output"], "model.ckpt-7"))
     after = model_variables(out + "/bert_model.ckpt")
     assert all(before[n].tobytes() == after[n].tobytes() for n in before)
 
 
 @needs_safetensors
-def test_bidirectional_tokenizer_export_warns_and_says_so_in_the_model_card(pretrained,
+def test_bidirectional_tokenizer_export_warns_and_says_so_in_the_model_card(pretrained_tiny,
                                                                             tmp_path):
-    config, checkpoint, vocab = pretrained
+    config, checkpoint, vocab = pretrained_tiny
     out = str(tmp_path / "hf")
     _, log = convert(["--to=hf", "--init_checkpoint=%s" % checkpoint,
                       "--bert_config_file=%s" % config, "--vocab_file=%s" % vocab,
@@ -439,8 +379,8 @@ def to_tf_args(hf_dir, out):
 
 
 @needs_safetensors
-def test_a_checkpoint_without_bert_variables(pretrained, tmp_path):
-    config, _, vocab = pretrained
+def test_a_checkpoint_without_bert_variables(pretrained_tiny, tmp_path):
+    config, _, vocab = pretrained_tiny
     checkpoint = save_variables(tmp_path / "model.ckpt", {"dense/kernel": np.ones([2, 2])})
     error = one_line_error(to_hf_args(config, checkpoint, vocab, tmp_path / "out"))
     assert error.startswith("error: %s holds no BERT variables" % checkpoint)
@@ -455,8 +395,8 @@ def test_a_checkpoint_without_bert_variables(pretrained, tmp_path):
                                "bert/encoder/layer_1/"),
     ({"num_hidden_layers": 3}, "lacks 16 model variable(s): bert/encoder/layer_2/"),
 ])
-def test_a_config_that_does_not_match_the_checkpoint(pretrained, tmp_path, change, message):
-    config, checkpoint, vocab = pretrained
+def test_a_config_that_does_not_match_the_checkpoint(pretrained_tiny, tmp_path, change, message):
+    config, checkpoint, vocab = pretrained_tiny
     wrong = tmp_path / "bert_config.json"
     wrong.write_text(json.dumps(dict(json.load(open(config)), **change)))
     error = one_line_error(to_hf_args(str(wrong), checkpoint, vocab, tmp_path / "out"))
@@ -465,18 +405,19 @@ def test_a_config_that_does_not_match_the_checkpoint(pretrained, tmp_path, chang
 
 
 @needs_safetensors
-def test_a_vocabulary_of_another_size(pretrained, tmp_path):
-    config, checkpoint, _ = pretrained
+def test_a_vocabulary_of_another_size(pretrained_tiny, tmp_path):
+    config, checkpoint, _ = pretrained_tiny
     error = one_line_error(to_hf_args(config, checkpoint, REPO_VOCAB, tmp_path / "out"))
     assert "has 20000 tokens but %s says vocab_size=100" % config in error
 
 
 @needs_safetensors
-def test_a_classifier_whose_folder_does_not_name_its_task(nsmc_run, common, tmp_path):  # noqa
-    flags = dict(arg[2:].split("=", 1) for arg in common)
+def test_a_classifier_whose_folder_does_not_name_its_task(nsmc_finetuned, classifier_flags,
+                                                          tmp_path):
+    flags = dict(arg[2:].split("=", 1) for arg in classifier_flags)
     lone = tmp_path / "lone"
     lone.mkdir()
-    source = os.path.join(nsmc_run["output"], "model.ckpt-7")
+    source = os.path.join(nsmc_finetuned["output"], "model.ckpt-7")
     for suffix in (".index", ".data-00000-of-00001"):
         os.symlink(source + suffix, str(lone / ("model.ckpt-7" + suffix)))
     args = to_hf_args(flags["bert_config_file"], lone / "model.ckpt-7", flags["vocab_file"],
@@ -521,32 +462,33 @@ def test_a_pytorch_bin_without_torch(tmp_path):
                             "torch" % folder), error
 
 
-def test_conversion_without_safetensors_says_how_to_install_it(pretrained, tmp_path):
-    config, checkpoint, vocab = pretrained
+def test_conversion_without_safetensors_says_how_to_install_it(pretrained_tiny, tmp_path):
+    config, checkpoint, vocab = pretrained_tiny
     error = one_line_error(to_hf_args(config, checkpoint, vocab, tmp_path / "out"),
                            env=blocked(tmp_path, "safetensors"))
     assert "needs the safetensors package: pip install safetensors" in error
 
 
 @needs_safetensors
-def test_an_hf_model_with_weights_no_layout_here_maps(pretrained, pretrained_hf, tmp_path):
+def test_an_hf_model_with_weights_no_layout_here_maps(pretrained_tiny, pretrained_tiny_hf,
+                                                      tmp_path):
     from safetensors.numpy import load_file
-    tensors = load_file(os.path.join(pretrained_hf[0], "model.safetensors"))
+    tensors = load_file(os.path.join(pretrained_tiny_hf[0], "model.safetensors"))
     tensors["qa_outputs.weight"] = np.zeros([2, 32], np.float32)
     folder = bert_folder(tmp_path, "model.safetensors", tensors)
-    (folder / "config.json").write_text(open(pretrained_hf[0] + "/config.json").read())
+    (folder / "config.json").write_text(open(pretrained_tiny_hf[0] + "/config.json").read())
     error = one_line_error(["--to=tf", "--hf_dir=%s" % folder, "--output_dir=%s" % tmp_path])
     assert "holds 1 variable(s) no BERT layout here maps: qa_outputs.weight" in error
 
 
 @needs_safetensors
-def test_to_tf_refuses_a_vocabulary_shorter_than_vocab_size(pretrained_hf, tmp_path):
+def test_to_tf_refuses_a_vocabulary_shorter_than_vocab_size(pretrained_tiny_hf, tmp_path):
     folder = tmp_path / "hf"
     os.makedirs(str(folder))
-    for name in os.listdir(pretrained_hf[0]):
+    for name in os.listdir(pretrained_tiny_hf[0]):
         if name != "vocab.txt":
-            os.symlink(os.path.join(pretrained_hf[0], name), str(folder / name))
-    first_lines(os.path.join(pretrained_hf[0], "vocab.txt"), folder / "vocab.txt", 95)
+            os.symlink(os.path.join(pretrained_tiny_hf[0], name), str(folder / name))
+    first_lines(os.path.join(pretrained_tiny_hf[0], "vocab.txt"), folder / "vocab.txt", 95)
     error = one_line_error(to_tf_args(folder, tmp_path / "out"))
     assert error.startswith("error: %s/vocab.txt has 95 tokens but %s/config.json says "
                             "vocab_size=100" % (folder, folder)), error

@@ -1,7 +1,7 @@
 """convert_checkpoint.py's output folder: written whole, never over a model or an input.
 
-The checkpoints come from test_convert_checkpoint's fixtures (run_pretraining.py's tiny model
-and its Hugging Face export).
+The checkpoints are the session fixtures pretrained_tiny (run_pretraining.py's tiny model) and
+pretrained_tiny_hf (its Hugging Face export), in tests/conftest.py.
 """
 
 import os
@@ -11,7 +11,6 @@ import sys
 import pytest
 from test_convert_checkpoint import (ROOT, SCRIPT, convert, needs_safetensors, one_line_error,
                                      to_hf_args, to_tf_args)
-from test_convert_checkpoint import pretrained, pretrained_hf  # noqa: F401  (fixtures)
 
 
 def listing(folder):
@@ -27,16 +26,16 @@ def listing(folder):
 
 @needs_safetensors
 @pytest.mark.parametrize("direction", ["hf", "tf"])
-def test_a_model_already_in_the_output_folder_is_never_replaced(pretrained, pretrained_hf,
+def test_a_model_already_in_the_output_folder_is_never_replaced(pretrained_tiny, pretrained_tiny_hf,
                                                                 tmp_path, direction):
-    config, checkpoint, vocab = pretrained
+    config, checkpoint, vocab = pretrained_tiny
     out = tmp_path / "model"
     out.mkdir()
     (out / "config.json").write_text(u"{}")
     (out / "pytorch_model.bin").write_bytes(b"an older model")
     before = listing(out)
     args = (to_hf_args(config, checkpoint, vocab, out) if direction == "hf"
-            else to_tf_args(pretrained_hf[0], out))
+            else to_tf_args(pretrained_tiny_hf[0], out))
     assert one_line_error(args) == (
         "error: --output_dir=%s already holds 2 file(s) (config.json, pytorch_model.bin); give "
         "a new or empty folder (nothing there is replaced)" % out)
@@ -48,10 +47,10 @@ def test_a_model_already_in_the_output_folder_is_never_replaced(pretrained, pret
 
 
 @needs_safetensors
-def test_an_output_folder_that_is_an_input_is_refused_and_left_as_it_was(pretrained,
-                                                                         pretrained_hf, tmp_path):
-    config, checkpoint, vocab = pretrained
-    hf_dir = pretrained_hf[0]
+def test_an_output_folder_that_is_an_input_is_refused_and_left_as_it_was(
+        pretrained_tiny, pretrained_tiny_hf, tmp_path):
+    config, checkpoint, vocab = pretrained_tiny
+    hf_dir = pretrained_tiny_hf[0]
     before = listing(hf_dir)
     assert one_line_error(to_tf_args(hf_dir, hf_dir)) == (
         "error: %s: --output_dir would write over this input (--hf_dir); write the output "
@@ -85,11 +84,11 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 @needs_safetensors
 @pytest.mark.parametrize("direction", ["hf", "tf"])
 def test_a_conversion_killed_midway_leaves_no_model_and_the_next_one_clears_it(
-        pretrained, pretrained_hf, tmp_path, direction):
-    config, checkpoint, vocab = pretrained
+        pretrained_tiny, pretrained_tiny_hf, tmp_path, direction):
+    config, checkpoint, vocab = pretrained_tiny
     out = tmp_path / "model"
     args = (to_hf_args(config, checkpoint, vocab, out) if direction == "hf"
-            else to_tf_args(pretrained_hf[0], out))
+            else to_tf_args(pretrained_tiny_hf[0], out))
     killed = subprocess.run([sys.executable, "-c", KILL_AFTER_VOCAB, SCRIPT] + args, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
     assert killed.returncode == -9, killed.stderr[-2000:]
@@ -103,12 +102,12 @@ def test_a_conversion_killed_midway_leaves_no_model_and_the_next_one_clears_it(
 
 @needs_safetensors
 @pytest.mark.parametrize("direction", ["hf", "tf"])
-def test_a_full_disk_is_one_line_and_leaves_no_folder(pretrained, pretrained_hf, tmp_path,
+def test_a_full_disk_is_one_line_and_leaves_no_folder(pretrained_tiny, pretrained_tiny_hf, tmp_path,
                                                       file_size_limit, direction):
-    config, checkpoint, vocab = pretrained
+    config, checkpoint, vocab = pretrained_tiny
     out = tmp_path / "model"
     args = (to_hf_args(config, checkpoint, vocab, out) if direction == "hf"
-            else to_tf_args(pretrained_hf[0], out))
+            else to_tf_args(pretrained_tiny_hf[0], out))
     done = subprocess.run([sys.executable, SCRIPT] + args, cwd=ROOT, timeout=300,
                           preexec_fn=file_size_limit(20000), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, universal_newlines=True)
@@ -120,8 +119,8 @@ def test_a_full_disk_is_one_line_and_leaves_no_folder(pretrained, pretrained_hf,
 
 
 @needs_safetensors
-def test_a_read_only_output_folder_is_one_line(pretrained, read_only_folder):
-    config, checkpoint, vocab = pretrained
+def test_a_read_only_output_folder_is_one_line(pretrained_tiny, read_only_folder):
+    config, checkpoint, vocab = pretrained_tiny
     error = one_line_error(to_hf_args(config, checkpoint, vocab, read_only_folder / "model"))
     assert error.startswith("error: %s: could not be written (" % (read_only_folder / "model"))
     assert "Read-only file system" in error and os.listdir(str(read_only_folder)) == []
@@ -134,10 +133,10 @@ def test_a_cloud_storage_output_is_refused_in_one_line(tmp_path):
 
 
 @needs_safetensors
-def test_the_written_files_have_the_default_mode(pretrained_hf):
+def test_the_written_files_have_the_default_mode(pretrained_tiny_hf):
     mask = os.umask(0)
     os.umask(mask)
-    for name in os.listdir(pretrained_hf[0]):
-        mode = os.stat(os.path.join(pretrained_hf[0], name)).st_mode & 0o777
+    for name in os.listdir(pretrained_tiny_hf[0]):
+        mode = os.stat(os.path.join(pretrained_tiny_hf[0], name)).st_mode & 0o777
         assert mode == 0o666 & ~mask, (name, oct(mode))
-    assert os.stat(pretrained_hf[0]).st_mode & 0o777 == 0o777 & ~mask
+    assert os.stat(pretrained_tiny_hf[0]).st_mode & 0o777 == 0o777 & ~mask

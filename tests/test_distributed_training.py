@@ -28,7 +28,7 @@ from krbert.bert_config import load_bert_config
 from krbert.classifier import model as classifier_model
 from krbert.estimator import distribution
 from krbert.tf_compat import tf
-from test_run_pretraining import PREDS, SEQ, TINY, write_records
+from tiny_models import PREDS, SEQ, TINY, write_records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 5
@@ -192,6 +192,7 @@ def wait_for(proc, pattern, log_lines, timeout=240):
     return None
 
 
+@pytest.mark.slow
 def test_killing_a_worker_stops_the_job_and_a_restart_resumes(pretraining):
     out = str(pretraining["tmp"] / "killed")
     values = dict(pretraining["flags"], output_dir=out, distribution="multi_worker",

@@ -377,7 +377,7 @@ class FakeHostContext(object):
 @pytest.mark.parametrize("files", [1, 4])
 def test_pod_slice_hosts_read_different_pretraining_examples(tmp_path, files):
     import run_pretraining
-    from test_run_pretraining import write_records
+    from tiny_models import write_records
     paths = [write_records(tmp_path / ("%d.tfrecord" % i), 32, seed=i) for i in range(files)]
     seen = []
     for host in range(2):

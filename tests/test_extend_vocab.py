@@ -7,6 +7,7 @@ masked-LM logits over the old ids for text without new tokens, hold the means of
 pieces' rows, and go through convert_checkpoint.py and run_classifier.py.
 """
 
+import bz2
 import json
 import os
 import subprocess
@@ -19,7 +20,9 @@ import pytest
 import modeling
 import optimization
 import tokenization
+from conftest import mounted_tmpfs
 from krbert import cli
+from krbert.checkpoints import variables
 from krbert.pretraining import heads
 from krbert.tf_compat import tf
 from krbert.vocab import extend
@@ -221,6 +224,25 @@ def test_tokens_chosen_from_a_corpus(model, tmp_path, data_dir):
     assert "chosen from" in report["how_chosen"] and "most often produced" in stdout
 
 
+def subchar_vocab(folder):
+    """The shipped vocabulary with its Hangul syllables NFKD-decomposed, as a sub-character
+    model's are (same size: a token whose decomposition repeats an earlier one becomes
+    [unusedN])."""
+    path = os.path.join(str(folder), "vocab_subchar.txt")
+    tokens, seen = [], set()
+    with open(VOCAB, encoding="utf-8") as handle:
+        for number, line in enumerate(handle):
+            token = line.rstrip("\n")
+            if any("\uac00" <= char <= "\ud7a3" for char in token):  # Hangul syllables
+                token = unicodedata.normalize("NFKD", token)
+            tokens.append("[unused%d]" % number if token in seen else token)
+            seen.add(token)
+    assert len(set(tokens)) == len(tokens) == 20000
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("".join(token + "\n" for token in tokens))
+    return path
+
+
 def test_subchar_tokens_are_decomposed_like_the_text(model, tmp_path):
     """A sub-character model reads NFKD jamo: a syllable token is stored decomposed, so
     the grown vocabulary tokenizes decomposed text with it."""
@@ -229,7 +251,7 @@ def test_subchar_tokens_are_decomposed_like_the_text(model, tmp_path):
     tokens.write_text("클린봇\n", encoding="utf-8")
     out = str(tmp_path / "out")
     run_script("extend_vocab.py", [
-        "--vocab_file=%s" % VOCAB, "--bert_config_file=%s" % config,
+        "--vocab_file=%s" % subchar_vocab(tmp_path), "--bert_config_file=%s" % config,
         "--init_checkpoint=%s" % checkpoint, "--new_tokens_file=%s" % tokens,
         "--subchar", "--do_lower_case=False", "--output_dir=%s" % out])
     added = open(os.path.join(out, "vocab.txt"), encoding="utf-8").read().split("\n")[20000]
@@ -290,14 +312,6 @@ def test_refusals_are_one_line(model, tmp_path):
     assert "tokens.txt:2: token '클린봇' is listed twice" in line
     assert not os.path.exists(str(tmp_path / "a"))
     other = tmp_path / "other.json"
-    other.write_text(json.dumps(dict(TINY, hidden_size=64)))
-    line = one_line_error(base + ["--bert_config_file=%s" % other,
-                                  "--output_dir=%s" % (tmp_path / "b")])
-    assert "bert/embeddings/word_embeddings has shape [20000, 32] but" in line
-    other.write_text(json.dumps(dict(TINY, vocab_size=19999)))
-    line = one_line_error(base + ["--bert_config_file=%s" % other,
-                                  "--output_dir=%s" % (tmp_path / "c")])
-    assert "vocab_20000.txt has 20000 tokens but" in line and "vocab_size=19999" in line
     other.write_text(json.dumps(dict(TINY, num_hidden_layers=3)))
     line = one_line_error(base + ["--bert_config_file=%s" % other,
                                   "--output_dir=%s" % (tmp_path / "d")])
@@ -305,6 +319,92 @@ def test_refusals_are_one_line(model, tmp_path):
     line = one_line_error(base + ["--bert_config_file=%s" % config,
                                   "--output_dir=%s" % os.path.dirname(checkpoint)])
     assert "already holds files; give a new folder" in line
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"hidden_size": 64}, ["bert/embeddings/word_embeddings has shape [20000, 32] but"]),
+    ({"vocab_size": 19999}, ["vocab_20000.txt has 20000 tokens but", "vocab_size=19999"]),
+    ({"num_hidden_layers": 3}, ["has 2 encoder layers but", "num_hidden_layers=3"]),
+])
+def test_a_config_that_does_not_match_the_model_is_refused(model, tmp_path, change, words):
+    """The checks of the vocabulary, config and checkpoint against each other, in this process
+    (the refusal as a user sees it: test_refusals_are_one_line)."""
+    _, checkpoint = model
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(dict(TINY, **change)))
+    with pytest.raises(cli.InputError) as error:
+        extend.load_model(VOCAB, str(other), variables.read_variables(checkpoint), checkpoint)
+    for word in words:
+        assert word in str(error.value), str(error.value)
+
+
+def test_a_corpus_that_is_not_utf8_is_refused_with_file_line_and_byte(model, tmp_path):
+    config, checkpoint = model
+    corpus = tmp_path / "domain.txt"
+    corpus.write_bytes("좋은 영화였다\n".encode("utf-8") * 3 + b"\xec\xa2 \xff\xfe junk\n")
+    line = one_line_error(["--vocab_file=%s" % VOCAB, "--bert_config_file=%s" % config,
+                           "--init_checkpoint=%s" % checkpoint, "--input_file=%s" % corpus,
+                           "--num_new_tokens=20", "--do_lower_case=False",
+                           "--output_dir=%s" % (tmp_path / "out")])
+    assert line == ("error: %s:4: not valid UTF-8 (at byte offset 60 of the file); save the "
+                    "file as UTF-8 or remove the line" % corpus)
+    assert not os.path.exists(str(tmp_path / "out"))
+    packed = tmp_path / "domain.txt.bz2"
+    packed.write_bytes(bz2.compress("좋은 영화였다\n".encode("utf-8") * 100))
+    with pytest.raises(cli.InputError) as caught:
+        list(extend.corpus_lines([str(packed)], progress=False))
+    assert str(caught.value) == ("%s: a bz2-compressed file, not text; unpack it first "
+                                 "(bunzip2 -k) and pass the text" % packed)
+
+
+def test_subchar_with_a_syllable_vocabulary_is_refused(model, tmp_path):
+    vocab = tokenization.load_vocab(VOCAB)
+    with pytest.raises(cli.InputError) as caught:
+        extend.check_subchar_matches_vocab(True, vocab, VOCAB)
+    assert str(caught.value).startswith("%s:" % VOCAB)
+    assert "a syllable vocabulary" in str(caught.value)
+    assert str(caught.value).endswith("drop --subchar, or pass the sub-character model's "
+                                      "vocabulary")
+    extend.check_subchar_matches_vocab(False, vocab, VOCAB)
+    extend.check_subchar_matches_vocab(True, tokenization.load_vocab(subchar_vocab(tmp_path)),
+                                       "subchar")
+    config, checkpoint = model
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text("클린봇\n", encoding="utf-8")
+    line = one_line_error(["--vocab_file=%s" % VOCAB, "--bert_config_file=%s" % config,
+                           "--init_checkpoint=%s" % checkpoint, "--new_tokens_file=%s" % tokens,
+                           "--subchar", "--do_lower_case=False",
+                           "--output_dir=%s" % (tmp_path / "out")])
+    assert line == "error: " + str(caught.value)
+    assert not os.path.exists(str(tmp_path / "out"))
+
+
+def test_num_threads_below_one_names_the_flag(model, tmp_path):
+    config, checkpoint = model
+    line = one_line_error(["--vocab_file=%s" % VOCAB, "--bert_config_file=%s" % config,
+                           "--init_checkpoint=%s" % checkpoint, "--input_file=%s" % VOCAB,
+                           "--num_new_tokens=20", "--num_threads=0", "--do_lower_case=False",
+                           "--output_dir=%s" % (tmp_path / "out")])
+    assert line == "error: --num_threads=0: pass 1 or more"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MB tmpfs under tmp_path."""
+    yield from mounted_tmpfs(tmp_path / "disk", "size=1m", "the full-disk test")
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(grown, model, small_disk):
+    config, checkpoint = model
+    tokens = os.path.join(os.path.dirname(grown[0]), "tokens.txt")
+    out = small_disk / "out"
+    line = one_line_error(["--vocab_file=%s" % VOCAB, "--bert_config_file=%s" % config,
+                           "--init_checkpoint=%s" % checkpoint, "--new_tokens_file=%s" % tokens,
+                           "--continuation_tokens", "--do_lower_case=False",
+                           "--output_dir=%s" % out])
+    assert line.startswith("error: %s: could not be written (" % out), line
+    assert line.endswith("); check the folder exists, is writable and has free space")
+    assert os.listdir(str(small_disk)) == []
 
 
 def test_the_grown_model_converts_to_hf_and_back_and_fine_tunes(grown, tmp_path, data_dir):

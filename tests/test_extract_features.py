@@ -19,11 +19,11 @@ import sys
 
 import numpy as np
 import pytest
-from test_run_classifier import run as run_script
 
 import tokenization
 from krbert.estimator import tpu_vm
 from krbert.tf_compat import IS_TF2, tf
+from tiny_models import run_classifier as run_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "extract_features.py")

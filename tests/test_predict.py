@@ -7,14 +7,13 @@ what predict.py and the SavedModel must reproduce.
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from test_run_classifier import TINY_CONFIG, common, nsmc_run  # noqa: F401
-from test_run_classifier import run as run_classifier
 
 import modeling
 import tokenization
@@ -22,6 +21,7 @@ from krbert.classifier import features as classifier_features
 from krbert.classifier import model as classifier_model
 from krbert.classifier import tasks
 from krbert.tf_compat import tf
+from tiny_models import TINY_CONFIG, run_classifier
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "predict.py")
@@ -58,23 +58,25 @@ def model_flags(common_flags):
 
 
 @pytest.fixture(scope="module")
-def test_texts(nsmc_run, tmp_path_factory):
+def test_texts(nsmc_finetuned, tmp_path_factory):
     """The run's test split as run_classifier read it, one text per line, and its
     test_results.tsv probabilities."""
-    split = tasks.get_processor("nsmc").read_split(nsmc_run["data"], "test")
+    split = tasks.get_processor("nsmc").read_split(nsmc_finetuned["data"], "test")
     texts = [e.text for e in split.examples]
     path = str(tmp_path_factory.mktemp("texts") / "reviews.txt")
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("".join(t + "\n" for t in texts))
-    expected = np.loadtxt(os.path.join(nsmc_run["output"], "test_results.tsv"), delimiter="\t")
+    expected = np.loadtxt(os.path.join(nsmc_finetuned["output"], "test_results.tsv"),
+                          delimiter="\t")
     return {"path": path, "texts": texts, "probabilities": expected}
 
 
-def test_probabilities_equal_run_classifiers_predictions(nsmc_run, common, test_texts,
+def test_probabilities_equal_run_classifiers_predictions(nsmc_finetuned, classifier_flags,
+                                                         test_texts,
                                                          tmp_path):
     output = str(tmp_path / "labels.tsv")
-    _, out, log = predict(model_flags(common) + [
-        "--task_name=NSMC", "--init_checkpoint=%s" % nsmc_run["output"],
+    _, out, log = predict(model_flags(classifier_flags) + [
+        "--task_name=NSMC", "--init_checkpoint=%s" % nsmc_finetuned["output"],
         "--input_file=%s" % test_texts["path"], "--output_file=%s" % output])
     assert out == ""
     assert os.listdir(str(tmp_path)) == ["labels.tsv"]  # no temporary file left
@@ -89,14 +91,14 @@ def test_probabilities_equal_run_classifiers_predictions(nsmc_run, common, test_
     assert "3 empty line(s), predicted as empty texts" in log
 
 
-def test_stdin_prefix_and_unbucketed_batches_give_the_same_rows(nsmc_run, common,
+def test_stdin_prefix_and_unbucketed_batches_give_the_same_rows(nsmc_finetuned, classifier_flags,
                                                                 test_texts):
     """The checkpoint prefix, text on stdin, output on stdout, batches of 3 in input order
     padded to max_seq_length: the same rows as length-bucketed batches of 64."""
     with open(test_texts["path"], "rb") as handle:
         stdin = handle.read()
-    _, out, _ = predict(model_flags(common) + [
-        "--task_name=nsmc", "--init_checkpoint=%s" % os.path.join(nsmc_run["output"],
+    _, out, _ = predict(model_flags(classifier_flags) + [
+        "--task_name=nsmc", "--init_checkpoint=%s" % os.path.join(nsmc_finetuned["output"],
                                                                   "model.ckpt-7"),
         "--bucket_by_length=false", "--batch_size=3"], stdin=stdin)
     _, texts, _, probabilities = parse(out)
@@ -104,7 +106,8 @@ def test_stdin_prefix_and_unbucketed_batches_give_the_same_rows(nsmc_run, common
     assert np.allclose(probabilities, test_texts["probabilities"], atol=ATOL)
 
 
-def test_tricky_lines_each_get_their_row_and_are_counted(nsmc_run, common, tmp_path):
+def test_tricky_lines_each_get_their_row_and_are_counted(nsmc_finetuned, classifier_flags,
+                                                         tmp_path):
     review = "이 영화 정말 재미있어요 배우들 연기도 좋고 "
     lines = [
         "좋은 영화".encode("utf-8"),
@@ -118,8 +121,8 @@ def test_tricky_lines_each_get_their_row_and_are_counted(nsmc_run, common, tmp_p
     ]
     path = tmp_path / "tricky.txt"
     path.write_bytes(b"\n".join(lines))
-    _, out, log = predict(model_flags(common) + [
-        "--task_name=NSMC", "--init_checkpoint=%s" % nsmc_run["output"],
+    _, out, log = predict(model_flags(classifier_flags) + [
+        "--task_name=NSMC", "--init_checkpoint=%s" % nsmc_finetuned["output"],
         "--input_file=%s" % path])
     _, texts, labels, probabilities = parse(out)
     assert len(texts) == len(lines) == len(probabilities)
@@ -154,12 +157,12 @@ def one_line_error(args, stdin=b"text\n"):
     return log.strip().splitlines()[-1]
 
 
-def test_a_checkpoint_of_another_task_or_model_stops_with_one_line(nsmc_run, common,
+def test_a_checkpoint_of_another_task_or_model_stops_with_one_line(nsmc_finetuned, classifier_flags,
                                                                    tmp_path):
-    flags = model_flags(common)
-    checkpoint = "--init_checkpoint=%s" % nsmc_run["output"]
+    flags = model_flags(classifier_flags)
+    checkpoint = "--init_checkpoint=%s" % nsmc_finetuned["output"]
     last = one_line_error(flags + ["--task_name=HATE", checkpoint])
-    assert last.startswith("error: %s" % os.path.join(nsmc_run["output"], "model.ckpt-7"))
+    assert last.startswith("error: %s" % os.path.join(nsmc_finetuned["output"], "model.ckpt-7"))
     assert ("its classifier has 2 classes but --task_name=HATE --hate_label=hate has 3 "
             "(none, offensive, hate)") in last
 
@@ -187,19 +190,9 @@ def test_a_checkpoint_of_another_task_or_model_stops_with_one_line(nsmc_run, com
 # SavedModel
 
 
-@pytest.fixture(scope="module")
-def export_dir(nsmc_run, common, tmp_path_factory):
-    """Two exports of the run's latest checkpoint: versions 1 and 2."""
-    base = str(tmp_path_factory.mktemp("export") / "nsmc")
-    for _ in range(2):
-        run_classifier(common + ["--task_name=NSMC", "--output_dir=%s" % nsmc_run["output"],
-                                 "--do_export", "--export_dir=%s" % base])
-    return base
-
-
-def test_export_writes_numbered_versions_that_saved_model_cli_shows(export_dir):
-    assert sorted(os.listdir(export_dir)) == ["1", "2"]  # nothing temporary left
-    version = os.path.join(export_dir, "2")
+def test_export_writes_numbered_versions_that_saved_model_cli_shows(nsmc_saved_model):
+    assert sorted(os.listdir(nsmc_saved_model)) == ["1", "2"]  # nothing temporary left
+    version = os.path.join(nsmc_saved_model, "2")
     assert sorted(os.listdir(os.path.join(version, "assets.extra"))) == [
         "classifier.json", "vocab.txt"]
     with open(os.path.join(version, "assets.extra", "classifier.json")) as handle:
@@ -222,10 +215,11 @@ def test_export_writes_numbered_versions_that_saved_model_cli_shows(export_dir):
     assert "Method name is: tensorflow/serving/predict" in text
 
 
-def test_saved_model_loads_and_gives_the_checkpoints_probabilities(export_dir, test_texts,
-                                                                   common):
+def test_saved_model_loads_and_gives_the_checkpoints_probabilities(nsmc_saved_model, test_texts,
+                                                                   classifier_flags):
     """Loaded with TensorFlow's SavedModel loader and fed by its signature's names."""
-    vocab = next(arg.split("=", 1)[1] for arg in common if arg.startswith("--vocab_file="))
+    vocab = next(arg.split("=", 1)[1] for arg in classifier_flags
+                 if arg.startswith("--vocab_file="))
     tokenizer = tokenization.FullTokenizer(vocab, do_lower_case=False)
     ids = [classifier_features.example_to_ids(tasks.InputExample("", t, None, 0),
                                               tokenizer, 64)[0] for t in test_texts["texts"]]
@@ -233,7 +227,7 @@ def test_saved_model_loads_and_gives_the_checkpoints_probabilities(export_dir, t
     graph = tf.Graph()
     with tf.Session(graph=graph) as session:
         meta_graph = tf.saved_model.loader.load(
-            session, [tf.saved_model.tag_constants.SERVING], os.path.join(export_dir, "1"))
+            session, [tf.saved_model.tag_constants.SERVING], os.path.join(nsmc_saved_model, "1"))
         signature = meta_graph.signature_def["serving_default"]
         assert signature.method_name == "tensorflow/serving/predict"
         assert sorted(signature.inputs) == ["input_ids", "input_mask", "segment_ids"]
@@ -251,14 +245,15 @@ def test_saved_model_loads_and_gives_the_checkpoints_probabilities(export_dir, t
     assert list(label_ids) == list(test_texts["probabilities"].argmax(axis=1))
 
 
-def test_predict_serves_from_the_saved_model(export_dir, nsmc_run, common, test_texts):
-    _, out, log = predict(["--saved_model=%s" % export_dir,
+def test_predict_serves_from_the_saved_model(nsmc_saved_model, nsmc_finetuned, classifier_flags,
+                                             test_texts):
+    _, out, log = predict(["--saved_model=%s" % nsmc_saved_model,
                            "--input_file=%s" % test_texts["path"]])
-    assert os.path.join(export_dir, "2") in log  # the latest version
+    assert os.path.join(nsmc_saved_model, "2") in log  # the latest version
     _, texts, labels, probabilities = parse(out)
     assert texts == test_texts["texts"]
     assert np.allclose(probabilities, test_texts["probabilities"], atol=SAVED_MODEL_ATOL)
-    last = one_line_error(["--saved_model=%s" % export_dir, "--task_name=NSMC"])
+    last = one_line_error(["--saved_model=%s" % nsmc_saved_model, "--task_name=NSMC"])
     assert last.startswith("error: --saved_model carries the model") and "drop --task_name" in last
 
 
@@ -273,16 +268,17 @@ def digests(paths):
     return found
 
 
-def test_an_output_file_that_is_an_input_is_refused_and_left_as_it_was(nsmc_run, common,
+def test_an_output_file_that_is_an_input_is_refused_and_left_as_it_was(nsmc_finetuned,
+                                                                       classifier_flags,
                                                                        test_texts, tmp_path):
-    flags = dict(f[2:].split("=", 1) for f in model_flags(common))
+    flags = dict(f[2:].split("=", 1) for f in model_flags(classifier_flags))
     texts = tmp_path / "in.txt"
     texts.write_bytes(open(test_texts["path"], "rb").read())
     link = tmp_path / "link.txt"
     os.symlink(str(texts), str(link))
     before = digests([texts, flags["vocab_file"], flags["bert_config_file"]])
-    base = model_flags(common) + ["--task_name=NSMC", "--init_checkpoint=%s"
-                                  % nsmc_run["output"], "--input_file=%s" % texts]
+    base = model_flags(classifier_flags) + ["--task_name=NSMC", "--init_checkpoint=%s"
+                                            % nsmc_finetuned["output"], "--input_file=%s" % texts]
     for output, named, flag in [(texts, texts, "--input_file"), (link, texts, "--input_file"),
                                 (flags["vocab_file"], flags["vocab_file"], "--vocab_file"),
                                 (flags["bert_config_file"], flags["bert_config_file"],
@@ -298,10 +294,9 @@ def test_an_output_file_that_is_an_input_is_refused_and_left_as_it_was(nsmc_run,
 
 
 @pytest.mark.parametrize("damage", ["variables", "metadata", "saved_model.pb"])
-def test_a_damaged_saved_model_is_one_line(export_dir, tmp_path, damage):
-    import shutil
+def test_a_damaged_saved_model_is_one_line(nsmc_saved_model, tmp_path, damage):
     version = str(tmp_path / "1")
-    shutil.copytree(os.path.join(export_dir, "1"), version)
+    shutil.copytree(os.path.join(nsmc_saved_model, "1"), version)
     if damage == "variables":
         data = [n for n in os.listdir(os.path.join(version, "variables")) if ".data-" in n][0]
         path = os.path.join(version, "variables", data)
@@ -321,15 +316,21 @@ def test_a_damaged_saved_model_is_one_line(export_dir, tmp_path, damage):
     assert last.endswith("export it again (run_classifier.py --do_export)"), last
 
 
-def export_args(common, nsmc_run, export):
-    return common + ["--task_name=NSMC", "--output_dir=%s" % nsmc_run["output"], "--do_export",
-                     "--export_dir=%s" % export]
+def export_args(classifier_flags, nsmc_finetuned, export, folder):
+    """Flags exporting a copy (in ``folder``) of the trained run: a run claims its
+    --output_dir while it runs, so the shared one is never given as one."""
+    run = os.path.join(str(folder), "run")
+    if not os.path.isdir(run):
+        shutil.copytree(nsmc_finetuned["output"], run)
+    return classifier_flags + ["--task_name=NSMC", "--output_dir=%s" % run, "--do_export",
+                               "--export_dir=%s" % export]
 
 
-def test_an_export_dir_that_is_a_file_is_one_line(nsmc_run, common, tmp_path):
+def test_an_export_dir_that_is_a_file_is_one_line(nsmc_finetuned, classifier_flags, tmp_path):
     blocker = tmp_path / "export"
     blocker.write_text(u"a file")
-    code, log = run_classifier(export_args(common, nsmc_run, blocker), expect_ok=False)
+    code, log = run_classifier(export_args(classifier_flags, nsmc_finetuned, blocker, tmp_path),
+                               expect_ok=False)
     assert code == 1 and "Traceback" not in log
     assert log.strip().splitlines()[-1] == (
         "error: --export_dir=%s is a file; give a folder (the SavedModel versions go in it)"
@@ -337,11 +338,13 @@ def test_an_export_dir_that_is_a_file_is_one_line(nsmc_run, common, tmp_path):
     assert blocker.read_text() == u"a file"
 
 
-def test_a_full_disk_during_export_is_one_line_and_leaves_nothing(nsmc_run, common, tmp_path,
+def test_a_full_disk_during_export_is_one_line_and_leaves_nothing(nsmc_finetuned, classifier_flags,
+                                                                  tmp_path,
                                                                   file_size_limit):
     export = tmp_path / "export"
     done = subprocess.run([sys.executable, os.path.join(ROOT, "run_classifier.py")] +
-                          export_args(common, nsmc_run, export), cwd=ROOT, timeout=600,
+                          export_args(classifier_flags, nsmc_finetuned, export, tmp_path),
+                          cwd=ROOT, timeout=600,
                           preexec_fn=file_size_limit(100000), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, universal_newlines=True)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
@@ -350,8 +353,9 @@ def test_a_full_disk_during_export_is_one_line_and_leaves_nothing(nsmc_run, comm
     assert os.listdir(str(export)) == []
 
 
-def test_a_read_only_export_dir_is_one_line(nsmc_run, common, read_only_folder):
-    code, log = run_classifier(export_args(common, nsmc_run, read_only_folder / "export"),
+def test_a_read_only_export_dir_is_one_line(nsmc_finetuned, classifier_flags, read_only_folder):
+    code, log = run_classifier(export_args(classifier_flags, nsmc_finetuned,
+                                           read_only_folder / "export", read_only_folder.parent),
                                expect_ok=False)
     assert code == 1 and "Traceback" not in log, log[-3000:]
     assert log.strip().splitlines()[-1].startswith(
@@ -359,22 +363,23 @@ def test_a_read_only_export_dir_is_one_line(nsmc_run, common, read_only_folder):
     assert "Read-only file system" in log.strip().splitlines()[-1]
 
 
-def test_an_export_killed_midway_is_cleared_by_the_next_export(nsmc_run, common, tmp_path):
+def test_an_export_killed_midway_is_cleared_by_the_next_export(nsmc_finetuned, classifier_flags,
+                                                               tmp_path):
     export = tmp_path / "export"
     dead = subprocess.Popen(["true"])
     dead.wait()
     left = export / ("1.tmp-%s.%d" % (socket.gethostname().split(".")[0], dead.pid))
     (left / "variables").mkdir(parents=True)
     (left / "saved_model.pb").write_bytes(b"half")
-    _, log = run_classifier(export_args(common, nsmc_run, export))
+    _, log = run_classifier(export_args(classifier_flags, nsmc_finetuned, export, tmp_path))
     assert sorted(os.listdir(str(export))) == ["1"]
     assert "Removed %s, left by a run that died" % left in log
 
 
-def test_export_without_a_checkpoint_names_the_flag(common, tmp_path):
+def test_export_without_a_checkpoint_names_the_flag(classifier_flags, tmp_path):
     output = tmp_path / "out"
-    code, log = run_classifier(common + ["--task_name=NSMC", "--output_dir=%s" % output,
-                                         "--do_export"], expect_ok=False)
+    code, log = run_classifier(classifier_flags + ["--task_name=NSMC", "--output_dir=%s" % output,
+                                                   "--do_export"], expect_ok=False)
     assert code == 1 and "Traceback" not in log
     assert log.strip().splitlines()[-1] == (
         "error: --do_export: no checkpoint in --output_dir=%s and no --init_checkpoint; train "

@@ -20,64 +20,10 @@ import run_pretraining
 from krbert import cli
 from krbert.pretraining import records as pretraining_records
 from krbert.tf_compat import tf
+from tiny_models import flags_for, tiny_config, write_records
+from tiny_models import run_pretraining as run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SEQ, PREDS, VOCAB = 16, 3, 100
-TINY = {"attention_probs_dropout_prob": 0.1, "hidden_act": "gelu",
-        "hidden_dropout_prob": 0.1, "hidden_size": 32, "initializer_range": 0.02,
-        "intermediate_size": 64, "max_position_embeddings": 32, "num_attention_heads": 2,
-        "num_hidden_layers": 2, "type_vocab_size": 2, "vocab_size": VOCAB}
-
-
-def write_records(path, num, seq=SEQ, preds=PREDS, max_id=VOCAB, seed=0):
-    """``num`` random examples: ids in [5, max_id), the masked ids as labels."""
-    rng = np.random.RandomState(seed)
-
-    def ints(values):
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
-
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for _ in range(num):
-            ids = rng.randint(5, max_id, size=seq)
-            positions = np.sort(rng.choice(np.arange(1, seq), preds, replace=False))
-            features = {
-                "input_ids": ints(ids), "input_mask": ints([1] * seq),
-                "segment_ids": ints([0] * (seq // 2) + [1] * (seq - seq // 2)),
-                "masked_lm_positions": ints(positions), "masked_lm_ids": ints(ids[positions]),
-                "masked_lm_weights": tf.train.Feature(
-                    float_list=tf.train.FloatList(value=[1.0] * preds)),
-                "next_sentence_labels": ints([rng.randint(2)]),
-            }
-            example = tf.train.Example(features=tf.train.Features(feature=features))
-            writer.write(example.SerializeToString())
-    return str(path)
-
-
-def tiny_config(tmp_path, **changes):
-    path = tmp_path / "bert_config.json"
-    path.write_text(json.dumps(dict(TINY, **changes)))
-    return str(path)
-
-
-def run(args, timeout=240):
-    """Runs run_pretraining.py; returns (returncode, combined log)."""
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "run_pretraining.py")] + args,
-                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=timeout)
-    return proc.returncode, proc.stdout
-
-
-def flags_for(config, data, out, steps, **extra):
-    args = {"bert_config_file": config, "input_file": data, "output_dir": out,
-            "max_seq_length": SEQ, "max_predictions_per_seq": PREDS,
-            "train_batch_size": 8, "eval_batch_size": 8, "num_train_steps": steps,
-            "num_warmup_steps": 2, "learning_rate": 2e-3, "save_checkpoints_steps": 10,
-            "save_summary_steps": 10, "log_every_n_steps": 10, "max_eval_steps": 5,
-            "seed": 1}
-    args.update(extra)
-    return ["--%s=%s" % item for item in sorted(args.items())]
-
-
 def progress(log):
     """{step: {name: value}} from the 'step N: name = value, ...' progress lines."""
     steps = {}

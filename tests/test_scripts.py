@@ -64,7 +64,7 @@ def test_make_sample_cuts_rows_and_whole_documents():
 
 def test_the_shipped_sample_is_what_make_sample_cuts(full_data_dir, tmp_path):
     written = make_sample.make_sample(full_data_dir, str(tmp_path))
-    assert len(written) == 8 and sum(size for _, _, size in written) < 5e6
+    assert len(written) == 18 and sum(size for _, _, size in written) < 5e6
     for name, _, _ in written:
         with open(os.path.join(ROOT, "data", "sample", name), "rb") as shipped:
             assert (tmp_path / name).read_bytes() == shipped.read(), name

@@ -16,7 +16,7 @@ import pytest
 from krbert import cli
 from krbert.estimator import cluster as cluster_lib
 from krbert.estimator import tpu_vm
-from test_run_pretraining import PREDS, SEQ, TINY, write_records
+from tiny_models import PREDS, SEQ, TINY, write_records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -280,6 +280,15 @@ def hf_config(bert_config, architecture, pad_token_id, labels=None, task=None):
     return config
 
 
+def set_problem_type(config, regression):
+    """Marks a BertForSequenceClassification config (a dict, in place) of a score head as
+    ``problem_type: regression`` (one label; transformers then trains it with the mean
+    squared error); a class head's config is left as it was."""
+    if regression and "num_labels" in config:
+        config["problem_type"] = "regression"
+    return config
+
+
 def tf_config(config, where, tanh_gelu=False):
     """(BertConfig dict, hidden_act note) for transformers' config.json dict ``config``.
 

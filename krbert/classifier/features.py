@@ -27,13 +27,61 @@ CACHE_FORMAT = 2
 # Features and their cache
 
 
+def truncate_pair(tokens_a, tokens_b, max_tokens):
+    """Cuts two token lists, in place, to ``max_tokens`` together, longest first: while
+    too long, drop the last token of the longer list (of ``tokens_b`` on a tie), the
+    original BERT's rule, which keeps as much of the shorter text as fits."""
+    while len(tokens_a) + len(tokens_b) > max_tokens:
+        if len(tokens_a) > len(tokens_b):
+            tokens_a.pop()
+        else:
+            tokens_b.pop()
+
+
 def example_to_ids(example, tokenizer, max_seq_length):
     """Token ids ``[CLS] tokens [SEP]`` (at most ``max_seq_length``) and whether the
-    text was cut."""
+    text was cut (single sentences: segment ids are all 0)."""
     tokens = tokenizer.tokenize(example.text)
     truncated = len(tokens) > max_seq_length - 2
     tokens = ["[CLS]"] + tokens[:max_seq_length - 2] + ["[SEP]"]
     return tokenizer.convert_tokens_to_ids(tokens), truncated
+
+
+def pair_to_ids(example, tokenizer, max_seq_length):
+    """A pair as ``[CLS] a [SEP] b [SEP]``: (token ids, segment ids, whether cut).
+
+    Segment ids are 0 for [CLS], a and the first [SEP], 1 for b and the last [SEP]; a and
+    b are cut together to ``max_seq_length - 3`` tokens by ``truncate_pair``. An empty
+    text_b gives the single-sentence layout ``[CLS] a [SEP]``, as in the original BERT.
+    """
+    if not example.text_b:
+        ids, truncated = example_to_ids(example, tokenizer, max_seq_length)
+        return ids, [0] * len(ids), truncated
+    tokens_a = tokenizer.tokenize(example.text)
+    tokens_b = tokenizer.tokenize(example.text_b)
+    truncated = len(tokens_a) + len(tokens_b) > max_seq_length - 3
+    truncate_pair(tokens_a, tokens_b, max_seq_length - 3)
+    tokens = ["[CLS]"] + tokens_a + ["[SEP]"] + tokens_b + ["[SEP]"]
+    segment_ids = [0] * (len(tokens_a) + 2) + [1] * (len(tokens_b) + 1)
+    return tokenizer.convert_tokens_to_ids(tokens), segment_ids, truncated
+
+
+def feature_record(index, ids, label, segment_ids=None):
+    """One cached example as a serialized tf.train.Example.
+
+    A single sentence holds input_ids, label_ids and example_index (the layout of
+    CACHE_FORMAT 2, unchanged); a pair adds segment_ids; a score (float ``label``)
+    writes label_ids 0 and adds label_values.
+    """
+    feature = {"input_ids": tf_example.int64_feature(ids),
+               "label_ids": tf_example.int64_feature([0 if isinstance(label, float)
+                                                      else label]),
+               "example_index": tf_example.int64_feature([index])}
+    if segment_ids is not None:
+        feature["segment_ids"] = tf_example.int64_feature(segment_ids)
+    if isinstance(label, float):
+        feature["label_values"] = tf.train.Feature(float_list=tf.train.FloatList(value=[label]))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
 def cache_paths(cache_dir, processor, split_name, key):
@@ -62,6 +110,7 @@ def build_feature_cache(processor, split, tokenizer, tokenizer_signature, max_se
     key_fields = dict(tokenizer_signature, format=CACHE_FORMAT, task=processor.tag,
                       split=split.name, split_sha256=reading.file_sha256(split.path),
                       max_seq_length=int(max_seq_length), sorted=bool(sort_by_length))
+    key_fields.update(getattr(processor, "cache_fields", {}))  # a custom task's columns
     key = hashlib.sha256(json.dumps(key_fields, sort_keys=True).encode("utf-8")).hexdigest()
     record_path, meta_path = cache_paths(cache_dir, processor, split.name, key)
     if tf.io.gfile.exists(meta_path) and tf.io.gfile.exists(record_path):
@@ -72,27 +121,25 @@ def build_feature_cache(processor, split, tokenizer, tokenizer_signature, max_se
                             processor.tag, split.name, record_path)
             return record_path, meta
 
-    label_map = {label: i for i, label in enumerate(processor.labels)}
     features = []
     truncated = 0
     for index, example in enumerate(tqdm(split.examples, desc="tokenizing %s" % split.name,
                                          unit=" ex", mininterval=2.0)):
-        ids, was_cut = example_to_ids(example, tokenizer, max_seq_length)
+        if processor.is_pair:
+            ids, segment_ids, was_cut = pair_to_ids(example, tokenizer, max_seq_length)
+        else:
+            (ids, was_cut), segment_ids = example_to_ids(example, tokenizer, max_seq_length), None
         truncated += int(was_cut)
-        features.append((index, ids, label_map.get(example.label, 0)))
+        features.append((index, ids, processor.label_value(example.label), segment_ids))
     if sort_by_length:
         features.sort(key=lambda f: len(f[1]))
 
     atomic.check_writable([record_path, meta_path], "--cache_dir")
     atomic.remove_stale_temporaries(cache_dir, "%s_%s_" % (processor.tag, split.name))
     with atomic.atomic_writer(record_path, tf.io.TFRecordWriter) as writer:
-        for index, ids, label_id in tqdm(features, desc="writing %s" % split.name,
-                                         unit=" ex", mininterval=2.0):
-            writer.write(tf.train.Example(features=tf.train.Features(feature={
-                "input_ids": tf_example.int64_feature(ids),
-                "label_ids": tf_example.int64_feature([label_id]),
-                "example_index": tf_example.int64_feature([index]),
-            })).SerializeToString())
+        for index, ids, label, segment_ids in tqdm(features, desc="writing %s" % split.name,
+                                                   unit=" ex", mininterval=2.0):
+            writer.write(feature_record(index, ids, label, segment_ids))
     lengths = [len(f[1]) for f in features]
     meta = {"key": key, "key_fields": key_fields, "num_examples": len(features),
             "num_truncated": truncated,
@@ -112,6 +159,8 @@ NAME_TO_FEATURES = {
     "input_ids": tf.io.FixedLenSequenceFeature([], tf.int64, allow_missing=True),
     "label_ids": tf.io.FixedLenFeature([], tf.int64),
     "example_index": tf.io.FixedLenFeature([], tf.int64),
+    "segment_ids": tf.io.FixedLenSequenceFeature([], tf.int64, allow_missing=True),
+    "label_values": tf.io.FixedLenFeature([], tf.float32, default_value=0.0),
 }
 
 
@@ -119,15 +168,19 @@ def decode_features(record):
     """One cached record -> the model's features, unpadded.
 
     Returns dict: input_ids, input_mask, segment_ids int32 [L]; label_ids,
-    example_index, is_real_example int32 scalars.
+    example_index, is_real_example int32 scalars; label_values float32 scalar (a score;
+    0 for a class). A record without segment_ids (a single sentence) gets zeros.
     """
     example = tf.parse_single_example(record, NAME_TO_FEATURES)
     input_ids = tf.cast(example["input_ids"], tf.int32)
+    segment_ids = tf.cast(example["segment_ids"], tf.int32)
+    segment_ids = tf.pad(segment_ids, [[0, tf.shape(input_ids)[0] - tf.shape(segment_ids)[0]]])
     return {
         "input_ids": input_ids,
         "input_mask": tf.ones_like(input_ids),
-        "segment_ids": tf.zeros_like(input_ids),
+        "segment_ids": segment_ids,
         "label_ids": tf.cast(example["label_ids"], tf.int32),
+        "label_values": example["label_values"],
         "example_index": tf.cast(example["example_index"], tf.int32),
         "is_real_example": tf.constant(1, tf.int32),
     }
@@ -140,6 +193,7 @@ def _fake_examples(count):
         "input_mask": tf.ones([2], tf.int32),
         "segment_ids": tf.zeros([2], tf.int32),
         "label_ids": tf.constant(0, tf.int32),
+        "label_values": tf.constant(0.0, tf.float32),
         "example_index": tf.constant(-1, tf.int32),
         "is_real_example": tf.constant(0, tf.int32),
     }
@@ -154,7 +208,7 @@ def bucket_boundaries(max_seq_length):
 
 def _padded_shapes(length):
     return {"input_ids": [length], "input_mask": [length], "segment_ids": [length],
-            "label_ids": [], "example_index": [], "is_real_example": []}
+            "label_ids": [], "label_values": [], "example_index": [], "is_real_example": []}
 
 
 def make_input_fn(record_path, max_seq_length, is_training, bucket_by_length,
@@ -205,12 +259,13 @@ def make_input_fn(record_path, max_seq_length, is_training, bucket_by_length,
     return input_fn
 
 
-def collect_predictions(results, num_examples):
-    """Class probabilities in input order from per-example prediction dicts.
+def collect_predictions(results, num_examples, key="probabilities"):
+    """Class probabilities (or scores) in input order from per-example prediction dicts.
 
     Args:
-      results: iterable of dicts with probabilities float [C], example_index and
-        is_real_example, in any order; fake (padding) examples are skipped.
+      results: iterable of dicts with ``key`` float [C] (probabilities, or scores [1]),
+        example_index and is_real_example, in any order; fake (padding) examples are
+        skipped.
       num_examples: examples in the split.
 
     Returns:
@@ -223,8 +278,8 @@ def collect_predictions(results, num_examples):
             continue
         index = int(result["example_index"])
         if probabilities is None:
-            probabilities = np.zeros((num_examples, len(result["probabilities"])))
-        probabilities[index] = result["probabilities"]
+            probabilities = np.zeros((num_examples, len(result[key])))
+        probabilities[index] = result[key]
         seen[index] += 1
     if probabilities is None or (seen != 1).any():
         raise RuntimeError("predictions missing for %d and repeated for %d of %d examples"

@@ -1,4 +1,5 @@
-"""Classification metrics in plain numpy: accuracy, confusion matrix, precision/recall/F1.
+"""Classification metrics in plain numpy: accuracy, confusion matrix, precision/recall/F1;
+regression metrics: mean squared error, Pearson and Spearman correlation (scipy.stats).
 
 Labels are integer class ids in ``[0, num_classes)``. Conventions (the usual ones, as in
 scikit-learn with ``zero_division=0``):
@@ -123,3 +124,30 @@ def format_confusion_matrix(matrix, label_names):
         lines.append("%s %s" % (name.ljust(width), " ".join(str(int(v)).rjust(width)
                                                             for v in row)))
     return lines
+
+
+def regression_report(labels, scores):
+    """Every metric of one evaluation of a score task.
+
+    Args:
+      labels: float [N] gold scores.
+      scores: float [N] (or [N, 1]) predicted scores.
+
+    Returns:
+      dict with num_examples, loss (mean squared error), pearson and spearman (scipy.stats;
+      0.0 when either side is constant, where the correlation is undefined).
+    """
+    from scipy import stats
+
+    labels = np.asarray(labels, dtype=np.float64).reshape(-1)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if labels.shape != scores.shape:
+        raise ValueError("labels (%d) and scores (%d) differ in length"
+                         % (labels.size, scores.size))
+    constant = labels.size < 2 or np.ptp(labels) == 0 or np.ptp(scores) == 0
+    return {
+        "num_examples": int(labels.size),
+        "loss": float(np.mean((labels - scores) ** 2)) if labels.size else 0.0,
+        "pearson": 0.0 if constant else float(stats.pearsonr(labels, scores)[0]),
+        "spearman": 0.0 if constant else float(stats.spearmanr(labels, scores)[0]),
+    }

@@ -13,6 +13,12 @@ so a server watching ``export_dir`` never sees half a model), tag ``serve``, one
     inputs:  input_ids, input_mask, segment_ids   int32 [B, S]
     outputs: probabilities                        float32 [B, C]
              label_ids                            int32 [B] (argmax of probabilities)
+             (a score task instead: scores        float32 [B, 1])
+
+The inputs are the same for one text and for a pair (segment_ids 0 for [CLS] a [SEP],
+1 for b [SEP]); classifier.json says which one the model reads: ``text_b: true`` for a
+pair model (absent for one text, so a single-sentence model's files stay as they were)
+and ``problem_type: regression`` for a score.
 
 and, in ``assets.extra/`` (files a server does not load), the vocabulary and
 ``classifier.json``: labels, tokenizer settings and max_seq_length, which is what
@@ -50,8 +56,12 @@ EXPORT_AGAIN = "export it again (run_classifier.py --do_export)"
 
 
 def create_model(bert_config, is_training, features, num_labels, use_one_hot_embeddings,
-                 compute_dtype=tf.float32):
+                 compute_dtype=tf.float32, regression=False):
     """BERT, then dropout and a dense softmax layer on the pooled [CLS] output.
+
+    With ``regression`` the layer has one output, the predicted score, and the loss is the
+    mean squared error against ``label_values``; the last output is then the scores
+    [B, 1] instead of probabilities (num_labels must be 1).
 
     The dropout rate is the config's hidden_dropout_prob (0.1, the original's rate, in
     the published configs). Under a tf.distribute strategy the loss is this replica's
@@ -59,7 +69,7 @@ def create_model(bert_config, is_training, features, num_labels, use_one_hot_emb
 
     Args:
       features: dict with int32 input_ids, input_mask, segment_ids [B, S] and
-        label_ids [B].
+        label_ids [B] (float32 label_values [B] with ``regression``).
       compute_dtype: the encoder's compute dtype (float32, bfloat16 or float16).
 
     Returns:
@@ -82,6 +92,9 @@ def create_model(bert_config, is_training, features, num_labels, use_one_hot_emb
             pooled = tf.nn.dropout(pooled, rate=bert_config.hidden_dropout_prob)
         logits = tf.nn.bias_add(tf.matmul(pooled, output_weights, transpose_b=True),
                                 output_bias)
+        if regression:
+            per_example_loss = tf.square(logits[:, 0] - features["label_values"])
+            return optimization.mean_share(per_example_loss), per_example_loss, logits, logits
         log_probs = tf.nn.log_softmax(logits, axis=-1)
         one_hot = tf.one_hot(features["label_ids"], depth=num_labels, dtype=tf.float32)
         per_example_loss = -tf.reduce_sum(one_hot * log_probs, axis=-1)
@@ -89,19 +102,23 @@ def create_model(bert_config, is_training, features, num_labels, use_one_hot_emb
     return loss, per_example_loss, logits, tf.nn.softmax(logits, axis=-1)
 
 
-def build_inference_graph(bert_config, num_labels, compute_dtype=tf.float32):
+def build_inference_graph(bert_config, num_labels, regression=False, compute_dtype=tf.float32):
     """The classifier on int32 placeholders [B, S] (any B and S), in the default graph;
     the encoder computes in ``compute_dtype`` (float32 or bfloat16), the outputs float32.
 
     Returns:
       (inputs, outputs): inputs maps INPUT_NAMES to the placeholders; outputs holds
-      probabilities float32 [B, C] and label_ids int32 [B].
+      probabilities float32 [B, C] and label_ids int32 [B], or for ``regression`` scores
+      float32 [B, 1].
     """
     inputs = {name: tf.placeholder(tf.int32, [None, None], name=name) for name in INPUT_NAMES}
-    features = dict(inputs, label_ids=tf.zeros_like(inputs["input_ids"][:, 0]))
+    features = dict(inputs, label_ids=tf.zeros_like(inputs["input_ids"][:, 0]),
+                    label_values=tf.zeros_like(inputs["input_ids"][:, 0], dtype=tf.float32))
     _, _, _, probabilities = create_model(bert_config, False, features, num_labels,
                                           use_one_hot_embeddings=False,
-                                          compute_dtype=compute_dtype)
+                                          compute_dtype=compute_dtype, regression=regression)
+    if regression:
+        return inputs, {"scores": tf.identity(probabilities, name="scores")}
     label_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
     return inputs, {"probabilities": tf.identity(probabilities, name="probabilities"),
                     "label_ids": tf.identity(label_ids, name="label_ids")}
@@ -147,16 +164,16 @@ def check_checkpoint_fits(checkpoint, variables, task_labels, config_file):
 
 
 def restore_classifier(bert_config, checkpoint, task_labels, config_file, config_proto=None,
-                       compute_dtype=tf.float32):
+                       regression=False, compute_dtype=tf.float32):
     """A session holding build_inference_graph's graph (in ``compute_dtype``) with the
-    checkpoint's values.
+    checkpoint's values (``regression``: task_labels' labels are ("score",), one output).
 
     Returns:
       (session, inputs, outputs) as build_inference_graph's.
     """
     graph = tf.Graph()
     with graph.as_default():
-        inputs, outputs = build_inference_graph(bert_config, len(task_labels[1]),
+        inputs, outputs = build_inference_graph(bert_config, len(task_labels[1]), regression,
                                                 compute_dtype)
         variables = tf.global_variables()
         check_checkpoint_fits(checkpoint, variables, task_labels, config_file)
@@ -176,14 +193,14 @@ class Predictor(object):
 
     @classmethod
     def from_checkpoint(cls, bert_config, checkpoint, task_labels, config_file,
-                        config_proto=None, compute_dtype=tf.float32):
+                        config_proto=None, regression=False, compute_dtype=tf.float32):
         """The classifier of a fine-tuned checkpoint (see check_checkpoint_fits), its
-        encoder in ``compute_dtype``."""
+        encoder in ``compute_dtype``; for ``regression`` predict() gives the scores [B, 1]."""
         session, inputs, outputs = restore_classifier(bert_config, checkpoint, task_labels,
-                                                      config_file, config_proto,
+                                                      config_file, config_proto, regression,
                                                       compute_dtype)
         session.graph.finalize()
-        return cls(session, inputs, outputs["probabilities"])
+        return cls(session, inputs, outputs["scores" if regression else "probabilities"])
 
     @classmethod
     def from_saved_model(cls, path, config_proto=None):
@@ -203,7 +220,8 @@ class Predictor(object):
         signature = meta_graph.signature_def[SIGNATURE_NAME]
         inputs = {name: graph.get_tensor_by_name(signature.inputs[name].name)
                   for name in INPUT_NAMES}
-        probabilities = graph.get_tensor_by_name(signature.outputs["probabilities"].name)
+        output = "scores" if "scores" in signature.outputs else "probabilities"
+        probabilities = graph.get_tensor_by_name(signature.outputs[output].name)
         graph.finalize()
         return cls(session, inputs, probabilities)
 
@@ -235,7 +253,8 @@ def next_version_dir(export_dir):
 
 
 def export_saved_model(export_dir, bert_config, checkpoint, task_labels, config_file,
-                       vocab_file, tokenizer_settings, compute_dtype=tf.float32):
+                       vocab_file, tokenizer_settings, task_kind=None,
+                       compute_dtype=tf.float32):
     """Writes the classifier of ``checkpoint`` as a SavedModel version in ``export_dir``.
 
     Args:
@@ -246,6 +265,9 @@ def export_saved_model(export_dir, bert_config, checkpoint, task_labels, config_
       tokenizer_settings: dict (do_lower_case, tokenizer, subchar, max_seq_length)
         written to assets.extra/classifier.json with the task flags and labels, the
         checkpoint and the BERT config.
+      task_kind: dict with text_b (a pair model) and problem_type
+        ("single_label_classification" or "regression"), also written there; None for a
+        single-sentence classifier.
       compute_dtype: the SavedModel's encoder computes in it (float32 or bfloat16; its
         outputs are float32), named in classifier.json (krbert.precision).
 
@@ -253,8 +275,11 @@ def export_saved_model(export_dir, bert_config, checkpoint, task_labels, config_
       The version folder written.
     """
     prepare_export_dir(export_dir)
+    task_kind = task_kind or {}
+    regression = task_kind.get("problem_type") == "regression"
     session, inputs, outputs = restore_classifier(bert_config, checkpoint, task_labels,
-                                                  config_file, compute_dtype=compute_dtype)
+                                                  config_file, regression=regression,
+                                                  compute_dtype=compute_dtype)
     signature = tf.saved_model.signature_def_utils.predict_signature_def(
         inputs=inputs, outputs=outputs)
     final = next_version_dir(export_dir)
@@ -271,6 +296,7 @@ def export_saved_model(export_dir, bert_config, checkpoint, task_labels, config_
             tf.io.gfile.copy(vocab_file, os.path.join(extra, VOCAB_FILE), overwrite=True)
             metadata = dict(tokenizer_settings, task=task_labels[0], labels=list(task_labels[1]),
                             checkpoint=checkpoint, bert_config=bert_config.to_dict())
+            metadata.update({key: value for key, value in task_kind.items() if value})
             metadata[precision.COMPUTE_DTYPE_KEY] = precision.dtype_name(compute_dtype)
             with tf.io.gfile.GFile(os.path.join(extra, METADATA_FILE), "w") as writer:
                 writer.write(json.dumps(metadata, indent=1, sort_keys=True) + "\n")
@@ -327,12 +353,15 @@ def read_saved_model_metadata(path):
     return metadata, os.path.join(extra, VOCAB_FILE)
 
 
-def pad_batch(id_lists, length):
+def pad_batch(id_lists, length, segment_lists=None):
     """Token id lists -> (input_ids, input_mask, segment_ids), int32 [B, length] each,
-    zero-padded (single sentences: segment 0 throughout)."""
+    zero-padded (single sentences, ``segment_lists`` None: segment 0 throughout)."""
     input_ids = np.zeros((len(id_lists), length), dtype=np.int32)
     input_mask = np.zeros((len(id_lists), length), dtype=np.int32)
+    segment_ids = np.zeros((len(id_lists), length), dtype=np.int32)
     for row, ids in enumerate(id_lists):
         input_ids[row, :len(ids)] = ids
         input_mask[row, :len(ids)] = 1
-    return input_ids, input_mask, np.zeros_like(input_ids)
+        if segment_lists is not None:
+            segment_ids[row, :len(ids)] = segment_lists[row]
+    return input_ids, input_mask, segment_ids

@@ -1,95 +1,25 @@
-"""Fine-tuning tasks: the registry and the readers of their tab-separated files.
+"""Fine-tuning tasks: the registry and the readers of their files.
 
-A task (``get_processor("nsmc")``) knows its files, columns and labels and reads a split
-into ``InputExample`` rows; a bad row stops with ``path:line`` and the row. Turning the
-rows into model inputs is features.py's job.
+A task (``get_processor("nsmc")``) knows its files, columns, labels and headline metric
+and reads a split into ``InputExample`` rows; a bad row stops with ``path:line`` and the
+row. A task reads one text (NSMC, HATE) or a pair (KORNLI, KORSTS, KLUE_NLI, KLUE_STS:
+``text_b_column``), and its label is a class or a score (``label_type``; a score is
+read as a float and must lie in ``score_range``: a cell that is not a number or lies
+outside is refused as ``path:line``, never kept). ``--task_name=custom`` reads the
+columns the user names from train/dev/test .tsv, .csv or .jsonl files
+(custom_task.py). Turning the rows into model inputs is features.py's job.
+
+Every task also says how it is benchmarked: ``BENCHMARKS`` (krbert/benchmarks.py reads it).
 """
 
-import collections
 import csv
 import os
 
 from krbert import cli
-from krbert.files import atomic, paths, reading
+from krbert.classifier import custom_task
+from krbert.classifier.processor import InputExample, Processor, Split  # noqa: F401
+from krbert.files import atomic, paths
 from krbert.tf_compat import tf
-
-
-InputExample = collections.namedtuple("InputExample", ["guid", "text", "label", "line"])
-"""One row: guid (id column or 1-based row number), text, label (None when unlabelled),
-line (1-based line in its file, for messages)."""
-
-Split = collections.namedtuple("Split", ["name", "path", "examples", "has_labels"])
-
-
-class Processor(object):
-    """A single-sentence classification task read from tab-separated files.
-
-    Subclasses set the class attributes below; ``files`` maps a split to the file names
-    accepted for it, the first being the preferred one.
-    """
-
-    name = None
-    labels = ()
-    files = {}
-    id_column = None
-    text_column = None
-    label_column = None
-    quote_rounds = {}
-    headline_metric = "accuracy"
-
-    @property
-    def tag(self):
-        """Names the task and label set (feature caches, logs)."""
-        return self.name
-
-    @property
-    def flag_text(self):
-        """The flags that choose this task and label set (messages)."""
-        return "--task_name=%s" % self.name.upper()
-
-    def write_extra_predictions(self, output_dir, split, predicted):
-        """Writes the task's own prediction files into ``output_dir`` beside predictions.tsv,
-        for ``split`` (a Split) and ``predicted`` (label ids [N]); returns their descriptions.
-        A task has none unless it overrides this."""
-        return []
-
-    def find_file(self, data_dir, split):
-        """Path of ``split`` in ``data_dir`` (or ``data_dir/<task>``); InputError if absent."""
-        if split not in self.files:
-            raise cli.InputError("task %s has no split '%s'; choose one of %s"
-                                 % (self.name.upper(), split, ", ".join(sorted(self.files))))
-        for folder in (data_dir, os.path.join(data_dir, self.name)):
-            for file_name in self.files[split]:
-                path = os.path.join(folder, file_name)
-                if tf.io.gfile.exists(path):
-                    paths.check_input_file(path)  # a folder is not the file
-                    return path
-        raise cli.InputError(
-            "--data_dir=%s: no %s file for task %s; expected %s there (or in %s/)"
-            % (data_dir, split, self.name.upper(), " or ".join(self.files[split]),
-               os.path.join(data_dir, self.name)))
-
-    def read_split(self, data_dir, split, need_labels=True):
-        """Reads one split into a ``Split``; unlabelled files are allowed unless
-        ``need_labels`` (training and evaluation need them)."""
-        path = self.find_file(data_dir, split)
-        optional = [c for c in (self.id_column, self.label_column)
-                    if c and (c != self.label_column or not need_labels)]
-        required = [self.text_column] + ([self.label_column] if need_labels else [])
-        examples = []
-        has_labels = None
-        for number, row in reading.read_tsv(path, required, optional, self.quote_rounds):
-            label = row.get(self.label_column)
-            if has_labels is None:
-                has_labels = label is not None
-            if label is not None and label not in self.labels:
-                raise cli.InputError(
-                    "%s:%d: label '%s' is not one of %s for task %s (column '%s'); fix or "
-                    "remove the row" % (path, number, label, ", ".join(self.labels),
-                                        self.name.upper(), self.label_column))
-            guid = row.get(self.id_column) or str(len(examples) + 1)
-            examples.append(InputExample(guid, row[self.text_column], label, number))
-        return Split(split, path, examples, bool(has_labels))
 
 
 class NsmcProcessor(Processor):
@@ -156,18 +86,193 @@ class HateProcessor(Processor):
         return "--task_name=HATE --hate_label=%s" % self.label_kind
 
 
-PROCESSORS = {"nsmc": NsmcProcessor, "hate": HateProcessor}
+class KorNliProcessor(Processor):
+    """KorNLI (kakaobrain/KorNLUDatasets): sentence1, sentence2, gold_label.
+
+    Trains on KorNLI's training sets when they are there (train.ko.tsv: MultiNLI and SNLI,
+    942,854 pairs, written by scripts/download_data.sh), else on the XNLI dev set; scored
+    on the XNLI test set (dev: the XNLI dev set). Texts are taken as written (no CSV
+    unquoting: the files do not quote).
+    """
+
+    name = "kornli"
+    labels = ("entailment", "neutral", "contradiction")
+    files = {"train": ("train.ko.tsv", "xnli.dev.ko.tsv"),
+             "dev": ("xnli.dev.ko.tsv",),
+             "test": ("xnli.test.ko.tsv",)}
+    text_column = "sentence1"
+    text_b_column = "sentence2"
+    label_column = "gold_label"
+    quote_rounds = {"sentence1": 0, "sentence2": 0}
 
 
-def get_processor(task_name, hate_label="hate"):
-    """The task registered as ``task_name`` (case-insensitive)."""
+class KorStsProcessor(Processor):
+    """KorSTS (kakaobrain/KorNLUDatasets): a 0-5 similarity score of two sentences.
+
+    Columns genre, filename, year, id, score, sentence1, sentence2. Headline: Spearman.
+    """
+
+    name = "korsts"
+    files = {"train": ("sts-train.tsv",), "dev": ("sts-dev.tsv",), "test": ("sts-test.tsv",)}
+    id_column = "id"
+    text_column = "sentence1"
+    text_b_column = "sentence2"
+    label_column = "score"
+    label_type = "score"
+    score_range = (0.0, 5.0)
+    headline_metric = "spearman"
+    quote_rounds = {"sentence1": 0, "sentence2": 0}
+
+
+class KlueProcessor(Processor):
+    """A KLUE task read from its JSON list files (klue-<task>-v1.1_{train,dev}.json).
+
+    Without the training file (only the dev sets are shipped in ../shared/data), the dev
+    file is carved by a fixed rule: its entries in blocks of CARVE_BLOCK in file order,
+    every CARVE_EVERY-th block (blocks 4, 9, 14, ... from 0) held out as ``dev``, the rest
+    ``train``. Blocks keep the pairs written from one premise together. Logged once.
+    """
+
+    CARVE_BLOCK = 10
+    CARVE_EVERY = 5
+    version = "v1.1"
+
+    @property
+    def files(self):
+        return {split: ("klue-%s-%s_%s.json" % (self.name[5:], self.version, split),)
+                for split in ("train", "dev")}
+
+    def read_split(self, data_dir, split, need_labels=True):
+        if split in self.files:
+            try:
+                train = self.find_file(data_dir, "train")
+            except cli.InputError:
+                train = None
+            if train is None:
+                path = self.find_file(data_dir, "dev")
+                examples, has_labels = self.read_examples(path, need_labels)
+                if not getattr(self, "_announced", False):
+                    self._announced = True
+                    tf.logging.info(
+                        "%s: no %s in %s, so dev is carved: blocks of %d entries of %s, "
+                        "every %dth block (4, 9, ... from 0) held out as dev, the rest train",
+                        self.name.upper(), self.files["train"][0], data_dir, self.CARVE_BLOCK,
+                        path, self.CARVE_EVERY)
+                kept = [e for i, e in enumerate(examples)
+                        if self.is_held_out(i) == (split == "dev")]
+                return Split(split, path, kept, has_labels)
+        return Processor.read_split(self, data_dir, split, need_labels)
+
+    def is_held_out(self, index):
+        """True for the dev entries (0-based ``index``) the carve keeps out of training."""
+        return (index // self.CARVE_BLOCK) % self.CARVE_EVERY == self.CARVE_EVERY - 1
+
+    def read_rows(self, path, required, optional):
+        """Yields (entry number from 1, {column: text}) of a KLUE JSON list file; a nested
+        key is written with dots (labels.label)."""
+        import json
+
+        paths.check_input_file(path)
+        try:
+            with tf.io.gfile.GFile(path, "rb") as handle:
+                entries = json.loads(handle.read().decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise cli.InputError("%s: not a KLUE JSON file (%s); give the file as published"
+                                 % (path, str(e).splitlines()[0]))
+        if not isinstance(entries, list):
+            raise cli.InputError("%s: not a KLUE JSON list of entries; give the file as "
+                                 "published" % path)
+        for number, entry in enumerate(entries, start=1):
+            row = {}
+            for column in list(required) + list(optional):
+                value = entry
+                for key in column.split("."):
+                    value = value.get(key) if isinstance(value, dict) else None
+                if value is None and column in required:
+                    raise cli.InputError("%s: entry %d lacks '%s'; give the file as published"
+                                         % (path, number, column))
+                if value is not None:
+                    row[column] = value if isinstance(value, str) else repr(value)
+            yield number, row
+
+
+class KlueNliProcessor(KlueProcessor):
+    """KLUE-NLI: premise, hypothesis, gold_label (entailment / neutral / contradiction)."""
+
+    name = "klue_nli"
+    labels = ("entailment", "neutral", "contradiction")
+    id_column = "guid"
+    text_column = "premise"
+    text_b_column = "hypothesis"
+    label_column = "gold_label"
+
+
+class KlueStsProcessor(KlueProcessor):
+    """KLUE-STS: sentence1, sentence2, labels.label (0-5). Headline: Pearson, as KLUE."""
+
+    name = "klue_sts"
+    id_column = "guid"
+    text_column = "sentence1"
+    text_b_column = "sentence2"
+    label_column = "labels.label"
+    label_type = "score"
+    score_range = (0.0, 5.0)
+    headline_metric = "pearson"
+
+
+PROCESSORS = {"nsmc": NsmcProcessor, "hate": HateProcessor, "kornli": KorNliProcessor,
+              "korsts": KorStsProcessor, "klue_nli": KlueNliProcessor,
+              "klue_sts": KlueStsProcessor}
+CUSTOM = custom_task.NAME
+
+
+def get_processor(task_name, hate_label="hate", custom=None):
+    """The task registered as ``task_name`` (case-insensitive); ``custom`` (a
+    custom_task.CustomSpec) describes --task_name=custom."""
     key = (task_name or "").strip().lower()
+    if key == CUSTOM:
+        return custom_task.CustomProcessor(custom)
     if key not in PROCESSORS:
-        raise cli.InputError("--task_name=%s is unknown; choose one of %s"
+        raise cli.InputError("--task_name=%s is unknown; choose one of %s or CUSTOM"
                              % (task_name, ", ".join(k.upper() for k in sorted(PROCESSORS))))
     if key == "hate":
         return HateProcessor(hate_label)
     return PROCESSORS[key]()
+
+
+def registered_variants():
+    """Every (task_name, hate_label) the registry knows, one per label set (HATE has three):
+    what a checkpoint's folder may name in its feature caches."""
+    variants = []
+    for key in sorted(PROCESSORS):
+        labels = sorted(HateProcessor.LABEL_SETS) if key == "hate" else ["hate"]
+        variants += [(key, label) for label in labels]
+    return variants
+
+
+def _classifier_benchmark(name, folder, data_files, metrics, headline, extra=()):
+    return dict(name=name, script="run_classifier.py",
+                data_files=tuple("%s/%s" % (folder, f) for f in data_files),
+                flags=("--task_name=%s" % name, "--data_dir={data_dir}/%s" % folder,
+                       "--output_dir={output_dir}", "--do_train=true", "--do_eval=true")
+                + tuple(extra), metrics=metrics, headline=headline)
+
+
+BENCHMARKS = [
+    # KorNLI here trains on XNLI dev, so it is scored on XNLI test only.
+    _classifier_benchmark("KORNLI", "kornli", ("xnli.dev.ko.tsv", "xnli.test.ko.tsv"),
+                          ("eval_accuracy", "eval_macro_f1"), "eval_accuracy",
+                          ("--eval_split=test",)),
+    _classifier_benchmark("KORSTS", "korsts", ("sts-train.tsv", "sts-dev.tsv", "sts-test.tsv"),
+                          ("spearman", "pearson"), "spearman",
+                          ("--do_predict=true", "--predict_split=test")),
+    _classifier_benchmark("KLUE_NLI", "klue", ("klue-nli-v1.1_dev.json",),
+                          ("eval_accuracy", "eval_macro_f1"), "eval_accuracy"),
+    _classifier_benchmark("KLUE_STS", "klue", ("klue-sts-v1.1_dev.json",),
+                          ("pearson", "spearman"), "pearson"),
+]
+"""scripts/evaluate.sh's classifier rows (krbert/benchmarks.py turns them into
+Benchmark tuples): each task's files under DATA_DIR, flags, metrics and headline."""
 
 
 def define_hate_label_flag(flags):

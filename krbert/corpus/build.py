@@ -16,6 +16,7 @@ document hashes (dedup.HashSet64, 16-32 bytes per document) and the optional Min
 import collections
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from concurrent import futures
@@ -94,6 +95,9 @@ _WORKER = {}
 
 def _start_worker(parent_pid, settings, exclusions):
     cli.stop_with_parent(parent_pid)
+    # Ctrl-C reaches the whole process group: the main process alone stops the run (it
+    # says what was kept); a worker finishes its batch and is shut down with the pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER["processor"] = DocumentProcessor(settings, exclusions)
     _WORKER["processor"].splitter.load()
 
@@ -210,6 +214,7 @@ class CorpusBuilder(object):
         self.read = collections.Counter()
         self.warnings = []
         self.position = 0
+        self.kept_documents = 0  # in the finished shards
         self.started = time.time()
 
     def fingerprint(self):
@@ -243,9 +248,9 @@ class CorpusBuilder(object):
         shards = writer.ShardWriter(self.output_dir, self.shard_bytes, first_shard,
                                     self.shard_done)
         doc_hashes, near = self.dedup_state(first_shard)
+        results = ordered_results(batches_of(self.documents(), skip), self.num_workers,
+                                  self.settings, self.exclusions)
         try:
-            results = ordered_results(batches_of(self.documents(), skip), self.num_workers,
-                                      self.settings, self.exclusions)
             self.position = skip
             for batch_results in results:
                 for result, counts in batch_results:
@@ -257,6 +262,8 @@ class CorpusBuilder(object):
         except BaseException as e:
             shards.abandon(e)
             raise
+        finally:
+            results.close()  # the worker pool shuts down here, in this thread
         shards.finish_shard()
         if not self.output["documents"]:
             raise cli.InputError(
@@ -292,9 +299,16 @@ class CorpusBuilder(object):
         done = self.previous["output"]["shards"]
         self.counts.update(self.previous["counts"])
         self.output.update(self.previous["output"])
+        self.kept_documents = self.output["documents"]
         self.log("build_corpus: continuing after the %d finished shards in %s"
                  % (done, self.output_dir))
         return self.previous["read"]["input_documents_done"], done
+
+    def interrupted_message(self):
+        """The line for a run stopped by Ctrl-C: what is kept and how to go on."""
+        return ("interrupted: --output_dir=%s keeps the %d finished shards (%d documents); "
+                "rerun the same command to continue after them"
+                % (self.output_dir, self.output["shards"], self.kept_documents))
 
     def dedup_state(self, finished_shards):
         """The document hashes (and MinHash index), rebuilt from finished shards."""
@@ -332,6 +346,7 @@ class CorpusBuilder(object):
     def shard_done(self, shards_done):
         """After a shard is renamed: record the state a rerun continues from."""
         self.output["shards"] = shards_done
+        self.kept_documents = self.output["documents"]
         writer.write_state(self.output_dir, self.report(complete=False))
 
     def documents(self):

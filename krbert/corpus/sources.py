@@ -20,6 +20,7 @@ import io
 import json
 import os
 import re
+import zlib
 
 from krbert import cli
 from krbert.corpus import wikitext
@@ -52,11 +53,62 @@ def format_of(path, fmt):
                          % (path, "|".join(FORMATS)))
 
 
+class Bz2Streams(io.RawIOBase):
+    """The decompressed bytes of every bz2 stream of a file in turn (a multistream dump,
+    pbzip2's output). Corrupt data anywhere raises OSError: the standard library's reader
+    takes a corrupt stream after the first for trailing garbage and stops without a word."""
+
+    CHUNK = 1 << 16
+
+    def __init__(self, raw):
+        super(Bz2Streams, self).__init__()
+        self.raw = raw
+        self.decompressor = bz2.BZ2Decompressor()
+        self.started = False
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        while True:
+            data = self._next(len(buffer))
+            if data is None:
+                return 0
+            if data:
+                buffer[:len(data)] = data
+                return len(data)
+
+    def _next(self, size):
+        """Up to ``size`` decompressed bytes (b"" when more input is needed), None at the
+        clean end of the last stream."""
+        decompressor = self.decompressor
+        if decompressor.eof:
+            rest = decompressor.unused_data or self.raw.read(self.CHUNK)
+            if not rest:
+                return None
+            self.decompressor = bz2.BZ2Decompressor()
+            return self.decompressor.decompress(rest, size)
+        if decompressor.needs_input:
+            chunk = self.raw.read(self.CHUNK)
+            if not chunk:
+                if not self.started:
+                    return None  # an empty file
+                raise EOFError("Compressed file ended before the end-of-stream marker was "
+                               "reached")
+            self.started = True
+            return decompressor.decompress(chunk, size)
+        return decompressor.decompress(b"", size)
+
+    def close(self):
+        self.raw.close()
+        super(Bz2Streams, self).close()
+
+
 def open_binary(path):
     """A binary stream of the file's bytes, decompressed for .bz2 and .gz."""
     try:
         if path.endswith(".bz2"):
-            return bz2.open(path, "rb")
+            return io.BufferedReader(Bz2Streams(io.open(path, "rb")), Bz2Streams.CHUNK)
         if path.endswith(".gz"):
             return gzip.open(path, "rb")
         return io.open(path, "rb")
@@ -89,10 +141,34 @@ class ByteCounter(object):
             yield line
 
 
+STREAM_ERRORS = (EOFError, OSError, zlib.error)
+"""What reading a truncated or corrupt .bz2/.gz raises (gzip.BadGzipFile is an OSError)."""
+
+CHECK_AHEAD_BYTES = 64 << 20
+"""Bytes a compressed stream is read on past text that is not UTF-8, to tell a corrupt
+file (its check sum fails within a block: at most 900 KB of input for bz2) from text in
+another encoding."""
+
+
+def _error_ahead(stream):
+    """The error reading on in ``stream`` raises within CHECK_AHEAD_BYTES, or None."""
+    left = CHECK_AHEAD_BYTES
+    try:
+        while left > 0:
+            data = stream.read(min(left, 1 << 20))
+            if not data:
+                return None
+            left -= len(data)
+    except STREAM_ERRORS as e:
+        return e
+    return None
+
+
 def _broken_stream(path, error, where):
     """The InputError of a compressed stream that ends early or is corrupt."""
-    return cli.InputError("%s: the compressed file is truncated or corrupt (%s) %s; download "
-                          "or copy it again" % (path, cli.error_reason(error), where))
+    kind = "bz2" if path.endswith(".bz2") else "gzip"
+    return cli.InputError("%s: the %s file is truncated or corrupt (%s) %s; download or copy "
+                          "it again" % (path, kind, cli.error_reason(error), where))
 
 
 def decoded_lines(path, on_bytes=None):
@@ -108,12 +184,15 @@ def decoded_lines(path, on_bytes=None):
                 try:
                     text = line.decode("utf-8")
                 except UnicodeDecodeError as e:
+                    broken = _error_ahead(raw) if path.endswith((".bz2", ".gz")) else None
+                    if broken is not None:
+                        raise _broken_stream(path, broken, "at line %d" % number)
                     raise cli.InputError("%s:%d: not valid UTF-8 (byte %d of the line); save "
                                          "the file as UTF-8" % (path, number, e.start + 1))
                 if number == 1 and text.startswith("\ufeff"):
                     text = text[1:]
                 yield number, text.rstrip("\r\n")
-        except (EOFError, OSError) as e:
+        except STREAM_ERRORS as e:
             raise _broken_stream(path, e, "after line %d" % number)
 
 
@@ -181,10 +260,24 @@ def csv_delimiter(path, delimiter):
     return "\t" if re.search(r"\.tsv(\.bz2|\.gz)?$", path.lower()) else ","
 
 
+def check_delimiter(delimiter):
+    """InputError unless --delimiter is unset, one character (not a quote or line break),
+    or \\t / tab."""
+    if not delimiter:
+        return
+    char = csv_delimiter("", delimiter)
+    if len(char) != 1 or char in "\"\r\n":
+        raise cli.InputError("--delimiter=%s: must be one character other than a quote or a "
+                             "line break (or \\t / tab for a tab); pass e.g. --delimiter=';'"
+                             % delimiter)
+
+
 def read_csv(path, column, delimiter=None, on_bytes=None):
     """CSV/TSV with a header line: the cell of ``column`` in every row is a document.
 
-    Quoted cells may hold delimiters and line breaks (RFC 4180).
+    Quoted cells may hold delimiters and line breaks (RFC 4180). The quoting is read
+    strictly: a quote left open to the end of the file (it would swallow every later row)
+    or text after a closing quote is an InputError naming the line where the row starts.
     """
     lines = ((number, text + "\n") for number, text in decoded_lines(path, on_bytes))
     position = [0]
@@ -194,7 +287,8 @@ def read_csv(path, column, delimiter=None, on_bytes=None):
             position[0] = number
             yield text
 
-    reader = csv.reader(text_lines(), delimiter=csv_delimiter(path, delimiter))
+    reader = csv.reader(text_lines(), delimiter=csv_delimiter(path, delimiter), strict=True)
+    start = 1
     try:
         header = next(reader, None)
         if header is None:
@@ -203,14 +297,22 @@ def read_csv(path, column, delimiter=None, on_bytes=None):
             raise cli.InputError("%s:1: no column '%s' in the header (found: %s); pass --column"
                                  % (path, column, ", ".join(header)))
         index = header.index(column)
-        for row in reader:
+        while True:
+            start = position[0] + 1
+            row = next(reader, None)
+            if row is None:
+                return
             if not row:
                 continue
             if index >= len(row):
                 raise cli.InputError("%s:%d: the row has %d fields, the header %d; fix or remove "
                                      "the row" % (path, position[0], len(row), len(header)))
-            yield RawDocument("%s:%d" % (path, position[0]), _paragraphs(row[index]))
+            yield RawDocument("%s:%d" % (path, start), _paragraphs(row[index]))
     except csv.Error as e:
+        if "end of data" in str(e):
+            raise cli.InputError("%s:%d: a quote opened in this row is never closed (the file "
+                                 "ends inside it, at line %d); close the quote, or double a "
+                                 "quote inside a cell (\"\")" % (path, start, position[0]))
         raise cli.InputError("%s:%d: not valid CSV (%s); fix the quoting of the row"
                              % (path, position[0], e))
 
@@ -242,7 +344,7 @@ def read_wiki(path, counts, on_bytes=None, on_warning=None):
             line, column = e.position
             _stop(on_warning, "%s:%d:%d: the XML breaks off here (%s); kept the %d pages "
                   "before it" % (path, line, column, e, counts["pages"]))
-        except (EOFError, OSError) as e:
+        except STREAM_ERRORS as e:
             _stop(on_warning, "%s: the compressed file ends early or is corrupt (%s) after %d "
                   "bytes of XML; kept the %d pages before it; download it again for the rest"
                   % (path, cli.error_reason(e), counter.bytes, counts["pages"]))

@@ -15,6 +15,14 @@ Three splitters (build_corpus.py --splitter):
   and costs no analysis: a short comment, a line that already ends in one sentence, most of
   formal text once it is cut at its full stops.
 
+A piece longer than ``MODEL_MAX_CHARS`` (a paragraph of thousands of characters without
+sentence-final punctuation, e.g. a whole scraped page on one line) is first cut into parts
+of at most that length (``bounded_parts``), each at the last place within the limit where
+a sentence may end (``MAY_END``), else at the last space, else at the limit; the model then
+splits each part. So its time and memory grow linearly with the length of a line (the
+model's own grow faster on one huge input); such a cut is a sentence end the model did not
+choose.
+
 Measured against kiwipiepy on whole paragraphs, and why kiwipiepy: docs/corpus.md.
 """
 
@@ -41,6 +49,9 @@ ending (다, 요, 죠, 까, 네) or laughter/crying left unpunctuated suggests a
 
 _ENDS_PUNCTUATED = re.compile(r"[.!?\u2026\u3002\uff01\uff1f][%s]*$" % _CLOSING)
 
+
+MODEL_MAX_CHARS = 2000
+"""The longest text given to the model at once; longer pieces are cut first (bounded_parts)."""
 
 MAX_QUOTE_CHARS = 200
 """A quote or bracket left open longer than this is taken as unbalanced: it no longer stops
@@ -88,6 +99,24 @@ def split_punct(text):
     return [piece for piece in pieces if piece]
 
 
+def bounded_parts(text, limit=MODEL_MAX_CHARS):
+    """``text`` cut into stripped parts of at most ``limit`` characters: each cut at the
+    start of the word after the last place within the limit where a sentence may end
+    (MAY_END), else after the last space, else at the limit. Linear in len(text)."""
+    parts, start = [], 0
+    while len(text) - start > limit:
+        window = text[start:start + limit]
+        cut = 0
+        for match in MAY_END.finditer(window):
+            cut = match.end() - 1  # the first character of the next word
+        if cut <= 0:
+            cut = window.rfind(" ") + 1 or limit
+        parts.append(window[:cut].strip())
+        start += cut
+    parts.append(text[start:].strip())
+    return [part for part in parts if part]
+
+
 class SentenceSplitter(object):
     """Splits cleaned paragraphs into sentences; ``counts`` records how many pieces went
     through the model and how many bytes."""
@@ -118,11 +147,15 @@ class SentenceSplitter(object):
             return pieces
         sentences = []
         for piece in pieces:
-            places = LIKELY_END if _ENDS_PUNCTUATED.search(piece) else MAY_END
-            if places.search(piece) is None:
-                sentences.append(piece)
-            else:
-                sentences.extend(self.split_with_model(piece))
+            parts = bounded_parts(piece) if len(piece) > MODEL_MAX_CHARS else [piece]
+            if len(parts) > 1:
+                self.counts["pieces_cut_before_the_model"] += 1
+            for part in parts:
+                places = LIKELY_END if _ENDS_PUNCTUATED.search(part) else MAY_END
+                if places.search(part) is None:
+                    sentences.append(part)
+                else:
+                    sentences.extend(self.split_with_model(part))
         return sentences
 
     def split_with_model(self, text):

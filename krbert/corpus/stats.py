@@ -88,6 +88,9 @@ def removed_table(report):
     if split:
         lines.append("| text split by the model (the rest by rules) | {:,} | bytes |"
                      .format(split))
+    if counts.get("pieces_cut_before_the_model"):
+        lines.append("| pieces cut before the model (longer than split.MODEL_MAX_CHARS) | {:,} "
+                     "| pieces |".format(counts["pieces_cut_before_the_model"]))
     return "\n".join(lines)
 
 

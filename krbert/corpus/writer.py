@@ -38,10 +38,35 @@ def read_state(output_dir):
         return None
     try:
         with io.open(path, encoding="utf-8") as reader:
-            return json.load(reader)
+            state = json.load(reader)
     except ValueError as e:
         raise cli.InputError("%s: not valid JSON (%s); remove it, or choose another "
                              "--output_dir" % (path, e))
+    problem = _state_problem(state)
+    if problem:
+        raise cli.InputError("%s: not the record of a build_corpus.py run (%s); remove it, "
+                             "or choose another --output_dir" % (path, problem))
+    return state
+
+
+STATE_PARTS = {"complete": bool, "output": dict, "read": dict, "counts": dict,
+               "fingerprint": dict}
+"""The parts of corpus_stats.json a rerun reads, and their JSON types."""
+
+
+def _state_problem(state):
+    """What makes ``state`` (read from JSON) unusable for a rerun, or None."""
+    if not isinstance(state, dict):
+        return "it holds a JSON %s, not an object" % type(state).__name__
+    for key, kind in sorted(STATE_PARTS.items()):
+        if not isinstance(state.get(key), kind):
+            return "no %s %r" % ("object" if kind is dict else "true/false", key)
+    for part, key in (("output", "shards"), ("output", "documents"),
+                      ("read", "input_documents_done")):
+        value = state[part].get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            return "%s.%s is not a count" % (part, key)
+    return None
 
 
 def write_state(output_dir, state):

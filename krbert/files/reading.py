@@ -140,3 +140,77 @@ def read_tsv(path, required, optional=(), quote_rounds=None):
                 value = fields[i]
                 row[column] = unquote_csv(value, rounds) if value[:1] == '"' else value
             yield number, row
+
+
+def read_csv(path, required, optional=()):
+    """Reads a comma-separated UTF-8 file with a header line (RFC 4180 quoting), by column.
+
+    Yields (line_number, {column: value}) like ``read_tsv``; line_number is the line the
+    row starts on. A missing column or a row with the wrong number of fields raises
+    InputError naming path:line.
+    """
+    import csv
+
+    paths.check_input_file(path)
+    with _open_binary(path) as handle:
+        text = _decode_row(handle.read(), path, 1)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, [])
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise cli.InputError("%s:1: the header line must name the columns %s (missing %s); "
+                             "found %s" % (path, ", ".join(required), ", ".join(missing),
+                                           ",".join(header)))
+    wanted = [(c, header.index(c)) for c in list(required) + list(optional) if c in header]
+    start = reader.line_num + 1
+    for fields in reader:
+        number, start = start, reader.line_num + 1
+        if not fields:
+            continue
+        if len(fields) != len(header):
+            raise cli.InputError("%s:%d: expected %d comma-separated columns (%s), found %d; "
+                                 "fix or remove the row (quote a field holding a comma)"
+                                 % (path, number, len(header), ", ".join(header), len(fields)))
+        yield number, {column: fields[i] for column, i in wanted}
+
+
+def read_jsonl(path, required, optional=()):
+    """Reads a JSON Lines UTF-8 file (one object a line), by key.
+
+    Yields (line_number, {key: value as text}) like ``read_tsv`` (numbers and booleans as
+    their JSON text); a blank line is skipped. A line that is not a JSON object, or one
+    lacking a required key, raises InputError naming path:line.
+    """
+    import json
+
+    paths.check_input_file(path)
+    with _open_binary(path) as handle:
+        for number, raw in enumerate(handle, start=1):
+            line = _decode_row(raw, path, number)
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as e:
+                raise cli.InputError("%s:%d: not a JSON object (%s); write one object a line"
+                                     % (path, number, e))
+            if not isinstance(row, dict):
+                raise cli.InputError("%s:%d: not a JSON object; write one object a line"
+                                     % (path, number))
+            missing = [c for c in required if c not in row]
+            if missing:
+                raise cli.InputError("%s:%d: the object lacks the key(s) %s; found %s"
+                                     % (path, number, ", ".join(missing),
+                                        ", ".join(sorted(row)) or "no keys"))
+            yield number, {c: _json_text(row[c]) for c in list(required) + list(optional)
+                           if c in row}
+
+
+def _json_text(value):
+    import json
+
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

@@ -42,11 +42,13 @@ import re
 import unicodedata
 
 import numpy as np
+from tqdm import tqdm
 
 import tokenization
 from krbert import cli
 from krbert.bert_config import BertConfig
 from krbert.files import reading as file_reading
+from krbert.tf_compat import tf
 from krbert.tokenizers.bidirectional import BidirectionalWordpieceTokenizer, to_subchar
 from krbert.vocab import builder
 
@@ -125,6 +127,26 @@ def check_new_tokens(entries, vocab, do_lower_case=False, continuation_tokens=Fa
     return [token for _, token in entries]
 
 
+_SYLLABLES = re.compile("[\uac00-\ud7a3]")
+_JAMO = re.compile("[\u1100-\u11ff]")
+
+
+def check_subchar_matches_vocab(subchar, vocab, vocab_file):
+    """InputError when --subchar meets a syllable vocabulary (more tokens with Hangul
+    syllables than with conjoining jamo): the decomposed text and tokens would never match
+    it, every new row would start from [UNK]'s."""
+    if not subchar:
+        return
+    syllable_lines = [i for token, i in vocab.items() if _SYLLABLES.search(token)]
+    jamo_tokens = sum(1 for token in vocab if _JAMO.search(token))
+    if len(syllable_lines) > jamo_tokens:
+        raise cli.InputError(
+            "%s:%d: a syllable vocabulary (%d tokens with Hangul syllables, %d with jamo), but "
+            "--subchar decomposes the text and the new tokens into jamo, which it never "
+            "matches; drop --subchar, or pass the sub-character model's vocabulary"
+            % (vocab_file, min(syllable_lines) + 1, len(syllable_lines), jamo_tokens))
+
+
 # ----------------------------------------------------------------------------- old pieces
 
 
@@ -173,9 +195,48 @@ def count_tokens(words, tokens, mode):
     return counts
 
 
+COMPRESSED_MAGIC = ((b"BZh", "bz2", "bunzip2 -k"), (b"\x1f\x8b", "gzip", "gunzip -k"))
+"""The first bytes of compressed files, named, with the command that unpacks them."""
+
+
+def _not_text(path, number, offset, error, line):
+    """The InputError of a corpus line that is not UTF-8 (a compressed file says so)."""
+    if number == 1:
+        for magic, kind, command in COMPRESSED_MAGIC:
+            if line.startswith(magic):
+                return cli.InputError("%s: a %s-compressed file, not text; unpack it first "
+                                      "(%s) and pass the text" % (path, kind, command))
+    return cli.InputError("%s:%d: not valid UTF-8 (at byte offset %d of the file); save the "
+                          "file as UTF-8 or remove the line"
+                          % (path, number, offset + error.start))
+
+
+def corpus_lines(files, progress=True):
+    """Yields the non-blank lines of the files in order (str, line end removed).
+
+    Bytes that are not UTF-8 are an InputError naming the file, line and byte offset (a
+    token learned from them would be junk); so is a compressed file.
+    """
+    total = sum(tf.io.gfile.stat(path).length for path in files)
+    bar = tqdm(total=total, mininterval=builder.PROGRESS_SECONDS, unit="B", unit_scale=True,
+               desc="reading and sampling", disable=None if progress else True)
+    for path in files:
+        offset = 0
+        for number, raw in enumerate(file_reading.read_lines(path, bar.update), 1):
+            try:
+                line = raw.decode("utf-8").rstrip("\r")
+            except UnicodeDecodeError as e:
+                bar.close()
+                raise _not_text(path, number, offset, e, raw)
+            offset += len(raw) + 1
+            if line.strip():
+                yield line
+    bar.close()
+
+
 def corpus_words(files, do_lower_case, subchar, sample_size, seed, progress):
     """(sampled lines, word Counter) of the corpus, as the vocabulary builder reads it."""
-    lines, _ = builder.sample_lines(builder.iter_lines(files, progress), sample_size, seed)
+    lines, _ = builder.sample_lines(corpus_lines(files, progress), sample_size, seed)
     if not lines:
         raise cli.InputError("%s: no text (every line is empty); pass the domain's corpus"
                              % ",".join(files))

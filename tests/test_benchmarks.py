@@ -1,0 +1,50 @@
+"""krbert/benchmarks.py: the benchmark list, the runs' result files and the one table."""
+
+import pytest
+
+from krbert import benchmarks
+
+
+def write_results(folder, name, lines):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text("".join("%s = %s\n" % item for item in lines))
+
+
+def test_the_classifier_benchmarks_are_listed_with_their_files_and_headlines(data_dir):
+    found = {b.name: b for b in benchmarks.all_benchmarks()}
+    assert {"KORNLI", "KORSTS", "KLUE_NLI", "KLUE_STS"} <= set(found)
+    assert found["KORSTS"].headline == "spearman" and found["KLUE_STS"].headline == "pearson"
+    for benchmark in found.values():
+        assert benchmark.headline in benchmark.metrics
+        if benchmark.script == "run_classifier.py":
+            assert benchmarks.missing_files(benchmark, data_dir) == []  # the sample has them
+    command = benchmarks.command(found["KORSTS"], "python", "/d", "/o", ["--seed=3"])
+    assert command[:2] == ["python", "run_classifier.py"]
+    assert "--data_dir=/d/korsts" in command and "--output_dir=/o" in command
+    assert command[-1] == "--seed=3"
+
+
+def test_select_keeps_the_order_asked_and_names_an_unknown_task():
+    listed = benchmarks.all_benchmarks()
+    assert [b.name for b in benchmarks.select(listed, ["korsts", "KORNLI"])] == ["KORSTS",
+                                                                                "KORNLI"]
+    assert benchmarks.select(listed, []) == listed
+    with pytest.raises(ValueError, match="unknown KORQUAD9"):
+        benchmarks.select(listed, ["KORQUAD9"])
+
+
+def test_the_table_shows_mean_and_sd_per_split_from_the_result_files(tmp_path):
+    korsts = [b for b in benchmarks.all_benchmarks() if b.name == "KORSTS"][0]
+    runs = []
+    for seed, (dev, test) in enumerate([(0.5, 0.4), (0.7, 0.6)]):
+        folder = tmp_path / ("seed%d" % seed)
+        write_results(folder, "eval_results.txt", [("spearman", dev), ("pearson", dev),
+                                                   ("split", "dev")])
+        write_results(folder, "test_eval_results.txt", [("spearman", test), ("split", "test")])
+        runs.append(benchmarks.read_results(str(folder)))
+    assert runs[0]["dev"]["spearman"] == 0.5 and runs[0]["test"]["split"] == "test"
+    lines = benchmarks.table([(korsts, runs)])
+    assert lines[0].split() == ["task", "metric", "dev", "test"]
+    assert lines[1].split() == ["KORSTS", "spearman", "*", "60.00", "±", "14.14", "(2)",
+                                "50.00", "±", "14.14", "(2)"]
+    assert lines[2].split()[:2] == ["KORSTS", "pearson"] and lines[2].endswith("-")
