@@ -102,7 +102,7 @@ def settings_from_flags():
 def check_libraries(settings, inputs):
     """One line naming the missing library a setting or an input needs."""
     needs = []
-    if settings["splitter"] == "kiwi" and split.kiwi_available():
+    if settings["splitter"] == "kiwi" and split.kiwi_missing_reason():
         needs.append(("kiwipiepy", "--splitter=kiwi", "or pass --splitter=punct"))
     if any(fmt == "wiki" for _, fmt in inputs):
         needs.append(("mwparserfromhell", "a MediaWiki dump", ""))

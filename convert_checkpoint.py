@@ -45,8 +45,9 @@ from krbert.checkpoints import huggingface, restore
 from krbert.checkpoints.variables import write_checkpoint
 from krbert.classifier import custom_task
 from krbert.classifier import tasks as classifier_tasks
-from krbert.files import atomic
+from krbert.files import atomic, fs
 from krbert.files import paths as file_paths
+from krbert.tagging import klue
 from krbert.tf_compat import tf
 
 
@@ -198,10 +199,15 @@ def to_hf(init_checkpoint, bert_config_file, vocab_file, do_lower_case, output_d
                                          checkpoint)
         labels, task, regression = processor.labels, processor.tag, processor.is_regression
         labels = ("score",) if regression else labels
+    if "tagger" in heads:  # BertForTokenClassification has no pooler
+        labels, task = klue.LABELS, "klue-ner"
+        shapes = {k: v for k, v in shapes.items() if not k.startswith("bert/pooler/")}
     pairs = huggingface.variable_pairs(config["num_hidden_layers"], heads,
-                                       prefix="bert." if heads else "")
+                                       prefix="bert." if heads else "",
+                                       pooler="tagger" not in heads)
     huggingface.match_variables(shapes, pairs, checkpoint, key=0)
-    wanted = huggingface.expected_shapes(config, heads, labels and len(labels))
+    wanted = huggingface.expected_shapes(config, heads, labels and len(labels),
+                                         pooler="tagger" not in heads)
     huggingface.check_shapes(shapes, wanted, checkpoint, bert_config_file)
 
     tensors = huggingface.convert_tensors(
@@ -210,7 +216,7 @@ def to_hf(init_checkpoint, bert_config_file, vocab_file, do_lower_case, output_d
                                       labels, task)
     huggingface.set_problem_type(hf_config, regression)
     inputs = [("--vocab_file", [vocab_file]), ("--bert_config_file", [bert_config_file]),
-              ("--init_checkpoint", tf.io.gfile.glob(checkpoint + ".*"))]
+              ("--init_checkpoint", restore.checkpoint_files(checkpoint))]
     with output_folder(output_dir, HF_FILES, inputs) as staging:
         save_safetensors(tensors, os.path.join(staging, "model.safetensors"))
         huggingface.write_json(os.path.join(staging, "config.json"), hf_config)
@@ -323,12 +329,14 @@ def to_tf(hf_dir, output_dir, tanh_gelu=False):
     tensors, where = load_hf_weights(hf_dir)
     tf.logging.info("Read %d tensors from %s", len(tensors), where)
     prefix = huggingface.drop_tied_and_buffers(tensors, where)
-    architecture, heads, pooler = huggingface.heads_of_hf(tensors, prefix)
+    architecture, heads, pooler = huggingface.heads_of_hf(
+        tensors, prefix, hf_config.get("architectures") or ())
     pairs = huggingface.variable_pairs(config["num_hidden_layers"], heads, prefix,
                                        pooler)
     huggingface.match_variables(tensors, pairs, where, key=1)
     arrays = huggingface.convert_tensors(tensors, pairs, to_hf=False)
-    num_labels = arrays["output_weights"].shape[0] if "classifier" in heads else None
+    head_weights = [n for n in ("output_weights", "tagger/output_weights") if n in arrays]
+    num_labels = arrays[head_weights[0]].shape[0] if head_weights else None
     wanted = huggingface.expected_shapes(config, heads, num_labels, pooler)
     huggingface.check_shapes({k: v.shape for k, v in arrays.items()}, wanted,
                              where, config_path)
@@ -343,15 +351,20 @@ def to_tf(hf_dir, output_dir, tanh_gelu=False):
         tf.logging.warning("%s has no pooler: bert/pooler/dense starts from random weights when "
                            "fine-tuning", where)
     carried = {"mlm": "masked-LM head", "nsp": "next-sentence head",
-               "classifier": "classifier output_weights/output_bias"}
+               "classifier": "classifier output_weights/output_bias",
+               "tagger": "tagger output_weights/output_bias (run_ner.py)"}
     tf.logging.info("Wrote %d variables of %s (%s) to %s/bert_model.ckpt", len(arrays),
                     architecture, ", ".join([carried[h] for h in heads]) or "encoder only",
                     output_dir)
     if num_labels is not None:
-        tf.logging.info("The classifier has %d outputs (id2label %s, problem_type %s); "
-                        "run_classifier.py loads it for a task with as many (a score task: "
-                        "1)", num_labels, hf_config.get("id2label", "not given"),
-                        hf_config.get("problem_type", "not given"))
+        if "tagger" in heads:
+            tf.logging.info("The tagger has %d labels (id2label %s); run_ner.py loads it",
+                            num_labels, hf_config.get("id2label", "not given"))
+        else:
+            tf.logging.info("The classifier has %d outputs (id2label %s, problem_type %s); "
+                            "run_classifier.py loads it for a task with as many (a score task: "
+                            "1)", num_labels, hf_config.get("id2label", "not given"),
+                            hf_config.get("problem_type", "not given"))
     lower = _tokenizer_lower_case(hf_dir)
     if lower is not None:
         tf.logging.info("tokenizer_config.json: do_lower_case=%s; pass --do_lower_case=%s",
@@ -373,7 +386,7 @@ def main(_):
         raise cli.InputError("--to is required: hf (checkpoint to transformers) or tf")
     if not FLAGS.output_dir:
         raise cli.InputError("--output_dir is required")
-    if file_paths.is_remote(FLAGS.output_dir):
+    if fs.is_remote(FLAGS.output_dir):
         raise cli.InputError("--output_dir=%s: the converter writes a local folder; convert to "
                              "a local folder, then copy it (gsutil -m cp -r)" % FLAGS.output_dir)
     if FLAGS.to == "hf":

@@ -413,7 +413,7 @@ def check_output_spares_inputs(FLAGS, checkpoint):
     for flag, inputs in (("--input_file", [FLAGS.input_file]),
                          ("--vocab_file", [FLAGS.vocab_file]),
                          ("--bert_config_file", [FLAGS.bert_config_file]),
-                         ("--init_checkpoint", tf.io.gfile.glob(checkpoint + ".*"))):
+                         ("--init_checkpoint", restore.checkpoint_files(checkpoint))):
         paths.check_outputs_spare_inputs([FLAGS.output_file], inputs, "--output_file", flag)
 
 

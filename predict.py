@@ -12,6 +12,10 @@ vocabulary, the tokenizer settings and the labels):
 
     python predict.py --saved_model=runs/nsmc/export < reviews.txt > labels.tsv
 
+A SavedModel of ``run_ner.py --do_export`` (its signature outputs ``tag_ids``) is served
+too: a header ``text  entities``, then each line and its entities as JSON
+(krbert/tagging/serving.py, docs/ner.md).
+
 Input: --input_file, or stdin when it is not given (or is ``-``); one text per line, or
 for a model of sentence pairs (KORNLI, KORSTS, a custom task with --text_b_column) two
 texts per line, ``text<TAB>text_b`` (split at the first tab).
@@ -36,7 +40,6 @@ shown on stderr when it is a terminal and the input has more than PROGRESS_MIN_L
 """
 
 import io
-import os
 import sys
 import time
 
@@ -53,6 +56,7 @@ from krbert.classifier import model as classifier_model
 from krbert.classifier import custom_task, tasks
 from krbert.estimator import runtime
 from krbert.files import atomic, paths
+from krbert.tagging import serving as tagging_serving
 from krbert.tf_compat import tf
 
 
@@ -388,14 +392,6 @@ def check_flags(FLAGS):
         raise cli.InputError("--output_file=%s is a folder; name a file" % FLAGS.output_file)
 
 
-def model_files(path):
-    """The files of a checkpoint prefix (PREFIX.*) or of a folder (all under it)."""
-    if tf.io.gfile.isdir(path):
-        return [os.path.join(folder, name) for folder, _, names in tf.io.gfile.walk(path)
-                for name in names]
-    return tf.io.gfile.glob(path + "*")
-
-
 def check_output_spares_inputs(FLAGS):
     """InputError when --output_file is (or links to) a file the run reads."""
     if not FLAGS.output_file:
@@ -404,7 +400,8 @@ def check_output_spares_inputs(FLAGS):
                  "saved_model"):
         path = getattr(FLAGS, name)
         if path and path != "-":
-            inputs = model_files(path) if name in ("init_checkpoint", "saved_model") else [path]
+            model = name in ("init_checkpoint", "saved_model")
+            inputs = restore.checkpoint_files(path) if model else [path]
             paths.check_outputs_spare_inputs([FLAGS.output_file], inputs, "--output_file",
                                              "--" + name)
 
@@ -420,11 +417,27 @@ def predicted_rows(handle, model, FLAGS, report, stats, bar):
         yield format_rows(texts, probabilities, model)
 
 
+def serve_tagger(FLAGS):
+    """A run_ner.py SavedModel: each line's entities as JSON (krbert/tagging/serving.py)."""
+    report = InputReport(FLAGS.input_file or "<stdin>")
+    texts = [decode_line(raw, number, report)
+             for number, raw in enumerate(open_input(FLAGS.input_file).readlines(), 1)]
+    rows = []
+    tagging_serving.serve(FLAGS.saved_model, texts, rows.append, FLAGS.batch_size)
+    if FLAGS.output_file:
+        atomic.write_text_atomic(FLAGS.output_file, "".join(rows))
+    else:
+        io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n").writelines(rows)
+    report.log()
+
+
 def main(_):
     FLAGS = flags.FLAGS
     tf.logging.set_verbosity(tf.logging.INFO)
     check_flags(FLAGS)
     check_output_spares_inputs(FLAGS)
+    if FLAGS.saved_model and tagging_serving.is_tagger(FLAGS.saved_model):
+        return serve_tagger(FLAGS)  # its signature outputs tag_ids: a run_ner.py tagger
     started = time.time()
     handle = open_input(FLAGS.input_file)
     config_proto = runtime.session_config()

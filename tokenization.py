@@ -6,16 +6,16 @@ keeps the original module's names (``BasicTokenizer``, ``WordpieceTokenizer``,
 ``load_vocab``, ``convert_tokens_to_ids``, ``_is_whitespace``, ...). The tokenizer modules
 are layered, each importing only those below it:
 
-* ``wordpiece``: the character rules, ``BasicTokenizer``, ``WordpieceTokenizer`` and the
-  vocabulary file;
-* ``krbert_tokenization``: KR-BERT's modes. ``tokenizer="bidirectional"`` picks, per word,
-  the forward or backward greedy split made of more frequent pieces, and ``subchar=True``
-  NFKD-decomposes the text into jamo before tokenizing; ``fast_tokenization``: the C
-  tokenizer;
+* ``krbert.tokenizers.wordpiece``: the character rules, ``BasicTokenizer``,
+  ``WordpieceTokenizer`` and the vocabulary file;
+* ``krbert.tokenizers.bidirectional``: KR-BERT's modes. ``tokenizer="bidirectional"`` picks,
+  per word, the forward or backward greedy split made of more frequent pieces, and
+  ``subchar=True`` NFKD-decomposes the text into jamo before tokenizing;
+  ``krbert.tokenizers.fast``: the C tokenizer;
 * this module: ``FullTokenizer``, the checks of settings, and the flags.
 
 Speed: with ``do_lower_case=False`` a C extension tokenizes whole documents when it is built
-(``fast_tokenization``; ``python setup.py build_ext --inplace``). Otherwise the pure-Python
+(``krbert.tokenizers.fast``; ``python setup.py build_ext --inplace``). Otherwise the pure-Python
 path runs, with WordPiece results cached per word in a bounded dictionary.
 ``reference_tokenize`` keeps the plain per-character algorithm; the tests check that every
 path gives the same tokens.
@@ -176,7 +176,7 @@ class _WordCache(dict):
 class FullTokenizer(object):
     """Basic tokenization then WordPiece (or KR-BERT's bidirectional WordPiece).
 
-    ``implementation`` names the path ``tokenize`` runs: C or pure Python (fast_tokenization).
+    ``implementation`` names the path ``tokenize`` runs: C or pure Python (krbert.tokenizers.fast).
     """
 
     def __init__(self, vocab_file, do_lower_case=True, tokenizer="wordpiece", subchar=False,

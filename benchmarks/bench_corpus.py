@@ -102,7 +102,7 @@ def splitter_speeds(paths):
     texts = paragraphs_of(paths, SPLIT_MB)
     megabytes = sum(len(text.encode("utf-8")) for text in texts) / 1e6
     variants = ["none", "punct"]
-    if split.kiwi_available() is None:
+    if split.kiwi_missing_reason() is None:
         variants += ["kiwi", "model on every paragraph"]
     for variant in variants:
         settings["splitter"] = "kiwi" if variant.startswith("model") else variant
@@ -138,7 +138,7 @@ def main():
         megabytes = total / 1e6
         excludes = ["%s:document" % os.path.join(data_dir, "nsmc", name)
                     for name in ("test.tsv", "dev.tsv")]
-        splitter = "kiwi" if split.kiwi_available() is None else "punct"
+        splitter = "kiwi" if split.kiwi_missing_reason() is None else "punct"
         where = "news comments + NSMC reviews, %.2f MB, splitter=%s" % (megabytes, splitter)
         tiny = os.path.join(work, "one_line.txt")
         with io.open(tiny, "w", encoding="utf-8") as writer:

@@ -7,7 +7,7 @@ do_lower_case=False. Before timing, every setting's output is checked against th
 per-character reference path on all documents (the benchmark stops if one differs).
 
 Each setting's first row names the implementation that ran: the C extension (built by
-scripts/setup.sh, see fast_tokenization.py), or pure Python when the extension is missing or
+scripts/setup.sh, see krbert/tokenizers/fast.py), or pure Python when the extension is missing or
 KRBERT_PURE_PYTHON=1 asks for it. Two timed rows follow, each the best of 3 wall-clock
 passes over all documents. The first, the figure the goal is for, is "first pass": a new
 tokenizer (empty word cache) is built before every pass and only the tokenizing is timed.

@@ -5,6 +5,7 @@
 #   TF=2 scripts/benchmark.sh            the same under TensorFlow 2.15 (.venv-tf2)
 #   scripts/benchmark.sh tokenizer       only benchmarks/bench_tokenizer.py
 #   TF=2 scripts/benchmark.sh corpus     build_corpus.py's speed (kiwipiepy: Python 3.11 only)
+#   scripts/benchmark.sh ner             run_ner.py fine-tuning (BERT-mini, KLUE-NER, seq 128)
 #
 #   TF=2 scripts/benchmark.sh inference  predict.py against transformers, float32 and
 #                                        bfloat16 (--use_bfloat16 / torch autocast) side by
@@ -20,7 +21,7 @@ export DATA_DIR=${DATA_DIR:-data}
 if [ $# -gt 0 ]; then
   names=("$@")
 else
-  names=(tokenizer build_vocab corpus pretraining_data pretraining classifier inference)
+  names=(tokenizer build_vocab corpus pretraining_data pretraining classifier inference ner)
 fi
 echo "Benchmarks on $(nproc) cores, $("$VENV/bin/python" -c 'import sys; from krbert import tf_compat; print("Python %d.%d, TensorFlow %s" % (sys.version_info[0], sys.version_info[1], tf_compat.TF_VERSION))' 2>/dev/null)"
 echo

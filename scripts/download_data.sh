@@ -13,7 +13,9 @@
 #            snli_1.0_train.ko.tsv (550,152), and train.ko.tsv: both training sets (942,854)
 #                                    github.com/kakaobrain/KorNLUDatasets (CC BY-SA 4.0)
 #   korsts/  sts-train.tsv (5,749)  sts-dev.tsv (1,500)  sts-test.tsv (1,379)   (same)
-#   klue/    klue-{nli,sts}-v1.1_{train,dev}.json     github.com/KLUE-benchmark/KLUE (CC BY-SA 4.0)
+#   klue/    klue-{nli,sts}-v1.1_{train,dev}.json, klue-ner-v1.1_train.tsv (21,008 sentences,
+#            the KLUE paper's count) and klue-ner-v1.1_dev.tsv (5,000)
+#                                         github.com/KLUE-benchmark/KLUE (CC BY-SA 4.0)
 #
 # Checksums: SUMS below holds the sha256 of the files as they are in the project's shared
 # data copy (xnli dev/test, the three KorSTS files, the two KLUE dev files); they were not
@@ -27,6 +29,7 @@ NSMC=https://raw.githubusercontent.com/e9t/nsmc/master
 HATE=https://raw.githubusercontent.com/kocohub/korean-hate-speech/master
 KRBERT=https://raw.githubusercontent.com/snunlp/KR-BERT/master/krbert_tensorflow
 KRMEDIUM=https://raw.githubusercontent.com/snunlp/KR-BERT-MEDIUM/master
+KLUE=https://raw.githubusercontent.com/KLUE-benchmark/KLUE/main/klue_benchmark
 
 fetch() {  # url destination
   if [ -s "$2" ]; then echo "  have $2"; return 0; fi
@@ -107,7 +110,6 @@ fetch "$KRBERT/bert_config_char16424.json" "$DATA_DIR/krbert/bert_config_char164
 fetch "$KRBERT/vocab_subchar_12367.txt" "$DATA_DIR/krbert/vocab_subchar_12367.txt"
 fetch "$KRBERT/bert_config_subchar12367.json" "$DATA_DIR/krbert/bert_config_subchar12367.json"
 KORNLU=https://raw.githubusercontent.com/kakaobrain/KorNLUDatasets/master
-KLUE=https://raw.githubusercontent.com/KLUE-benchmark/KLUE/main/klue_benchmark
 
 echo "KorNLI -> $DATA_DIR/kornli"
 for name in xnli.dev.ko.tsv xnli.test.ko.tsv multinli.train.ko.tsv snli_1.0_train.ko.tsv; do
@@ -139,4 +141,23 @@ for task in nli sts; do
     check_sum "klue/$name"
   done
 done
+
+echo "KLUE-NER -> $DATA_DIR/klue"
+fetch "$KLUE/klue-ner-v1.1/klue-ner-v1.1_train.tsv" "$DATA_DIR/klue/klue-ner-v1.1_train.tsv"
+fetch "$KLUE/klue-ner-v1.1/klue-ner-v1.1_dev.tsv" "$DATA_DIR/klue/klue-ner-v1.1_dev.tsv"
+# sha256 of the dev file as ../shared/data holds it; the train file is checked by its count
+# of sentences (its checksum was not measured here).
+echo "0f4d5e818f7b82d299c3a87856fc40a706f5943207580ddb252397e387050a54  $DATA_DIR/klue/klue-ner-v1.1_dev.tsv" \
+  | sha256sum -c --quiet - || { echo "error: $DATA_DIR/klue/klue-ner-v1.1_dev.tsv differs from KLUE v1.1's; delete it and run again" >&2; exit 1; }
+check_sentences() {  # file expected_sentences (a blank line ends each sentence)
+  local n
+  n=$(grep -c '^$' "$1" || true)
+  if [ "$n" -ne "$2" ]; then
+    echo "error: $1 has $n sentences, expected $2; delete it and run again" >&2
+    exit 1
+  fi
+  echo "  ok   $1 ($n sentences)"
+}
+check_sentences "$DATA_DIR/klue/klue-ner-v1.1_train.tsv" 21008
+check_sentences "$DATA_DIR/klue/klue-ner-v1.1_dev.tsv" 5000
 echo "done: DATA_DIR=$DATA_DIR"

@@ -22,7 +22,7 @@ case "$JOBS" in
 esac
 VENV=$(scripts/setup.sh | tail -n 1)
 args=(-q -rs -p no:cacheprovider)
-if [ "$JOBS" -gt 1 ]; then args+=(-n "$JOBS"); fi
+if [ "$JOBS" -gt 1 ]; then args+=(-n "$JOBS" --dist loadfile); fi
 if [ "${FAST:-0}" = 1 ]; then args+=(-m "not slow"); fi
 echo "test.sh: $("$VENV/bin/python" -c 'import sys; from krbert import tf_compat; print("Python %d.%d, TensorFlow %s" % (sys.version_info[0], sys.version_info[1], tf_compat.TF_VERSION))' 2>/dev/null), DATA_DIR=${DATA_DIR:-(unset)}, $JOBS process(es)${FAST:+, FAST=$FAST}"
 exec "$VENV/bin/python" -m pytest "${args[@]}" tests "$@"

@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 
@@ -36,7 +37,7 @@ JSONL = os.path.join(FIXTURES, "comments.jsonl")
 CSV = os.path.join(FIXTURES, "comments.csv")
 EXCLUDED = os.path.join(FIXTURES, "nsmc-excluded.tsv")
 
-NO_KIWI = split.kiwi_available()
+NO_KIWI = split.kiwi_missing_reason()
 needs_kiwi = pytest.mark.skipif(
     NO_KIWI is not None,
     reason="kiwipiepy is not installed (%s); it is locked for Python 3.11 only: its model "
@@ -470,6 +471,13 @@ def test_cleaner_normalises_and_counts():
 def test_punctuation_split_keeps_quotes_and_numbers_together():
     assert split.split_punct('그는 "좋다. 가자"라고 말했다. 값은 3.5이다! 정말?? 그래…') == [
         '그는 "좋다. 가자"라고 말했다.', "값은 3.5이다!", "정말??", "그래…"]
+
+
+def test_kiwi_missing_reason_is_none_only_when_kiwipiepy_imports(monkeypatch):
+    monkeypatch.setitem(sys.modules, "kiwipiepy", None)  # an import of it fails
+    assert "kiwipiepy" in split.kiwi_missing_reason()
+    monkeypatch.setitem(sys.modules, "kiwipiepy", types.ModuleType("kiwipiepy"))
+    assert split.kiwi_missing_reason() is None
 
 
 @needs_kiwi

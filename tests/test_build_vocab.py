@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-"""Tests for build_vocab.py and vocab_builder.py.
+"""Tests for build_vocab.py and krbert/vocab/builder.py.
 
 Small vocabularies are learned from a synthetic Korean corpus written here; the expected
 properties are checked against tokenization.FullTokenizer run on the corpus, not against

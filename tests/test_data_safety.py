@@ -334,7 +334,7 @@ def test_workers_stop_when_create_pretraining_data_dies(tmp_path, big_shard):
 KILL_DURING_WRITE = r"""
 import os, runpy, signal, sys
 sys.path.insert(0, os.getcwd())
-from krbert.files import atomic
+from krbert.files import fs
 from krbert.tf_compat import tf
 target, write = sys.argv[1], tf.io.gfile.GFile.write
 
@@ -348,7 +348,7 @@ def half_then_die(name, write_it, flush, data):
 def write_half_then_die(self, data):
     return half_then_die(self.name, lambda part: write(self, part), self.flush, data)
 
-class Writer(object):  # a local writer of atomic (the standard library's file)
+class Writer(object):  # a local writer (the standard library's file)
     def __init__(self, handle):
         self.handle = handle
     def write(self, data):
@@ -361,8 +361,10 @@ class Writer(object):  # a local writer of atomic (the standard library's file)
         self.handle.close()
 
 tf.io.gfile.GFile.write = write_half_then_die
-open_local = atomic._open
-atomic._open = lambda path, mode: Writer(open_local(path, mode))
+def open_file(path, mode, open_local=fs.open_file):
+    return Writer(open_local(path, mode)) if "w" in mode else open_local(path, mode)
+
+fs.open_file = open_file
 sys.argv = sys.argv[2:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """

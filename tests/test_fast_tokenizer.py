@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-"""Tests for the C tokenizer (csrc/fast_tokenizer.c, glue in fast_tokenization.py).
+"""Tests for the C tokenizer (csrc/fast_tokenizer.c, glue in krbert/tokenizers/fast.py).
 
 The C path must give, token for token, what the plain per-character reference path
 (FullTokenizer.reference_tokenize) gives: on hand-made tricky texts, random strings, random

@@ -7,12 +7,16 @@ Layers, bottom up:
 - the root modules modeling, tokenization and optimization;
 - the rest of krbert (pretraining, corpus, vocab, classifier, checkpoints, estimator);
 - the scripts (a root module that runs as ``python NAME.py``).
+
+The names of modules and files in comments, docstrings and docs name what is there, and the
+README's layout table names every module of every package of krbert.
 """
 
 import ast
 import glob
 import io
 import os
+import re
 
 from conftest import ROOT
 
@@ -161,3 +165,149 @@ def test_libraries_hold_no_global_flags():
     for name in project_modules():
         if not is_script(name):
             assert "FLAGS" not in module_globals(name), name
+
+
+# ---------------------------------------------------------------------------------------
+# Names of modules and files in the code's comments and docstrings and in the docs
+
+
+ORIGINAL_ONLY_FILES = {"modeling_test.py", "optimization_test.py", "tokenization_test.py"}
+"""Files of the original BERT release that this tree does not hold (scripts/original_tests.sh
+fetches them)."""
+
+PLACEHOLDERS = {"NAME.py"}
+
+_SKIPPED_FOLDERS = {"data", "build", "node_modules", "__pycache__"}
+
+
+def prose_files():
+    """Every Python, C and Markdown file of the project (data, environments and builds
+    aside), relative to the root."""
+    found = []
+    for folder, subfolders, names in os.walk(ROOT):
+        subfolders[:] = sorted(name for name in subfolders
+                               if not name.startswith(".") and name not in _SKIPPED_FOLDERS
+                               and not name.endswith(".egg-info"))
+        found += [os.path.relpath(os.path.join(folder, name), ROOT) for name in sorted(names)
+                  if name.endswith((".py", ".md", ".c", ".h"))]
+    return found
+
+
+def built_modules():
+    """Dotted names of the C extensions setup.py builds."""
+    with io.open(os.path.join(ROOT, "setup.py"), encoding="utf-8") as f:
+        return set(re.findall(r'Extension\(\s*"([\w.]+)"', f.read()))
+
+
+def top_level_names(path):
+    """Names a module file defines at its top level: functions, classes, assignments and
+    imports."""
+    with io.open(path, encoding="utf-8") as f:
+        body = ast.parse(f.read()).body
+    names = set()
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(target.id for target in node.targets if isinstance(target, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    return names
+
+
+def missing_dotted_module(name, built=frozenset()):
+    """The part of a dotted name ``krbert.PACKAGE.MODULE.NAME`` that names nothing, or None:
+    every part up to the first module must be a package or a module, and the part after the
+    module a name the module defines (what follows that is not checked)."""
+    path = ROOT
+    parts = name.split(".")
+    for i, part in enumerate(parts):
+        path = os.path.join(path, part)
+        if ".".join(parts[:i + 1]) in built:
+            return None
+        if os.path.isfile(path + ".py"):
+            if i + 1 < len(parts) and parts[i + 1] not in top_level_names(path + ".py"):
+                return ".".join(parts[:i + 2])
+            return None
+        if not os.path.isfile(os.path.join(path, "__init__.py")):
+            return ".".join(parts[:i + 1])
+    return None
+
+
+def missing_file_names(text, files, tests_defined, built=frozenset(), markdown=False):
+    """The module and file names in ``text`` that name nothing in the tree.
+
+    Checked: paths under krbert/ (``krbert/files/atomic.py``, ``krbert/estimator/``),
+    dotted names (``krbert.files.atomic``, ``krbert.files.atomic.commit``), file names
+    ending in .py (the base name must be a file of the tree), and in Markdown the test
+    modules or tests (``test_data_safety``).
+    """
+    basenames = {os.path.basename(path) for path in files}
+    missing = []
+    for match in re.finditer(r"(?<![\w./-])(krbert/[\w./-]*[\w/])", text):
+        if not os.path.exists(os.path.join(ROOT, match.group(1))):
+            missing.append(match.group(1))
+    for match in re.finditer(r"(?<![\w./-])krbert(?:\.\w+)+", text):
+        if missing_dotted_module(match.group(0), built):
+            missing.append(match.group(0))
+    for match in re.finditer(r"(?<![\w.-])([\w/.-]*?)(\w+\.py)\b", text):
+        name = match.group(2)
+        if match.group(1).startswith("krbert/"):
+            continue  # a path, checked above
+        if name not in basenames and name not in ORIGINAL_ONLY_FILES | PLACEHOLDERS:
+            missing.append(match.group(0))
+    if markdown:
+        for match in re.finditer(r"\btest_\w+\b(?!\.\w)", text):  # not test_results.tsv
+            if match.group(0) not in tests_defined:
+                missing.append(match.group(0))
+    return missing
+
+
+def test_missing_file_names_finds_a_module_that_is_gone():
+    files = ["krbert/files/atomic.py", "tokenization.py", "tests/test_layout.py"]
+    text = ("See krbert/files/atomic.py, krbert/files/gone.py, krbert/estimator/, "
+            "krbert.files.atomic.commit, krbert.files.atomic.gone, krbert.files.gone, "
+            "krbert.gone, tokenization.py, fast_tokenization.py and [test_layout, test_gone].")
+    assert missing_file_names(text, files, {"test_layout"}, markdown=True) == [
+        "krbert/files/gone.py", "krbert.files.atomic.gone", "krbert.files.gone", "krbert.gone",
+        "fast_tokenization.py", "test_gone"]
+
+
+def test_docstrings_and_docs_name_only_modules_and_files_that_exist():
+    files = prose_files()
+    tests_defined = {os.path.splitext(os.path.basename(path))[0] for path in files
+                     if path.startswith("tests" + os.sep)}
+    for path in files:
+        if path.startswith("tests" + os.sep) and path.endswith(".py"):
+            with io.open(os.path.join(ROOT, path), encoding="utf-8") as f:
+                tests_defined.update(re.findall(r"^def (test_\w+)", f.read(), re.M))
+    built = built_modules()
+    assert "krbert.tokenizers._fast_tokenizer" in built
+    stale = []
+    for path in files:
+        if os.path.join(ROOT, path) == os.path.abspath(__file__):
+            continue  # this file's examples name modules that are gone
+        with io.open(os.path.join(ROOT, path), encoding="utf-8") as f:
+            text = f.read()
+        stale += ["%s: %s" % (path, name) for name in missing_file_names(
+            text, files, tests_defined, built, markdown=path.endswith(".md"))]
+    assert stale == []
+
+
+def layout_rows():
+    """{folder: the text of its row} of the README's layout table, for krbert/'s packages."""
+    with io.open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        return dict(re.findall(r"^\| `(krbert/\w+/)` \|(.*)$", f.read(), re.M))
+
+
+def test_the_readme_layout_names_every_module_of_every_package():
+    rows = layout_rows()
+    packages = sorted(os.path.relpath(os.path.dirname(path), ROOT) + "/" for path in
+                      glob.glob(os.path.join(ROOT, "krbert", "*", "__init__.py")))
+    assert sorted(rows) == packages
+    for package in packages:
+        modules = {os.path.splitext(os.path.basename(path))[0] for path in
+                   glob.glob(os.path.join(ROOT, package, "*.py"))} - {"__init__"}
+        named = set(re.findall(r"`(\w+)`", rows[package]))
+        assert modules - named == set(), package
+        assert named - modules == set(), package

@@ -276,13 +276,15 @@ def test_an_output_file_that_is_an_input_is_refused_and_left_as_it_was(nsmc_fine
     texts.write_bytes(open(test_texts["path"], "rb").read())
     link = tmp_path / "link.txt"
     os.symlink(str(texts), str(link))
-    before = digests([texts, flags["vocab_file"], flags["bert_config_file"]])
+    checkpoint_list = os.path.join(nsmc_finetuned["output"], "checkpoint")
+    before = digests([texts, flags["vocab_file"], flags["bert_config_file"], checkpoint_list])
     base = model_flags(classifier_flags) + ["--task_name=NSMC", "--init_checkpoint=%s"
                                             % nsmc_finetuned["output"], "--input_file=%s" % texts]
     for output, named, flag in [(texts, texts, "--input_file"), (link, texts, "--input_file"),
                                 (flags["vocab_file"], flags["vocab_file"], "--vocab_file"),
                                 (flags["bert_config_file"], flags["bert_config_file"],
-                                 "--bert_config_file")]:
+                                 "--bert_config_file"),
+                                (checkpoint_list, checkpoint_list, "--init_checkpoint")]:
         assert one_line_error(base + ["--output_file=%s" % output]) == (
             "error: %s: --output_file would write over this input (%s); write the output "
             "elsewhere" % (named, flag))

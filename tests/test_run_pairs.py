@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 from test_convert_checkpoint import (TOLERANCE, assert_no_missing_or_unexpected, hf_packages,
                                      model_variables, needs_safetensors)
-from test_run_classifier import common, head, read_tsv, run  # noqa: F401  (fixture)
+from test_run_classifier import read_tsv
+from tiny_models import head
+from tiny_models import run_classifier as run
 
 import tokenization
 from conftest import ROOT
@@ -44,7 +46,7 @@ def error_line(script, args, stdin=None):
 
 
 @pytest.fixture(scope="module")
-def korsts_run(tmp_path_factory, data_dir, common):  # noqa: F811
+def korsts_run(tmp_path_factory, data_dir, classifier_flags):
     """KORSTS: train on 64 pairs, score dev (24) and test (20), export."""
     folder = tmp_path_factory.mktemp("korsts")
     data = folder / "data"
@@ -52,7 +54,7 @@ def korsts_run(tmp_path_factory, data_dir, common):  # noqa: F811
     for name, rows in (("sts-train.tsv", 64), ("sts-dev.tsv", 24), ("sts-test.tsv", 20)):
         head(os.path.join(data_dir, "korsts", name), str(data / name), rows)
     output = str(folder / "out")
-    _, log = run(common + ["--task_name=KORSTS", "--data_dir=%s" % data,
+    _, log = run(classifier_flags + ["--task_name=KORSTS", "--data_dir=%s" % data,
                            "--output_dir=%s" % output, "--do_train", "--do_eval",
                            "--do_predict", "--do_export"])
     return {"data": str(data), "output": output, "log": log}
@@ -177,7 +179,7 @@ def write_csv(path, header, rows):
 
 
 @pytest.fixture(scope="module")
-def custom_run(tmp_path_factory, data_dir, common):  # noqa: F811
+def custom_run(tmp_path_factory, data_dir, classifier_flags):
     """A custom pair task from KorNLI's rows as CSV (premise, hypothesis, relation)."""
     folder = tmp_path_factory.mktemp("custom")
     data = folder / "data"
@@ -190,10 +192,10 @@ def custom_run(tmp_path_factory, data_dir, common):  # noqa: F811
     output = str(folder / "out")
     flags = ["--task_name=custom", "--text_column=premise", "--text_b_column=hypothesis",
              "--label_column=relation", "--data_dir=%s" % data, "--output_dir=%s" % output]
-    run(common + flags + ["--do_train", "--do_eval", "--do_export"])
+    run(classifier_flags + flags + ["--do_train", "--do_eval", "--do_export"])
     # Prediction from the trained folder alone: the classes come from its task.json.
-    run(common + ["--task_name=custom", "--data_dir=%s" % data, "--output_dir=%s" % output,
-                  "--do_predict"])
+    run(classifier_flags + ["--task_name=custom", "--data_dir=%s" % data,
+                            "--output_dir=%s" % output, "--do_predict"])
     return {"data": str(data), "output": output, "rows": rows}
 
 
@@ -249,9 +251,10 @@ def test_custom_refusals_name_the_file_line_and_flag(tmp_path):
         missing.read_split(str(tmp_path), "train")
 
 
-def test_a_custom_label_column_missing_is_one_line_as_the_user_sees_it(tmp_path, common):  # noqa: F811,E501
+def test_a_custom_label_column_missing_is_one_line_as_the_user_sees_it(tmp_path,
+                                                                       classifier_flags):
     write_csv(tmp_path / "train.csv", ["review", "label"], [["좋다", "1"], ["싫다", "0"]])
-    line = error_line(os.path.join(ROOT, "run_classifier.py"), common + [
+    line = error_line(os.path.join(ROOT, "run_classifier.py"), classifier_flags + [
         "--task_name=custom", "--text_column=review", "--label_column=stars",
         "--data_dir=%s" % tmp_path, "--output_dir=%s" % (tmp_path / "out"), "--do_train"])
     assert line == ("error: %s:1: the header line must name the columns review, stars "

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-"""Tests for tokenization.py and krbert_tokenization.py.
+"""Tests for tokenization.py and krbert/tokenizers/bidirectional.py.
 
 Expected outputs are worked out by hand from the rules of the original BERT tokenizer and
 of KR-BERT's BidirectionalWordPiece; the equivalence tests compare the pure-Python fast path

@@ -13,6 +13,7 @@ Name pairs (L the layer, kernels [in, out] here and [out, in] in transformers):
     cls/predictions/output_bias               cls.predictions.bias
     cls/seq_relationship/output_weights [2, H] cls.seq_relationship.weight    (as is)
     output_weights [C, H] (run_classifier)    classifier.weight               (as is)
+    tagger/output_weights [L, H] (run_ner)    classifier.weight of BertForTokenClassification
 
 A bare ``BertModel`` has no ``bert.`` prefix. transformers ties the masked-LM decoder
 (``cls.predictions.decoder.{weight, bias}``) to the word embeddings and to
@@ -41,6 +42,7 @@ HEADS = {
     "BertForPreTraining": ("mlm", "nsp"),
     "BertForMaskedLM": ("mlm",),
     "BertForSequenceClassification": ("classifier",),
+    "BertForTokenClassification": ("tagger",),
 }
 
 TF_TO_HF_ACT = {"gelu": "gelu_new", "gelu_exact": "gelu", "relu": "relu", "tanh": "tanh"}
@@ -82,7 +84,7 @@ def variable_pairs(num_layers, heads=(), prefix="bert.", pooler=True):
 
     Args:
       num_layers: encoder layers.
-      heads: any of "mlm", "nsp", "classifier".
+      heads: any of "mlm", "nsp", "classifier", "tagger".
       prefix: "bert." (a model with a head) or "" (a bare BertModel) before HF encoder names.
       pooler: include bert/pooler/dense (transformers' BertForMaskedLM has none).
     """
@@ -109,7 +111,16 @@ def variable_pairs(num_layers, heads=(), prefix="bert.", pooler=True):
     if "classifier" in heads:
         pairs += [("output_weights", "classifier.weight", False),
                   ("output_bias", "classifier.bias", False)]
+    if "tagger" in heads:
+        pairs += tagger_pairs()
     return pairs
+
+
+def tagger_pairs():
+    """run_ner.py's tagging head and BertForTokenClassification's ``classifier`` (a dense
+    layer on every token; [L, H] on both sides, as is)."""
+    return [("tagger/output_weights", "classifier.weight", False),
+            ("tagger/output_bias", "classifier.bias", False)]
 
 
 def expected_shapes(config, heads=(), num_labels=None, pooler=True):
@@ -121,7 +132,8 @@ def expected_shapes(config, heads=(), num_labels=None, pooler=True):
               "cls/predictions/output_bias": [config["vocab_size"]],
               "cls/seq_relationship/output_weights": [2, h],
               "cls/seq_relationship/output_bias": [2],
-              "output_weights": [num_labels, h], "output_bias": [num_labels]}
+              "output_weights": [num_labels, h], "output_bias": [num_labels],
+              "tagger/output_weights": [num_labels, h], "tagger/output_bias": [num_labels]}
     result = {}
     for tf_name, _, _ in variable_pairs(config["num_hidden_layers"], heads, pooler=pooler):
         if tf_name in shapes:
@@ -158,6 +170,8 @@ def heads_of_checkpoint(names, where):
         found.add("nsp")
     if "output_weights" in names or "output_bias" in names:
         found.add("classifier")
+    if any(name.startswith("tagger/") for name in names):
+        found.add("tagger")
     for architecture, heads in sorted(HEADS.items()):
         if architecture != "BertForMaskedLM" and set(heads) == found:
             return architecture, heads
@@ -241,15 +255,18 @@ def drop_tied_and_buffers(tensors, where):
     return prefix
 
 
-def heads_of_hf(names, prefix):
-    """(architecture, heads, has_pooler) of an HF BERT state dict with ``names``."""
+def heads_of_hf(names, prefix, architectures=()):
+    """(architecture, heads, has_pooler) of an HF BERT state dict with ``names``; its
+    ``classifier`` is a tagger when config.json's ``architectures`` says
+    BertForTokenClassification."""
     heads = []
     if any(name.startswith("cls.predictions.") for name in names):
         heads.append("mlm")
     if any(name.startswith("cls.seq_relationship.") for name in names):
         heads.append("nsp")
     if any(name.startswith("classifier.") for name in names):
-        heads.append("classifier")
+        heads.append("tagger" if "BertForTokenClassification" in architectures
+                     else "classifier")
     architecture = [a for a, h in sorted(HEADS.items()) if list(h) == heads]
     architecture = architecture[0] if architecture else "+".join(heads)
     return architecture, tuple(heads), (prefix + "pooler.dense.weight") in names

@@ -6,9 +6,13 @@ while a part the checkpoint lacks (a converted BertModel has no pretraining head
 pooler) starts from its initializer and is named in the log. Global step and optimizer
 slots are never loaded: a warm-started run begins at step 0 with a fresh optimizer. A run
 whose --output_dir holds a checkpoint resumes it instead (``start_checkpoint``).
+
+A checkpoint is named by its prefix or its folder (``resolve_checkpoint``); the files it is
+made of (``checkpoint_files``) are inputs no output may be written over.
 """
 
 import collections
+import os
 import re
 
 import modeling
@@ -184,3 +188,24 @@ def resolve_checkpoint(path, flag="--init_checkpoint"):
         raise cli.InputError("%s=%s: no checkpoint there (%s.index not found); give %s, or "
                              "its folder" % (flag, path, path, example))
     return path
+
+
+def checkpoint_files(path):
+    """Every file a checkpoint is made of, sorted (local or gs://), for guarding the
+    checkpoint against outputs.
+
+    ``path`` is a prefix (its PREFIX.index, PREFIX.data-*-of-* and any other ``PREFIX.``
+    file; not those of a longer prefix such as PREFIX0) or a folder (every file under it: its
+    checkpoints and their ``checkpoint`` list, or an exported SavedModel). [] when there
+    is none, or the folder cannot be listed (reading the checkpoint then says why).
+    """
+    if tf.io.gfile.isdir(path):
+        return sorted(os.path.join(folder, name) for folder, _, names in tf.io.gfile.walk(path)
+                      for name in names)
+    folder, prefix = os.path.split(path)
+    try:
+        names = tf.io.gfile.listdir(folder or ".")
+    except tf.errors.OpError:
+        return []
+    return sorted(os.path.join(folder, name) for name in names
+                  if name.startswith(prefix + ".") and not name.endswith("/"))

@@ -1,6 +1,6 @@
 """Classifier inputs: token ids, their cache, and the Estimator input_fn.
 
-Examples (classifier_tasks.InputExample) become token ids once: ``build_feature_cache``
+Examples (krbert.classifier.tasks.InputExample) become token ids once: ``build_feature_cache``
 writes them as a TFRecord keyed by everything the ids depend on, so a second run with the
 same vocabulary, tokenizer and data skips tokenization. ``make_input_fn`` feeds the cached
 records to an Estimator, either padded to a fixed length (TPU) or in batches padded only to

@@ -167,8 +167,8 @@ class SentenceSplitter(object):
         return [sentence for sentence in found if sentence]
 
 
-def kiwi_available():
-    """None when kiwipiepy imports, else the reason it does not."""
+def kiwi_missing_reason():
+    """Why kiwipiepy cannot be imported (the ImportError's message), or None when it can."""
     try:
         import kiwipiepy  # noqa: F401
     except ImportError as e:

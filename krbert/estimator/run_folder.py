@@ -7,7 +7,7 @@ import os
 import re
 
 from krbert import cli
-from krbert.files import atomic, in_use
+from krbert.files import atomic, fs, in_use
 from krbert.tf_compat import tf
 
 IN_USE = in_use.MARKER  # the marker of a run using an output folder: in_use.tmp-HOST.PID
@@ -35,7 +35,7 @@ def ensure_output_dir(path, chief=True):
     except (tf.errors.OpError, OSError) as e:
         raise cli.InputError("--output_dir=%s cannot be created (%s); choose a writable "
                              "folder" % (path, cli.error_reason(e)))
-    if not path.startswith("gs://") and not os.access(path, os.W_OK):
+    if not fs.is_remote(path) and not os.access(path, os.W_OK):
         raise cli.InputError("--output_dir=%s is not writable; choose a writable folder" % path)
     if not chief:
         return

@@ -8,74 +8,26 @@ whole (``staged_folder``), never over files that are there. A run that dies
 leaves only a temporary file, which `remove_stale_temporaries` clears on the next run.
 Outputs are checked before the work starts (`check_writable`).
 
-Local paths go through the standard library; only gs:// paths import TensorFlow (for
-tf.io.gfile), so tools without TensorFlow (build_corpus.py) write their outputs here too.
+Files go through krbert.files.fs: local paths through the standard library, gs:// ones
+through tf.io.gfile, so tools without TensorFlow (build_corpus.py) write their outputs here
+too. A name is taken when ``fs.lexists`` says so: a broken link at an output's name is
+replaced or removed like a file, never taken for a free name.
 """
 
 import contextlib
-import io
 import os
 import re
-import shutil
 import socket
-import sys
 import time
 
 from krbert import cli
+from krbert.files import fs
 
 TMP_MARK = ".tmp-"
-
-
 _TMP_PATTERN = re.compile(re.escape(TMP_MARK) + r"[^/]+\.\d+$")
 
-
 FOREIGN_TEMPORARY_SECONDS = 3600
-
-
 """A temporary of another host is stale once it has not changed for this long."""
-
-
-def _tf():
-    """TensorFlow's v1 API, imported on first use (for a gs:// path)."""
-    from krbert.tf_compat import tf
-    return tf
-
-
-def _is_remote(path):
-    return "://" in path
-
-
-def _errors(path):
-    """What a file operation on ``path`` (or a TensorFlow writer on it) raises: OSError, and
-    TensorFlow's OpError for gs:// paths or once the process has loaded TensorFlow."""
-    if _is_remote(path) or "krbert.tf_compat" in sys.modules:
-        return (OSError, _tf().errors.OpError)
-    return (OSError,)
-
-
-def _isdir(path):
-    return _tf().io.gfile.isdir(path) if _is_remote(path) else os.path.isdir(path)
-
-
-def _exists(path):
-    return _tf().io.gfile.exists(path) if _is_remote(path) else os.path.lexists(path)
-
-
-def _remove(path):
-    if _is_remote(path):
-        _tf().io.gfile.remove(path)
-    else:
-        os.remove(path)
-
-
-def _open(path, mode):
-    """A writer on ``path``: tf.io.gfile.GFile for gs://, io.open for local files (text
-    modes write UTF-8, line ends as given)."""
-    if _is_remote(path):
-        return _tf().io.gfile.GFile(path, mode)
-    if "b" in mode:
-        return io.open(path, mode)
-    return io.open(path, mode, encoding="utf-8", newline="")
 
 
 def temporary_name(path, pid=None):
@@ -102,19 +54,16 @@ def check_writable(paths, flag):
     an existing folder is refused too.
     """
     for path in paths:
-        if _isdir(path):
+        if fs.isdir(path):
             raise cli.InputError("%s=%s is a folder; pass a file path" % (flag, path))
     for folder in sorted(set(os.path.dirname(path) or "." for path in paths)):
         probe = temporary_name(os.path.join(folder, ".write_probe"))
         try:
-            if _is_remote(folder):
-                _tf().io.gfile.makedirs(folder)
-            else:
-                os.makedirs(folder, exist_ok=True)
-            with _open(probe, "w") as writer:
+            fs.makedirs(folder)
+            with fs.open_file(probe, "w") as writer:
                 writer.write("")
-            _remove(probe)
-        except _errors(folder) as e:
+            fs.remove(probe)
+        except fs.errors(folder) as e:
             raise cli.InputError("%s: cannot write to this folder (%s); choose a writable %s"
                                  % (folder, cli.error_reason(e), flag))
 
@@ -122,11 +71,8 @@ def check_writable(paths, flag):
 def commit(tmp_path, path):
     """Renames a finished temporary file onto its final name (replacing what is there)."""
     try:
-        if _is_remote(path):
-            _tf().io.gfile.rename(tmp_path, path, overwrite=True)
-        else:
-            os.replace(tmp_path, path)
-    except _errors(path) as e:
+        fs.rename(tmp_path, path, overwrite=True)
+    except fs.errors(path) as e:
         discard(tmp_path)
         raise write_error(path, e)
 
@@ -134,14 +80,11 @@ def commit(tmp_path, path):
 def discard(tmp_path):
     """Removes a file or a folder (with what it holds) if it is there; never raises."""
     try:
-        if _isdir(tmp_path):
-            if _is_remote(tmp_path):
-                _tf().io.gfile.rmtree(tmp_path)
-            else:
-                shutil.rmtree(tmp_path)
-        elif _exists(tmp_path):
-            _remove(tmp_path)
-    except _errors(tmp_path):
+        if fs.isdir(tmp_path):
+            fs.rmtree(tmp_path)
+        elif fs.lexists(tmp_path):
+            fs.remove(tmp_path)
+    except fs.errors(tmp_path):
         pass
 
 
@@ -155,7 +98,7 @@ def atomic_write(path, mode="w"):
         with atomic.atomic_write(out_path) as writer:
             writer.write(text)
     """
-    with atomic_writer(path, lambda tmp_path: _open(tmp_path, mode)) as writer:
+    with atomic_writer(path, lambda tmp_path: fs.open_file(tmp_path, mode)) as writer:
         yield writer
 
 
@@ -193,7 +136,7 @@ def _discarded_on_error(tmp_path, path):
     naming ``path``."""
     try:
         yield
-    except _errors(path) as e:
+    except fs.errors(path) as e:
         discard(tmp_path)
         raise write_error(path, e)
     except BaseException:
@@ -205,13 +148,12 @@ def check_folder_free(path, flag):
     """InputError unless ``path`` is missing or an empty folder (a whole folder can go there
     without replacing anything)."""
     try:
-        if not _exists(path):
+        if not fs.lexists(path):
             return
-        if not _isdir(path):
+        if not fs.isdir(path):
             raise cli.InputError("%s=%s is a file; give a new folder" % (flag, path))
-        listed = _tf().io.gfile.listdir(path) if _is_remote(path) else os.listdir(path)
-        names = sorted(name.rstrip("/") for name in listed)
-    except _errors(path) as e:
+        names = sorted(fs.listdir(path))
+    except fs.errors(path) as e:
         raise cli.InputError("%s=%s cannot be read (%s); check the path" % (
             flag, path, cli.error_reason(e)))
     if names:
@@ -235,21 +177,10 @@ def staged_folder(path, flag):
     tmp_path = temporary_name(path)
     discard(tmp_path)
     with _discarded_on_error(tmp_path, path):
-        if _is_remote(tmp_path):
-            _tf().io.gfile.makedirs(tmp_path)
-        else:
-            os.makedirs(tmp_path)
+        fs.makedirs(tmp_path)
         yield tmp_path
         check_folder_free(path, flag)  # filled by another run meanwhile
-        _rename_folder(tmp_path, path)
-
-
-def _rename_folder(tmp_path, path):
-    """Renames a folder onto ``path`` (missing, or an empty folder replaced at once)."""
-    if _is_remote(path):
-        _tf().io.gfile.rename(tmp_path, path, overwrite=False)
-    else:
-        os.rename(tmp_path, path)
+        fs.rename(tmp_path, path, overwrite=False)  # an empty folder is replaced at once
 
 
 def write_text_atomic(path, text):
@@ -267,15 +198,14 @@ def remove_stale_temporaries(folder, prefix=""):
     another machine writing into the same gs:// folder). Returns the removed paths.
     """
     try:
-        if not _isdir(folder):
+        if not fs.isdir(folder):
             return []
-        names = _tf().io.gfile.listdir(folder) if _is_remote(folder) else os.listdir(folder)
-    except _errors(folder):
+        names = fs.listdir(folder)
+    except fs.errors(folder):
         return []
     host = socket.gethostname().split(".")[0]
     removed = []
     for name in names:
-        name = name.rstrip("/")
         if not (name.startswith(prefix) and is_temporary_name(name)):
             continue
         owner, pid = name.rsplit(TMP_MARK, 1)[1].rsplit(".", 1)
@@ -302,10 +232,8 @@ def remove_stale_temporaries_of(paths):
 
 def _seconds_unchanged(path):
     try:
-        if _is_remote(path):
-            return time.time() - _tf().io.gfile.stat(path).mtime_nsec / 1e9
-        return time.time() - os.stat(path).st_mtime
-    except _errors(path):
+        return time.time() - fs.mtime_ns(path) / 1e9
+    except fs.errors(path):
         return 0.0
 
 

@@ -7,53 +7,28 @@ removes its marker and stops with a one-line InputError before it writes anythin
 runs, the one that wrote its marker later always stops; two markers of the same time stop
 both (never do two runs go on). A marker whose process is gone (killed, so it could not
 remove it) is stale: the next claim removes it (``atomic.remove_stale_temporaries``), so it
-never blocks. Local folders go through the standard library, gs:// ones through TensorFlow.
+never blocks. Local folders go through the standard library, gs:// ones through TensorFlow
+(krbert.files.fs).
 """
 
 import contextlib
 import os
-import sys
 
 from krbert import cli
-from krbert.files import atomic
+from krbert.files import atomic, fs
 
 MARKER = "in_use"
 
 
-def _tf():
-    """TensorFlow's v1 API, imported on first use (for a gs:// folder)."""
-    from krbert.tf_compat import tf
-    return tf
-
-
-def _errors(folder):
-    """What a file operation raises: OSError, and TensorFlow's OpError once it is loaded."""
-    if "://" in folder or "krbert.tf_compat" in sys.modules:
-        return (OSError, _tf().errors.OpError)
-    return (OSError,)
-
-
-def _write_empty(path):
-    if "://" in path:
-        with _tf().io.gfile.GFile(path, "w") as writer:
-            writer.write("")
-    else:
-        with open(path, "w"):
-            pass
-
-
 def _markers(folder):
     """{marker path: (modification time in ns, name)} of the in-use markers in ``folder``."""
-    remote = "://" in folder
     found = {}
-    for name in (_tf().io.gfile.listdir(folder) if remote else os.listdir(folder)):
-        name = name.rstrip("/")
+    for name in fs.listdir(folder):
         if name.startswith(MARKER + atomic.TMP_MARK) and atomic.is_temporary_name(name):
             path = os.path.join(folder, name)
             try:
-                found[path] = (_tf().io.gfile.stat(path).mtime_nsec if remote
-                               else os.stat(path).st_mtime_ns, name)
-            except _errors(folder):  # released meanwhile
+                found[path] = (fs.mtime_ns(path), name)
+            except fs.errors(folder):  # released meanwhile
                 continue
     return found
 
@@ -73,9 +48,10 @@ def claim(folder, flag):
     atomic.remove_stale_temporaries(folder, MARKER)
     marker = atomic.temporary_name(os.path.join(folder, MARKER))
     try:
-        _write_empty(marker)  # its name says whose it is (and a full disk takes it)
+        with fs.open_file(marker, "w") as writer:  # empty: its name says whose it is
+            writer.write("")  # a full disk fails here, before anything else is written
         markers = _markers(folder)
-    except _errors(folder) as e:
+    except fs.errors(folder) as e:
         atomic.discard(marker)
         raise cli.InputError("%s=%s: cannot write in this folder (%s); choose a writable "
                              "folder" % (flag, folder, cli.error_reason(e)))

@@ -5,7 +5,9 @@ against them before the work starts (`check_outputs_spare_inputs`); a problem th
 fix is a one-line cli.InputError naming the file.
 
 Local paths go through the standard library; only gs:// paths import TensorFlow (for
-tf.io.gfile), so tools without TensorFlow (build_corpus.py) check their inputs here too.
+tf.io.gfile, through krbert.files.fs), so tools without TensorFlow (build_corpus.py) check
+their inputs here too. An input exists when ``fs.exists`` says so: a broken link is not
+found.
 """
 
 import fnmatch
@@ -13,22 +15,13 @@ import glob
 import os
 
 from krbert import cli
-
-
-def _tf():
-    """TensorFlow's v1 API, imported on first use (for a gs:// path)."""
-    from krbert.tf_compat import tf
-    return tf
-
-
-def is_remote(path):
-    return "://" in path
+from krbert.files import fs
 
 
 def _glob(pattern):
     """Sorted matches of a glob: tf.io.gfile.glob for gs://, else the standard library's
     (which, like gfile, also matches names starting with a dot)."""
-    if not is_remote(pattern):
+    if not fs.is_remote(pattern):
         if not glob.has_magic(pattern):
             return [pattern] if os.path.exists(pattern) else []
         folder, name = os.path.split(pattern)
@@ -44,7 +37,7 @@ def _glob(pattern):
                 continue
             matches += [os.path.join(parent, n) for n in names if fnmatch.fnmatchcase(n, name)]
         return sorted(matches)
-    tf = _tf()
+    tf = fs.tf()
     try:
         return sorted(tf.io.gfile.glob(pattern))
     except tf.errors.NotFoundError:  # a missing folder, on TF 1.x
@@ -54,16 +47,8 @@ def _glob(pattern):
                              % (pattern, cli.error_reason(e)))
 
 
-def _isdir(path):
-    return _tf().io.gfile.isdir(path) if is_remote(path) else os.path.isdir(path)
-
-
-def _exists(path):
-    return _tf().io.gfile.exists(path) if is_remote(path) else os.path.exists(path)
-
-
 def _is_local_directory(path):
-    return not is_remote(path) and os.path.isdir(path)
+    return not fs.is_remote(path) and os.path.isdir(path)
 
 
 def glob_input_files(patterns, what="--input_file"):
@@ -97,13 +82,12 @@ def check_input_file(path, flag=None):
     if not path:
         raise cli.InputError("%s is missing; pass a file" % flag)
     what = flag + " " if flag else ""
-    errors = (_tf().errors.OpError,) if is_remote(path) else ()
     try:
-        if _isdir(path):
+        if fs.isdir(path):
             raise cli.InputError("%s: %sis a folder, not a file; pass a file" % (path, what))
-        if not _exists(path):
+        if not fs.exists(path):
             raise cli.InputError("%s: %snot found; check the path" % (path, what))
-    except errors as e:
+    except fs.errors(path) as e:
         raise cli.InputError("%s: %scannot be read (%s); check the path" % (path, what,
                                                                             cli.error_reason(e)))
 
@@ -111,7 +95,7 @@ def check_input_file(path, flag=None):
 def _identity(path):
     """What names one file: (device, inode) of an existing local file (links followed),
     else the normalized path."""
-    if is_remote(path):
+    if fs.is_remote(path):
         return path.rstrip("/")
     path = os.path.realpath(path)  # "sub/.." too: sub is made before the output is written
     try:
@@ -141,7 +125,7 @@ def check_file_flag(flag, path, what):
     """Raises InputError unless ``path`` names a file (not missing, not a folder)."""
     if not path:
         raise cli.InputError("--%s is required; give %s" % (flag, what))
-    if _isdir(path):
+    if fs.isdir(path):
         raise cli.InputError("--%s=%s is a folder; give %s" % (flag, path, what))
-    if not _exists(path):
+    if not fs.exists(path):
         raise cli.InputError("--%s=%s not found; give %s" % (flag, path, what))

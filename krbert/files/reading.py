@@ -1,13 +1,13 @@
 """Reading files, local or gs://: lines in chunks, TSV/CSV rows, sha256 of the bytes.
 
-Local files are read through io; only gs:// paths import TensorFlow (for tf.io.gfile).
+Local files are read through io; only gs:// paths import TensorFlow (for tf.io.gfile,
+through krbert.files.fs).
 """
 
 import hashlib
-import io
 
 from krbert import cli
-from krbert.files import paths
+from krbert.files import fs, paths
 
 READ_CHUNK = 1 << 20
 
@@ -15,7 +15,7 @@ READ_CHUNK = 1 << 20
 def file_sha256(path):
     """Hex sha256 of a file's bytes (gs:// too)."""
     digest = hashlib.sha256()
-    with _open_binary(path) as reader:
+    with fs.open_file(path, "rb") as reader:
         for chunk in iter(lambda: reader.read(READ_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -43,7 +43,7 @@ def read_lines(path, on_bytes=None, chunk_size=READ_CHUNK):
 
     `on_bytes(n)` is called with the size of every chunk read (progress bars).
     """
-    with _open_binary(path) as reader:
+    with fs.open_file(path, "rb") as reader:
         def chunks():
             for chunk in iter(lambda: reader.read(chunk_size), b""):
                 if on_bytes is not None:
@@ -76,15 +76,6 @@ def _row_for_message(line):
     return repr(line if len(line) <= 200 else line[:200] + "...")
 
 
-def _open_binary(path):
-    """Local files through io (fast), anything else (gs://) through tf.io.gfile."""
-    if paths.is_remote(path):
-        from krbert.tf_compat import tf
-
-        return tf.io.gfile.GFile(path, "rb")
-    return io.open(path, "rb")
-
-
 def _decode_row(raw, path, number):
     try:
         return raw.decode("utf-8")
@@ -112,7 +103,7 @@ def read_tsv(path, required, optional=(), quote_rounds=None):
     """
     paths.check_input_file(path)
     quote_rounds = quote_rounds or {}
-    with _open_binary(path) as handle:
+    with fs.open_file(path, "rb") as handle:
         header_line = _decode_row(handle.readline(), path, 1)
         header = header_line.rstrip("\r\n").split("\t")
         if header and header[0].startswith("\ufeff"):

@@ -1,10 +1,10 @@
-"""The machinery of create_pretraining_data.py and shard_corpus.py (no flags here).
+"""The machinery of create_pretraining_data.py (no flags here; shard_corpus.py's is
+krbert.corpus.shards).
 
-* ``run``: expands the inputs, pairs them with outputs, skips the complete ones and makes
-  the others in forked worker processes, one shard per process (``make_shard``): read and
-  tokenize the file once, draw the instances (pretraining_instances.InstanceMaker), write the
-  TFRecords under a temporary name, rename, write the OUTPUT.json sidecar.
-* ``shard_corpus``: cuts a corpus into shard files at document boundaries, streaming.
+``run`` expands the inputs, pairs them with outputs, skips the complete ones and makes the
+others in forked worker processes, one shard per process (``make_shard``): read and tokenize
+the file once, draw the instances (krbert.pretraining.instances.InstanceMaker), write the
+TFRecords under a temporary name, rename, write the OUTPUT.json sidecar.
 
 Files go through tf.io.gfile and krbert.files, so gs:// paths work and every output is
 complete or absent. Problems the user can fix raise cli.InputError with a one-line message;

@@ -83,7 +83,7 @@ def c_tokenizer(wordpiece_tokenizer, bidirectional):
     Args:
       wordpiece_tokenizer: a wordpiece.WordpieceTokenizer (vocab, unk_token and
         max_input_chars_per_word are read).
-      bidirectional: split words as krbert_tokenization.BidirectionalWordpieceTokenizer does.
+      bidirectional: split words as bidirectional.BidirectionalWordpieceTokenizer does.
     Raises:
       RuntimeError: when the extension is not built (see extension()).
     """

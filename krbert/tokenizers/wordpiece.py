@@ -13,8 +13,8 @@ input and both casing settings:
 * WordPiece splits a word greedily, longest match first; the whole word becomes ``[UNK]``
   when one piece is missing from the vocabulary or the word has more than 200 characters.
 
-This is the bottom layer of the tokenizer modules: ``krbert_tokenization`` (KR-BERT's modes)
-and ``fast_tokenization`` (the C tokenizer) build on it, and ``tokenization.FullTokenizer``
+This is the bottom layer of the tokenizer modules: ``bidirectional`` (KR-BERT's modes) and
+``fast`` (the C tokenizer) of krbert.tokenizers build on it, and ``tokenization.FullTokenizer``
 on all three. The fast path compiles the per-character rules into regular expressions built
 from this Python's ``unicodedata`` (the same Unicode version as the per-character code);
 ``reference_tokenize`` keeps the plain per-character algorithm, and the tests check that

@@ -395,7 +395,7 @@ def write_vocab(tokens, path):
 
 NSMC_QUOTE_ROUNDS = 2
 """Layers of CSV quoting removed from an --eval_column field, as the NSMC reader
-(classifier_tasks.NsmcProcessor) removes them from a review."""
+(krbert.classifier.tasks.NsmcProcessor) removes them from a review."""
 
 
 def read_eval_texts(path, column=None):

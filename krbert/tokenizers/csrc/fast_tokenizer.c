@@ -7,7 +7,7 @@
  *
  * tokenize gives the tokens tokenization.FullTokenizer gives with do_lower_case=False; the
  * tokens are the vocabulary's own str objects. Python prepares what is not done here
- * (fast_tokenization.py): decoding bytes, NFKD for sub-character models and the character
+ * (krbert/tokenizers/fast.py): decoding bytes, NFKD for sub-character models and the character
  * classes: `bmp_classes` holds the class of every code point below U+10000 (65,536 bytes)
  * and `classify(code_point)` returns the class of a code point beyond; its answers are
  * remembered. The classes:
