@@ -40,6 +40,7 @@ shown on stderr when it is a terminal and the input has more than PROGRESS_MIN_L
 """
 
 import io
+import os
 import sys
 import time
 

@@ -1,19 +1,19 @@
 """bfloat16 prediction (--use_bfloat16, krbert/precision.py): predict.py, run_classifier.py
 --do_predict, the SavedModel of --do_export --use_bfloat16 and extract_features.py.
 
-The model is test_run_classifier's tiny NSMC run; the texts are the shipped sample's NSMC
-test slice (data/sample/nsmc/test.tsv, whatever DATA_DIR says). bfloat16 keeps 8 bits of
-mantissa, so the probabilities move a little and the labels must stay float32's on at
-least 99.9% of the texts.
+The model is the shared tiny NSMC run (the session fixture nsmc_finetuned); the texts are
+the shipped sample's NSMC test slice (data/sample/nsmc/test.tsv, whatever DATA_DIR says).
+bfloat16 keeps 8 bits of mantissa, so the probabilities move a little and the labels must
+stay float32's on at least 99.9% of the texts.
 """
 
 import json
 import os
+import shutil
 
 import numpy as np
 from test_predict import parse, predict
-from test_run_classifier import common, nsmc_run  # noqa: F401
-from test_run_classifier import run as run_classifier
+from tiny_models import run_classifier
 
 from krbert import precision
 from krbert.classifier import tasks
@@ -26,10 +26,10 @@ BFLOAT16_ATOL = 0.02
 """How far a bfloat16 probability may be from float32's on the tiny model."""
 
 
-def model_args(common_flags, nsmc_run):  # noqa: F811
+def model_args(classifier_flags, nsmc_finetuned):
     keep = ("--bert_config_file", "--vocab_file", "--do_lower_case", "--max_seq_length")
-    return [f for f in common_flags if f.startswith(keep)] + [
-        "--task_name=NSMC", "--init_checkpoint=%s" % nsmc_run["output"]]
+    return [f for f in classifier_flags if f.startswith(keep)] + [
+        "--task_name=NSMC", "--init_checkpoint=%s" % nsmc_finetuned["output"]]
 
 
 def sample_texts(tmp_path):
@@ -49,11 +49,11 @@ def compare(float32, bfloat16):
     assert agreement >= MIN_AGREEMENT, agreement
 
 
-def test_predict_in_bfloat16_keeps_float32s_labels_on_the_nsmc_sample(nsmc_run, common,  # noqa: F811
-                                                                     tmp_path):
+def test_predict_in_bfloat16_keeps_float32s_labels_on_the_nsmc_sample(
+        nsmc_finetuned, classifier_flags, tmp_path):
     path, texts = sample_texts(tmp_path)
     assert len(texts) > 1000  # 99.9% allows one label in a thousand to differ
-    args = model_args(common, nsmc_run) + ["--input_file=%s" % path]
+    args = model_args(classifier_flags, nsmc_finetuned) + ["--input_file=%s" % path]
     _, float32_out, _ = predict(args)
     _, bfloat16_out, _ = predict(args + ["--use_bfloat16"])
     header, rows, _, float32 = parse(float32_out)
@@ -62,22 +62,25 @@ def test_predict_in_bfloat16_keeps_float32s_labels_on_the_nsmc_sample(nsmc_run, 
     compare(float32, bfloat16)
 
 
-def test_do_predict_in_bfloat16_keeps_float32s_labels(nsmc_run, common, tmp_path):  # noqa: F811
+def test_do_predict_in_bfloat16_keeps_float32s_labels(nsmc_finetuned, classifier_flags,
+                                                      tmp_path):
     output = str(tmp_path / "out")
-    run_classifier(common + ["--task_name=nsmc", "--data_dir=%s" % nsmc_run["data"],
-                             "--output_dir=%s" % output, "--do_predict", "--use_bfloat16",
-                             "--init_checkpoint=%s" % tf.train.latest_checkpoint(
-                                 nsmc_run["output"])])
+    run_classifier(classifier_flags + [
+        "--task_name=nsmc", "--data_dir=%s" % nsmc_finetuned["data"],
+        "--output_dir=%s" % output, "--do_predict", "--use_bfloat16",
+        "--init_checkpoint=%s" % tf.train.latest_checkpoint(nsmc_finetuned["output"])])
     results = [np.loadtxt(os.path.join(folder, "test_results.tsv"), delimiter="\t")
-               for folder in (nsmc_run["output"], output)]
+               for folder in (nsmc_finetuned["output"], output)]
     compare(*results)
 
 
-def test_a_bfloat16_export_computes_in_bfloat16_with_float32_outputs(nsmc_run, common,  # noqa: F811
-                                                                     tmp_path):
-    export = str(tmp_path / "export")
-    run_classifier(common + ["--task_name=NSMC", "--output_dir=%s" % nsmc_run["output"],
-                             "--do_export", "--use_bfloat16", "--export_dir=%s" % export])
+def test_a_bfloat16_export_computes_in_bfloat16_with_float32_outputs(
+        nsmc_finetuned, classifier_flags, tmp_path):
+    export, run = str(tmp_path / "export"), str(tmp_path / "run")
+    shutil.copytree(nsmc_finetuned["output"], run)  # a run claims its --output_dir
+    run_classifier(classifier_flags + ["--task_name=NSMC", "--output_dir=%s" % run,
+                                       "--do_export", "--use_bfloat16",
+                                       "--export_dir=%s" % export])
     version = os.path.join(export, "1")
     with open(os.path.join(version, "assets.extra", "classifier.json")) as handle:
         assert json.load(handle)[precision.COMPUTE_DTYPE_KEY] == "bfloat16"
@@ -93,8 +96,8 @@ def test_a_bfloat16_export_computes_in_bfloat16_with_float32_outputs(nsmc_run, c
     path, _ = sample_texts(tmp_path)
     _, served, log = predict(["--saved_model=%s" % export, "--input_file=%s" % path])
     assert "computes in bfloat16" in log
-    _, checkpoint, _ = predict(model_args(common, nsmc_run) + ["--input_file=%s" % path,
-                                                               "--use_bfloat16"])
+    _, checkpoint, _ = predict(model_args(classifier_flags, nsmc_finetuned)
+                               + ["--input_file=%s" % path, "--use_bfloat16"])
     assert np.allclose(parse(served)[3], parse(checkpoint)[3], atol=1e-3)
     code, _, err = predict(["--saved_model=%s" % export, "--input_file=%s" % path,
                             "--use_bfloat16"], expect_ok=False)

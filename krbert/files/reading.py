@@ -5,6 +5,7 @@ through krbert.files.fs).
 """
 
 import hashlib
+import io
 
 from krbert import cli
 from krbert.files import fs, paths
@@ -143,7 +144,7 @@ def read_csv(path, required, optional=()):
     import csv
 
     paths.check_input_file(path)
-    with _open_binary(path) as handle:
+    with fs.open_file(path, "rb") as handle:
         text = _decode_row(handle.read(), path, 1)
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -177,7 +178,7 @@ def read_jsonl(path, required, optional=()):
     import json
 
     paths.check_input_file(path)
-    with _open_binary(path) as handle:
+    with fs.open_file(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             line = _decode_row(raw, path, number)
             if not line.strip():
