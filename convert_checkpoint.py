@@ -199,15 +199,16 @@ def to_hf(init_checkpoint, bert_config_file, vocab_file, do_lower_case, output_d
                                          checkpoint)
         labels, task, regression = processor.labels, processor.tag, processor.is_regression
         labels = ("score",) if regression else labels
-    if "tagger" in heads:  # BertForTokenClassification has no pooler
+    if "tagger" in heads:
         labels, task = klue.LABELS, "klue-ner"
-        shapes = {k: v for k, v in shapes.items() if not k.startswith("bert/pooler/")}
+    pooler = huggingface.has_pooler(heads)
     pairs = huggingface.variable_pairs(config["num_hidden_layers"], heads,
-                                       prefix="bert." if heads else "",
-                                       pooler="tagger" not in heads)
+                                       prefix="bert." if heads else "", pooler=pooler)
+    if not pooler:  # BertForQuestionAnswering and BertForTokenClassification have none
+        shapes = {name: shape for name, shape in shapes.items()
+                  if not name.startswith("bert/pooler/")}
     huggingface.match_variables(shapes, pairs, checkpoint, key=0)
-    wanted = huggingface.expected_shapes(config, heads, labels and len(labels),
-                                         pooler="tagger" not in heads)
+    wanted = huggingface.expected_shapes(config, heads, labels and len(labels), pooler)
     huggingface.check_shapes(shapes, wanted, checkpoint, bert_config_file)
 
     tensors = huggingface.convert_tensors(
@@ -352,7 +353,8 @@ def to_tf(hf_dir, output_dir, tanh_gelu=False):
                            "fine-tuning", where)
     carried = {"mlm": "masked-LM head", "nsp": "next-sentence head",
                "classifier": "classifier output_weights/output_bias",
-               "tagger": "tagger output_weights/output_bias (run_ner.py)"}
+               "tagger": "tagger output_weights/output_bias (run_ner.py)",
+               "span": "span head cls/squad"}
     tf.logging.info("Wrote %d variables of %s (%s) to %s/bert_model.ckpt", len(arrays),
                     architecture, ", ".join([carried[h] for h in heads]) or "encoder only",
                     output_dir)

@@ -26,6 +26,7 @@ import collections
 import copy
 import math
 import re
+import zlib
 
 import numpy as np
 
@@ -128,6 +129,7 @@ class BertModel(object):
 
 _GELU_SCALE = np.sqrt(2.0 / np.pi)
 _GELU_CUBIC = 0.044715
+_GELU_CLIP = 10.0  # tanh(sqrt(2 / pi) (10 + 0.044715 * 1000)) = tanh(43.7): 1 in float32
 
 
 def gelu(x):
@@ -137,11 +139,16 @@ def gelu(x):
     The gradient is written out by hand (_gelu_gradient): a few fused passes instead of
     the chain of elementwise gradients (the pow gradient alone costs more than the forward
     pass).
+
+    The cube is taken of x clipped to +-_GELU_CLIP: beyond it tanh is +-1 exactly (in
+    float32, float16 and bfloat16) whatever the cube, so the output does not change, while
+    in float16 x^3 would overflow for |x| > 40 and the gradient turn into 0 * inf = nan.
     """
-    cube = tf.pow(x, 3)
+    clipped = tf.clip_by_value(x, -_GELU_CLIP, _GELU_CLIP)
+    cube = tf.pow(clipped, 3)
     tanh = tf.tanh(_GELU_SCALE * (x + _GELU_CUBIC * cube))
     cdf = 0.5 * (1.0 + tanh)
-    return _with_gradient(_GELU_GRADIENT, x * cdf, [x], [cube, tanh, cdf])
+    return _with_gradient(_GELU_GRADIENT, x * cdf, [x], [clipped, cube, tanh, cdf])
 
 
 def _with_gradient(gradient_name, output, inputs, saved):
@@ -162,10 +169,15 @@ _GELU_GRADIENT = "BertGelu"
 
 @tf.RegisterGradient(_GELU_GRADIENT)
 def _gelu_gradient(op, dy, *unused_dys):
-    """d gelu / dx = cdf (1 + (1 - t) x c'(x)), t = tanh(c(x)), c the inner function."""
-    _, x, cube, tanh, cdf = op.inputs
-    x_inner_derivative = _GELU_SCALE * x + (3.0 * _GELU_SCALE * _GELU_CUBIC) * cube
-    return [None, dy * (cdf * (1.0 + (1.0 - tanh) * x_inner_derivative)), None, None, None]
+    """d gelu / dx = cdf (1 + (1 - t) x c'(x)), t = tanh(c(x)), c the inner function.
+
+    x c'(x) is taken at x clipped to +-_GELU_CLIP (finite in float16): beyond it 1 - t is 0
+    (x > 0) or cdf is 0 (x < 0), so the gradient is 1 or 0 either way.
+    """
+    _, _, clipped, cube, tanh, cdf = op.inputs
+    x_inner_derivative = _GELU_SCALE * clipped + (3.0 * _GELU_SCALE * _GELU_CUBIC) * cube
+    return [None, dy * (cdf * (1.0 + (1.0 - tanh) * x_inner_derivative)), None, None, None,
+            None]
 
 
 def gelu_exact(x):
@@ -273,8 +285,34 @@ def layer_norm_and_dropout(input_tensor, dropout_prob, name=None):
 
 
 def create_initializer(initializer_range=0.02):
-    """Truncated normal initializer with stddev initializer_range."""
-    return tf.truncated_normal_initializer(stddev=initializer_range)
+    """Truncated normal initializer with stddev initializer_range, seeded by the variable's
+    name (NameSeededInitializer)."""
+    return NameSeededInitializer(stddev=initializer_range)
+
+
+class NameSeededInitializer(object):
+    """A truncated normal (stddev ``stddev``) whose values depend only on the graph's seed
+    (--seed, tf.set_random_seed) and the variable's name, not on how many ops the graph
+    held before it: one device and N replicas of a tf.distribute strategy start from the
+    same weights. Without a graph seed the values are random, as TensorFlow's."""
+
+    def __init__(self, stddev=0.02):
+        self.stddev = stddev
+
+    def __call__(self, shape, dtype=tf.float32, partition_info=None):  # pylint: disable=unused-argument
+        seed = None
+        if tf.get_default_graph().seed is not None:
+            seed = name_seed(tf.get_default_graph().get_name_scope())
+        return tf.truncated_normal(shape, stddev=self.stddev, dtype=dtype or tf.float32,
+                                   seed=seed)
+
+
+def name_seed(scope):
+    """An op seed from the name scope of a variable's initializer ('<variable>/Initializer',
+    maybe under a replica's scope): the CRC-32 of the variable's name."""
+    name = re.sub(r"^(replica|tower)_\d+/", "", scope)
+    name = re.sub(r"/Initializer(/.*)?$", "", name)
+    return zlib.crc32(name.encode("utf-8")) & 0x7FFFFFFF
 
 
 def dense_layer(input_tensor, units, name, activation=None, initializer_range=0.02):

@@ -71,9 +71,15 @@ def _all_reduce_sum(context, tensors):
     return tf.nest.pack_sequence_as(tensors, context.merge_call(reduce_all, args=flat))
 
 
-def mean_share(values):
+def mean_share(values, total_count=None):
     """This replica's share of the global batch's mean of ``values`` (any shape; every
-    replica holds as many): tf.reduce_mean(values) without a strategy."""
+    replica holds as many): tf.reduce_mean(values) without a strategy.
+
+    With ``total_count``, the number of values in the whole update (every replica's and
+    every micro-batch's of gradient accumulation), the share is sum(values) / total_count.
+    """
+    if total_count is not None:
+        return tf.reduce_sum(values) / float(total_count)
     context = replica_context()
     if context is None:
         return tf.reduce_mean(values)
@@ -134,15 +140,42 @@ def learning_rate_schedule(init_lr, num_train_steps, num_warmup_steps, global_st
     return tf.identity(learning_rate, name="learning_rate")
 
 
+OPTIMIZERS = ("adamw", "lamb")
+"""--optimizer values: Adam with decoupled weight decay (the original), or LAMB."""
+
+
+def make_optimizer(name, learning_rate, global_step):
+    """The optimizer ``name`` (OPTIMIZERS) with BERT's settings: betas 0.9 and 0.999,
+    epsilon 1e-6, weight decay 0.01 except for LayerNorm and bias variables."""
+    options = dict(learning_rate=learning_rate, weight_decay_rate=WEIGHT_DECAY_RATE,
+                   beta_1=0.9, beta_2=0.999, epsilon=1e-6,
+                   exclude_from_weight_decay=EXCLUDE_FROM_WEIGHT_DECAY)
+    if name == "lamb":
+        return LambOptimizer(global_step=global_step, **options)
+    if name != "adamw":
+        raise ValueError("unknown optimizer %r (use %s)" % (name, " or ".join(OPTIMIZERS)))
+    return AdamWeightDecayOptimizer(**options)
+
+
 def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
-                     loss_scale=None):
+                     loss_scale=None, optimizer="adamw", accumulation_steps=1):
     """Builds the train op for loss over all trainable variables.
 
     The gradients are summed over the replicas (under a tf.distribute strategy), clipped
-    to global norm 1.0 and applied by AdamWeightDecayOptimizer (wrapped in
-    tf.tpu.CrossShardOptimizer when use_tpu, which averages the TPU cores' clipped
-    gradients, as in the original release) with the learning_rate_schedule; the global
-    step is incremented by one per run, after the update.
+    to global norm 1.0 and applied by the optimizer (AdamWeightDecayOptimizer, or
+    LambOptimizer; wrapped in tf.tpu.CrossShardOptimizer when use_tpu, which sums the
+    TPU cores' gradients, as in the original release) with the learning_rate_schedule;
+    the global step is incremented by one per update, after it.
+
+    With ``accumulation_steps`` K > 1 every run adds its gradients to accumulators
+    (GradientAccumulator) and every K-th run clips and applies their sum: K runs on
+    micro-batches make one update, and the global step (hence the schedule) counts
+    updates. The loss of each micro-batch must then be its share of the whole update's
+    loss (normalised by the update's counts), so that the shares add up to it.
+
+    With a ``loss_scale`` (float16) an update whose gradients are not finite is skipped:
+    no variable changes, the global step and the schedule stay where they are (as in
+    NVIDIA's BERT: the run still makes num_train_steps real updates), the scale halves.
 
     Args:
       loss: scalar float32 loss; under a strategy, this replica's share of the global
@@ -152,6 +185,8 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
       num_warmup_steps: linear warmup steps.
       use_tpu: sum gradients across TPU shards.
       loss_scale: a DynamicLossScale (float16 compute), or None.
+      optimizer: a name of OPTIMIZERS.
+      accumulation_steps: runs (micro-batches) per update.
 
     Returns:
       The train op.
@@ -159,39 +194,54 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
     global_step = tf.train.get_or_create_global_step()
     learning_rate = learning_rate_schedule(init_lr, num_train_steps, num_warmup_steps,
                                            global_step)
-    optimizer = AdamWeightDecayOptimizer(
-        learning_rate=learning_rate,
-        weight_decay_rate=WEIGHT_DECAY_RATE,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-6,
-        exclude_from_weight_decay=EXCLUDE_FROM_WEIGHT_DECAY)
+    optimizer = make_optimizer(optimizer, learning_rate, global_step)
     if use_tpu:
         optimizer = tf.tpu.CrossShardOptimizer(optimizer)
 
     tvars = tf.trainable_variables()
-    if loss_scale is None:
-        grads = _all_reduce_gradients(tf.gradients(loss, tvars))
-        (grads, _) = tf.clip_by_global_norm(grads, clip_norm=CLIP_NORM)
-        train_op = optimizer.apply_gradients(zip(grads, tvars), global_step=global_step)
+    grads = _gradients(loss, tvars, loss_scale)
+    conditions = []
+    if accumulation_steps > 1:
+        accumulator = GradientAccumulator(tvars, accumulation_steps)
+        grads, ready = accumulator.add(grads)
+        conditions.append(ready)
     else:
-        scale = loss_scale.value()
-        grads = _all_reduce_gradients(tf.gradients(loss * scale, tvars))
-        grads = [None if grad is None else tf.convert_to_tensor(grad) / scale
-                 for grad in grads]
-        finite = all_finite(grads)
-        (grads, _) = tf.clip_by_global_norm(grads, clip_norm=CLIP_NORM)
+        ready = None
+    if loss_scale is not None:
+        conditions.append(all_finite(grads))
+
+    def apply():
+        clipped, _ = tf.clip_by_global_norm(grads, clip_norm=CLIP_NORM)
+        return optimizer.apply_gradients(zip(clipped, tvars))
+
+    if not conditions:
+        train_op = apply()
+        increment = 1
+    else:
+        applies = tf.reduce_all(tf.stack(conditions))
         optimizer.create_slots(tvars)  # outside the condition: variables cannot be made in it
-        apply = tf.cond(finite, lambda: _group_with_output(
-            optimizer.apply_gradients(zip(grads, tvars))), lambda: tf.constant(False))
-        train_op = tf.group(apply, loss_scale.update(finite))
-    # AdamWeightDecayOptimizer leaves the global step alone; advance it here, once,
-    # after the update, so the update always sees the step's own learning rate. (Under
-    # a strategy the global step is updated once, in the merge of all replicas, which
-    # waits for every replica's update.)
+        train_op = tf.cond(applies, lambda: _group_with_output(apply()),
+                           lambda: tf.constant(False))
+        if loss_scale is not None:
+            train_op = tf.group(train_op, loss_scale.update(conditions[-1], ready))
+        increment = tf.cast(applies, tf.int64)
+    # The optimizers leave the global step alone; advance it here, once, after the
+    # update, so the update always sees the step's own learning rate. (Under a strategy
+    # the global step is updated once, in the merge of all replicas, which waits for
+    # every replica's update.)
     with tf.control_dependencies([train_op]):
-        increment = tf.assign_add(global_step, 1)
+        increment = tf.assign_add(global_step, increment)
     return tf.group(train_op, increment)
+
+
+def _gradients(loss, tvars, loss_scale=None):
+    """The gradients of ``loss`` for ``tvars``, summed over the replicas; with a
+    ``loss_scale`` taken of the scaled loss and scaled back (dense)."""
+    if loss_scale is None:
+        return _all_reduce_gradients(tf.gradients(loss, tvars))
+    scale = loss_scale.value()
+    grads = _all_reduce_gradients(tf.gradients(loss * scale, tvars))
+    return [None if grad is None else tf.convert_to_tensor(grad) / scale for grad in grads]
 
 
 def _group_with_output(op):
@@ -206,15 +256,75 @@ def all_finite(grads):
     return tf.reduce_all(tf.stack(checks))
 
 
+ACCUMULATOR_SUFFIX = "/grad_accum"
+MICRO_STEP_NAME = "grad_accum_micro_steps"
+
+
+class GradientAccumulator(object):
+    """Sums the gradients of K runs (micro-batches) before one update.
+
+    Variables (not trainable; in checkpoints beside the model, which conversion and
+    warm start skip): ``<variable>/grad_accum`` (float32, the variable's shape) and
+    ``grad_accum_micro_steps`` (int64, the runs summed so far in this update, 0 between
+    updates, so every checkpoint, written after an update, holds 0 and a run resumes
+    with any K). Under a strategy each replica updates its own copies with the same
+    all-reduced gradients, so the copies stay equal.
+    """
+
+    def __init__(self, tvars, steps):
+        self.steps = int(steps)
+        self.sums = [tf.get_variable(
+            _variable_name(var.name) + ACCUMULATOR_SUFFIX, shape=var.shape.as_list(),
+            dtype=tf.float32, trainable=False, initializer=tf.zeros_initializer(),
+            use_resource=True) for var in tvars]
+        self.count = tf.get_variable(
+            MICRO_STEP_NAME, shape=[], dtype=tf.int64, trainable=False, use_resource=True,
+            initializer=tf.zeros_initializer(),
+            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+    def add(self, grads):
+        """(sums, ready): the gradients summed over this update's runs so far, this
+        run's included (None where ``grads`` holds None), and a boolean scalar, True on
+        the K-th run (then the count restarts at 0)."""
+        count = tf.raw_ops.ReadVariableOp(resource=self.count.handle, dtype=tf.int64)
+        first = tf.equal(count, 0)
+        sums, updates = [], []
+        for grad, total in zip(grads, self.sums):
+            if grad is None:
+                sums.append(None)
+                continue
+            old = tf.raw_ops.ReadVariableOp(resource=total.handle, dtype=tf.float32)
+            # A select, not old * 0: an old sum that is not finite (a skipped float16
+            # update) must not leak into the next update.
+            new = tf.where(first, tf.convert_to_tensor(grad), old + grad)
+            updates.append(tf.raw_ops.AssignVariableOp(resource=total.handle, value=new))
+            sums.append(new)
+        ready = count + 1 >= self.steps
+        updates.append(tf.raw_ops.AssignVariableOp(
+            resource=self.count.handle, value=tf.where(ready, tf.constant(0, tf.int64),
+                                                       count + 1)))
+        with tf.control_dependencies(updates):
+            sums = [None if total is None else tf.identity(total) for total in sums]
+            return sums, tf.identity(ready)
+
+
+def _variable_name(name):
+    """A variable's name without its ":<output index>" suffix."""
+    match = re.match("^(.*):\\d+$", name)
+    return match.group(1) if match is not None else name
+
+
 class DynamicLossScale(object):
     """The loss scale of float16 training, adjusted as training goes.
 
     The loss is multiplied by the scale before the gradients are taken and the
     gradients are divided by it (after the all-reduce), so small float16 gradients do
-    not underflow. The scale starts at ``initial_scale`` (2^15). A step whose gradients
-    hold an inf or a nan is skipped (no variable and no Adam slot changes; the global
-    step still advances), the scale is halved (not below 1) and the run of finite steps
-    restarts; after ``growth_interval`` (2000) finite steps in a row the scale doubles.
+    not underflow. The scale starts at ``initial_scale`` (2^15). An update whose
+    gradients hold an inf or a nan is skipped (no variable and no Adam slot changes, and
+    neither the global step nor the learning-rate schedule advances: the step is made
+    again on the next batch), the scale is halved (not below 1) and the run of finite
+    updates restarts; after ``growth_interval`` (2000) finite updates in a row the scale
+    doubles. With gradient accumulation the scale moves once per update.
 
     Variables (not trainable, in checkpoints): ``loss_scale`` (float32) and
     ``loss_scale_good_steps`` (int64, the current run of finite steps). Under a
@@ -239,15 +349,20 @@ class DynamicLossScale(object):
             self._value = tf.identity(self.scale)
         return self._value
 
-    def update(self, finite):
-        """The op setting the next step's scale from this step's ``finite`` (bool)."""
+    def update(self, finite, ready=None):
+        """The op setting the next step's scale from this step's ``finite`` (bool); with
+        ``ready`` (bool, gradient accumulation) only when it is True, at an update."""
         scale = self.value()
-        good = tf.identity(self.good_steps) + 1
+        old_good = tf.identity(self.good_steps)
+        good = old_good + 1
         grow = tf.logical_and(finite, good >= self.growth_interval)
         new_scale = tf.where(finite, tf.where(grow, scale * 2.0, scale),
                              tf.maximum(scale * 0.5, 1.0))
         new_good = tf.where(tf.logical_and(finite, tf.logical_not(grow)), good,
                             tf.zeros_like(good))
+        if ready is not None:
+            new_scale = tf.where(ready, new_scale, scale)
+            new_good = tf.where(ready, new_good, old_good)
         return tf.group(self.scale.assign(new_scale), self.good_steps.assign(new_good))
 
 
@@ -379,3 +494,52 @@ class AdamWeightDecayOptimizer(tf.train.Optimizer):
         if match is not None:
             return match.group(1)
         return param_name
+
+
+class LambOptimizer(AdamWeightDecayOptimizer):
+    """LAMB (You et al. 2019, https://arxiv.org/abs/1904.00962): Adam's step with weight
+    decay, rescaled for each variable by its trust ratio.
+
+    For each variable w with gradient g, at update t = global_step + 1:
+        m <- beta_1 m + (1 - beta_1) g;   v <- beta_2 v + (1 - beta_2) g^2
+        r = (m / (1 - beta_1^t)) / (sqrt(v / (1 - beta_2^t)) + epsilon) + weight_decay_rate w
+        w <- w - lr * (|w| / |r|) * r
+    with |.| the L2 norm of the whole variable, and the trust ratio |w| / |r| taken as 1
+    when either norm is 0. Variables matching exclude_from_weight_decay (LayerNorm,
+    bias) get neither decay nor trust ratio (as NVIDIA's BERT and TensorFlow Addons do).
+    The moments keep Adam's slot names (adam_m, adam_v), so a checkpoint keeps the
+    released layout.
+    """
+
+    def __init__(self, learning_rate, global_step, name="LambOptimizer", **options):
+        super(LambOptimizer, self).__init__(learning_rate, name=name, **options)
+        self.global_step = global_step
+
+    def _apply_one(self, grad, param):
+        param_name = self._get_variable_name(param.name)
+        m, v = self._slot_pair(param)
+        dtype = param.dtype.base_dtype
+        step = tf.cast(self.global_step, dtype) + 1.0
+        m_new = self.beta_1 * m + (1.0 - self.beta_1) * grad
+        v_new = self.beta_2 * v + (1.0 - self.beta_2) * tf.square(grad)
+        m_hat = m_new / (1.0 - tf.pow(tf.constant(self.beta_1, dtype), step))
+        v_hat = v_new / (1.0 - tf.pow(tf.constant(self.beta_2, dtype), step))
+        update = m_hat / (tf.sqrt(v_hat) + self.epsilon)
+        ratio = tf.constant(1.0, dtype)
+        if self._do_use_weight_decay(param_name):
+            update += self.weight_decay_rate * param
+            w_norm, r_norm = tf.norm(param), tf.norm(update)
+            ratio = tf.where(tf.logical_and(w_norm > 0.0, r_norm > 0.0),
+                             w_norm / tf.maximum(r_norm, 1e-30), ratio)
+        step_size = tf.cast(self.learning_rate, dtype) * ratio
+        with tf.control_dependencies([m_new, v_new, update]):
+            return tf.group(_assign(m, m_new), _assign(v, v_new),
+                            _assign(param, param - step_size * update))
+
+
+def _assign(variable, value):
+    """Sets ``variable`` (a resource variable through its handle: in a replica, that
+    replica's copy) to ``value``."""
+    if variable.dtype == variable.dtype.base_dtype:
+        return tf.raw_ops.AssignVariableOp(resource=variable.handle, value=value)
+    return tf.assign(variable, value).op

@@ -16,6 +16,10 @@ A SavedModel of ``run_ner.py --do_export`` (its signature outputs ``tag_ids``) i
 too: a header ``text  entities``, then each line and its entities as JSON
 (krbert/tagging/serving.py, docs/ner.md).
 
+A SavedModel of ``run_squad.py --do_export`` answers questions instead: one
+``question<TAB>context`` a line in, ``question  answer  probability`` out
+(krbert/span/serving.py).
+
 Input: --input_file, or stdin when it is not given (or is ``-``); one text per line, or
 for a model of sentence pairs (KORNLI, KORSTS, a custom task with --text_b_column) two
 texts per line, ``text<TAB>text_b`` (split at the first tab).
@@ -57,6 +61,7 @@ from krbert.classifier import model as classifier_model
 from krbert.classifier import custom_task, tasks
 from krbert.estimator import runtime
 from krbert.files import atomic, paths
+from krbert.span import serving as span_serving
 from krbert.tagging import serving as tagging_serving
 from krbert.tf_compat import tf
 
@@ -442,6 +447,12 @@ def main(_):
     started = time.time()
     handle = open_input(FLAGS.input_file)
     config_proto = runtime.session_config()
+    if FLAGS.saved_model and span_serving.is_span_saved_model(
+            classifier_model.find_saved_model(FLAGS.saved_model)):
+        span_serving.predict_file(classifier_model.find_saved_model(FLAGS.saved_model), handle,
+                                  FLAGS.input_file or "<stdin>", FLAGS.output_file,
+                                  FLAGS.batch_size, config_proto)
+        return
     if FLAGS.saved_model:
         model = model_from_saved_model(FLAGS, config_proto)
     else:

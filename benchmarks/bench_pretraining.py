@@ -1,7 +1,16 @@
-"""Pretraining speed on the CPU: BERT-mini, batch 64, seq 128, 20 predictions.
+"""Pretraining speed on the CPU: BERT-mini, batch 64, seq 128, 20 predictions; and the
+model card's shape, BERT-medium, batch 16, seq 128, 20 predictions.
 
     python benchmarks/bench_pretraining.py                    every setting, 100 steps
     python benchmarks/bench_pretraining.py --steps 40 --settings default,xla_jit
+    python benchmarks/bench_pretraining.py --settings medium_float32,medium_bfloat16,\
+        medium_original --medium_steps 14
+
+The medium rows (vocab/bert_config_medium.json) come from one run each, in one process
+per row: ours in float32, ours with --use_bfloat16, and the original release's
+run_pretraining.py (ORIGINAL_BERT, default /work/ref/bert; run under TensorFlow 2.15
+through benchmarks/original_bert.py, so that row needs TF=2). Each gives examples/s after
+the first step and the wall-clock seconds of the whole training call.
 
 Writes synthetic TFRecords (random ids, vocab 20,000) to a temporary folder and trains
 vocab/bert_config_mini.json through run_pretraining's model_fn and input_fn, one child
@@ -50,7 +59,13 @@ SETTINGS = [
     ("bfloat16", {}, {"bfloat16": True}),
     ("bfloat16 + xla_jit", {}, {"bfloat16": True, "xla_jit": True}),
     ("matmul ceiling", {}, {"ceiling": True}),
+    ("medium float32", {}, {"medium": True}),
+    ("medium bfloat16", {}, {"medium": True, "bfloat16": True}),
+    ("medium original", {}, {"medium": True, "original": True}),
 ]
+MEDIUM_CONFIG = os.path.join(common.ROOT, "vocab", "bert_config_medium.json")
+MEDIUM_BATCH = 16
+ORIGINAL_BERT = os.environ.get("ORIGINAL_BERT", "/work/ref/bert")
 KEYS = {name.replace(" ", "_").replace("+", "").replace("__", "_").lower(): name
         for name, _, _ in SETTINGS}
 
@@ -108,7 +123,8 @@ def original_input_fn(path, spec):
 
 
 def run_one(options, data, out, steps):
-    """Trains ``steps`` steps; returns examples/s over WINDOW and the per-step losses."""
+    """Trains ``steps`` steps; returns examples/s over WINDOW (medium: after the first
+    step), the seconds of the training call and the per-step losses."""
     import modeling
     import run_pretraining
     from krbert.estimator import runtime
@@ -127,14 +143,17 @@ def run_one(options, data, out, steps):
         def after_run(self, run_context, run_values):
             self.step += 1
             self.losses.append(float(run_values.results))
-            if self.step in WINDOW:
+            if self.step in window:
                 self.times[self.step] = time.time()
                 self.cpu[self.step] = sum(os.times()[:2])  # user + system, all threads
 
+    medium = options.get("medium")
+    window = (1, steps) if medium else WINDOW
+    batch = MEDIUM_BATCH if medium else BATCH
     tf.logging.set_verbosity(tf.logging.ERROR)
     if options.get("xla_jit"):
         run_pretraining.enable_cpu_xla()
-    config = modeling.BertConfig.from_json_file(CONFIG)
+    config = modeling.BertConfig.from_json_file(MEDIUM_CONFIG if medium else CONFIG)
     run_config = runtime.make_run_config(
         out, use_tpu=False, save_checkpoints_steps=10 ** 6, log_step_count_steps=10 ** 6,
         config_proto=runtime.session_config(
@@ -144,18 +163,41 @@ def run_one(options, data, out, steps):
         config, None, 1e-4, num_train_steps=10000, num_warmup_steps=100, use_tpu=False,
         use_one_hot_embeddings=options.get("one_hot", False),
         compute_dtype=tf.bfloat16 if options.get("bfloat16") else tf.float32,
-        output_dir=out, log_every_n_steps=10 ** 6, train_batch_size=BATCH)
-    estimator = runtime.make_estimator(model_fn, run_config, False, BATCH)
+        options=run_pretraining.TrainingOptions(
+            1e-4, 10000, 100, output_dir=out, log_every_n_steps=10 ** 6,
+            train_batch_size=batch))
+    estimator = runtime.make_estimator(model_fn, run_config, False, batch)
     if options.get("pipeline") == "original":
         input_fn = original_input_fn(data, pretraining_records.feature_spec(SEQ, PREDS))
     else:
         input_fn = run_pretraining.input_fn_builder([data], SEQ, PREDS, True, seed=SEED)
     probe = Probe()
+    start = time.time()
     estimator.train(input_fn, hooks=[probe], max_steps=steps)
-    examples = (WINDOW[1] - WINDOW[0]) * BATCH
-    return {"examples_per_s": examples / (probe.times[WINDOW[1]] - probe.times[WINDOW[0]]),
-            "examples_per_cpu_s": examples / (probe.cpu[WINDOW[1]] - probe.cpu[WINDOW[0]]),
-            "load": os.getloadavg()[0], "losses": probe.losses}
+    examples = (window[1] - window[0]) * batch
+    return {"examples_per_s": examples / (probe.times[window[1]] - probe.times[window[0]]),
+            "examples_per_cpu_s": examples / (probe.cpu[window[1]] - probe.cpu[window[0]]),
+            "seconds": time.time() - start, "load": os.getloadavg()[0],
+            "losses": probe.losses}
+
+
+def run_original(data, out, steps):
+    """The original release's run_pretraining.py at the medium shape (original_bert.py)."""
+    probe = out + ".json"
+    flags = {"bert_config_file": MEDIUM_CONFIG, "input_file": data, "output_dir": out,
+             "do_train": True, "train_batch_size": MEDIUM_BATCH, "max_seq_length": SEQ,
+             "max_predictions_per_seq": PREDS, "num_train_steps": steps,
+             "num_warmup_steps": 100, "learning_rate": 1e-4,
+             "save_checkpoints_steps": 10 ** 6, "iterations_per_loop": 10 ** 6}
+    start = time.time()
+    subprocess.run([sys.executable, os.path.join(common.ROOT, "benchmarks", "original_bert.py"),
+                    ORIGINAL_BERT, probe, "--"] + ["--%s=%s" % item for item in flags.items()],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seconds = time.time() - start
+    with open(probe) as handle:
+        times = json.load(handle)["times"]
+    return {"examples_per_s": (len(times) - 1) * MEDIUM_BATCH / (times[-1] - times[0]),
+            "seconds": seconds, "load": os.getloadavg()[0]}
 
 
 def run_ceiling(options):
@@ -179,23 +221,40 @@ def print_ceiling(setting, result):
                result["examples_per_s"], "examples/s", "upper bound")
 
 
+def print_medium(setting, result, steps):
+    """The two rows of a medium-shape setting: examples/s after step 1, total seconds."""
+    benchmark = "pretraining bert-medium"
+    common.row(benchmark, "%s, batch 16, seq 128, steps 2-%d (load %.1f)" % (
+        setting, steps, result["load"]), result["examples_per_s"], "examples/s")
+    common.row(benchmark, "%s: the training call, %d steps" % (setting, steps),
+               result["seconds"], "s")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=100, help="steps per setting (> 70)")
     parser.add_argument("--settings", default=",".join(KEYS),
                         help="comma-separated, of: " + ", ".join(KEYS))
+    parser.add_argument("--medium_steps", type=int, default=14,
+                        help="steps of each medium-shape setting (>= 2)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child = json.loads(args.child)
-        if child["options"].get("ceiling"):
-            result = run_ceiling(child["options"])
+        options = child["options"]
+        steps = args.medium_steps if options.get("medium") else args.steps
+        if options.get("ceiling"):
+            result = run_ceiling(options)
+        elif options.get("original"):
+            result = run_original(child["data"], child["out"], steps)
         else:
-            result = run_one(child["options"], child["data"], child["out"], args.steps)
+            result = run_one(options, child["data"], child["out"], steps)
         print("RESULT " + json.dumps(result))
         return
     if args.steps <= WINDOW[1]:
         sys.exit("error: --steps must exceed %d" % WINDOW[1])
+    if args.medium_steps < 2:
+        sys.exit("error: --medium_steps must be at least 2")
     unknown = [k for k in args.settings.split(",") if k not in KEYS]
     if unknown:
         sys.exit("error: unknown setting %s; choose from %s" % (unknown, ", ".join(KEYS)))
@@ -212,15 +271,20 @@ def main():
             child = json.dumps({"options": options, "data": data, "out": out})
             proc = subprocess.run(
                 [sys.executable, os.path.abspath(__file__), "--steps", str(args.steps),
-                 "--child", child], env=dict(os.environ, **env),
+                 "--medium_steps", str(args.medium_steps), "--child", child],
+                env=dict(os.environ, **env),
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
             lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
             setting = "TF %s, %s" % (TF_VERSION, name)
             if proc.returncode or not lines:
-                common.row("pretraining bert-mini", setting, "failed: " +
+                common.row("pretraining bert-%s" % ("medium" if options.get("medium")
+                                                    else "mini"), setting, "failed: " +
                            (proc.stderr.strip().splitlines() or ["?"])[-1], "")
                 continue
             result = json.loads(lines[-1][len("RESULT "):])
+            if options.get("medium"):
+                print_medium(setting, result, args.medium_steps)
+                continue
             if options.get("ceiling"):
                 print_ceiling(setting, result)
                 continue

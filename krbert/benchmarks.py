@@ -1,6 +1,6 @@
 """The benchmark list: every task scripts/evaluate.sh can fine-tune a checkpoint on.
 
-    Benchmark(name, script, data_files, flags, metrics, headline)
+    Benchmark(name, script, data_files, flags, metrics, headline, scale=100.0)
 
 - ``name``: the task as users name it (KORNLI, KORSTS, ...), what TASKS= chooses;
 - ``script``: the root script that fine-tunes it (run_classifier.py, ...);
@@ -8,7 +8,10 @@
 - ``flags``: "--flag=value" strings; ``{data_dir}`` and ``{output_dir}`` are filled in;
 - ``metrics``: the keys of the result files to show (``key = value`` lines of
   eval_results.txt and <split>_eval_results.txt, whose ``split = `` line says dev or test);
-- ``headline``: the metric the benchmark reports (shown x100, first).
+- ``headline``: the metric the benchmark reports (shown first);
+- ``scale``: what the script's figures are multiplied by in the table: 100 for fractions
+  (accuracy, correlations), 1 for scripts that write percentages already (run_squad.py's
+  exact match and F1, run_ner.py's F1s); a loss is always shown as it is.
 
 The entries come from the task modules: krbert.classifier.tasks.BENCHMARKS and, when
 present, krbert.span.tasks.BENCHMARKS and krbert.tagging.tasks.BENCHMARKS.
@@ -19,7 +22,9 @@ import importlib
 import math
 import os
 
-Benchmark = collections.namedtuple("Benchmark", "name script data_files flags metrics headline")
+Benchmark = collections.namedtuple("Benchmark",
+                                   "name script data_files flags metrics headline scale",
+                                   defaults=(100.0,))
 
 MODULES = ("krbert.classifier.tasks", "krbert.span.tasks", "krbert.tagging.tasks")
 RESULT_FILES = ("eval_results.txt", "test_eval_results.txt", "test_results.txt")
@@ -103,14 +108,14 @@ def format_cell(values, scale=100.0):
 
 def table(rows):
     """Text table lines: task, metric, dev, test; ``rows`` are (benchmark, [results of each
-    seed's run]) with results as read_results'. Metrics are x100 (correlations and
-    accuracies as percentages; a loss as is, x1), mean ± sd (seeds)."""
+    seed's run]) with results as read_results'. Metrics are times the benchmark's
+    scale (correlations and accuracies as percentages; a loss as is), mean ± sd (seeds)."""
     lines = [("task", "metric", "dev", "test")]
     for benchmark, runs in rows:
         metrics = [benchmark.headline] + [m for m in benchmark.metrics
                                          if m != benchmark.headline]
         for metric in metrics:
-            scale = 1.0 if "loss" in metric else 100.0
+            scale = 1.0 if "loss" in metric else benchmark.scale
             cells = []
             for split in ("dev", "test"):
                 values = [run[split][metric] for run in runs

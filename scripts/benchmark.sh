@@ -21,7 +21,7 @@ export DATA_DIR=${DATA_DIR:-data}
 if [ $# -gt 0 ]; then
   names=("$@")
 else
-  names=(tokenizer build_vocab corpus pretraining_data pretraining classifier inference ner)
+  names=(tokenizer build_vocab corpus pretraining_data pretraining classifier inference ner squad)
 fi
 echo "Benchmarks on $(nproc) cores, $("$VENV/bin/python" -c 'import sys; from krbert import tf_compat; print("Python %d.%d, TensorFlow %s" % (sys.version_info[0], sys.version_info[1], tf_compat.TF_VERSION))' 2>/dev/null)"
 echo

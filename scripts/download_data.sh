@@ -16,6 +16,8 @@
 #   klue/    klue-{nli,sts}-v1.1_{train,dev}.json, klue-ner-v1.1_train.tsv (21,008 sentences,
 #            the KLUE paper's count) and klue-ner-v1.1_dev.tsv (5,000)
 #                                         github.com/KLUE-benchmark/KLUE (CC BY-SA 4.0)
+#   korquad/ KorQuAD_v1.0_train.json (60,407 questions)  KorQuAD_v1.0_dev.json (5,774)
+#                                         korquad.github.io (CC BY-ND 2.0 KR)
 #
 # Checksums: SUMS below holds the sha256 of the files as they are in the project's shared
 # data copy (xnli dev/test, the three KorSTS files, the two KLUE dev files); they were not
@@ -30,6 +32,7 @@ HATE=https://raw.githubusercontent.com/kocohub/korean-hate-speech/master
 KRBERT=https://raw.githubusercontent.com/snunlp/KR-BERT/master/krbert_tensorflow
 KRMEDIUM=https://raw.githubusercontent.com/snunlp/KR-BERT-MEDIUM/master
 KLUE=https://raw.githubusercontent.com/KLUE-benchmark/KLUE/main/klue_benchmark
+KORQUAD=https://korquad.github.io/dataset
 
 fetch() {  # url destination
   if [ -s "$2" ]; then echo "  have $2"; return 0; fi
@@ -101,6 +104,25 @@ if [ ! -s "$DATA_DIR/corpus/nsmc_reviews.txt" ]; then
     > "$DATA_DIR/corpus/nsmc_reviews.txt"
 fi
 echo "  ok   $DATA_DIR/corpus ($(cat "$DATA_DIR"/corpus/*.txt | wc -l) lines)"
+
+check_git_blob() {  # file expected_git_blob_id
+  # The id git gives the file's content (sha1 of "blob <size>\0" and the bytes): the
+  # publisher's repository (github.com/korquad/korquad.github.io, dataset/) lists it.
+  local id
+  id=$({ printf 'blob %s\0' "$(wc -c < "$1" | tr -d ' ')"; cat "$1"; } | sha1sum | cut -d' ' -f1)
+  if [ "$id" != "$2" ]; then
+    echo "error: $1 has git blob id $id, expected $2 (the published file); delete it and" \
+      "run again" >&2
+    exit 1
+  fi
+  echo "  ok   $1 (git blob $id)"
+}
+
+echo "KorQuAD 1.0 -> $DATA_DIR/korquad"
+fetch "$KORQUAD/KorQuAD_v1.0_train.json" "$DATA_DIR/korquad/KorQuAD_v1.0_train.json"
+fetch "$KORQUAD/KorQuAD_v1.0_dev.json" "$DATA_DIR/korquad/KorQuAD_v1.0_dev.json"
+check_git_blob "$DATA_DIR/korquad/KorQuAD_v1.0_train.json" 82e3c5939e5e61a1c4ae94e42676800e88ec52a6
+check_git_blob "$DATA_DIR/korquad/KorQuAD_v1.0_dev.json" 6849d8c79140447018f5701a0453835c96608a07
 
 echo "Published vocabularies and configs -> $DATA_DIR/krbert"
 fetch "$KRMEDIUM/20000-vocab.txt" "$DATA_DIR/krbert/vocab_krmedium_20000.txt"

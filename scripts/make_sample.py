@@ -24,6 +24,8 @@ headers and formats, so any script reads the sample with DATA_DIR=data/sample. W
     reviews/{train,dev,test}.csv  a custom-task example (docs/pairs.md): NSMC rows 1-300,
                               301-400 and 401-500 of the training split as CSV with the
                               columns review, sentiment (negative / positive)
+    korquad/KorQuAD_v1.0_dev.json  the first 6 articles, unchanged (its "version" kept;
+                              written with json.dumps(ensure_ascii=False))
 
 The published KR-BERT vocabularies (krbert/) are not part of the sample: their licence is
 not stated. Prints one line per file: rows (lines for the corpus) and bytes.
@@ -61,6 +63,11 @@ JSON_LISTS = [
 CORPORA = [
     ("corpus/nsmc_reviews.txt", 24000, True),
     ("corpus/news_comments.txt", 2000, False),
+]
+
+# (SQuAD-format file, articles kept from the top)
+SQUAD_FILES = [
+    ("korquad/KorQuAD_v1.0_dev.json", 6),
 ]
 
 
@@ -136,6 +143,11 @@ def make_sample(data_dir, output_dir):
     for name, count, complete in CORPORA:
         lines = cut_corpus(read_lines(os.path.join(data_dir, name)), count, complete)
         written.append((name, len(lines), write_lines(os.path.join(output_dir, name), lines)))
+    for name, articles in SQUAD_FILES:
+        document = json.loads(b"".join(read_lines(os.path.join(data_dir, name))).decode("utf-8"))
+        document["data"] = document["data"][:articles]
+        text = json.dumps(document, ensure_ascii=False).encode("utf-8")
+        written.append((name, articles, write_lines(os.path.join(output_dir, name), [text])))
     return written
 
 

@@ -474,11 +474,11 @@ def test_an_hf_model_with_weights_no_layout_here_maps(pretrained_tiny, pretraine
                                                       tmp_path):
     from safetensors.numpy import load_file
     tensors = load_file(os.path.join(pretrained_tiny_hf[0], "model.safetensors"))
-    tensors["qa_outputs.weight"] = np.zeros([2, 32], np.float32)
+    tensors["extra_head.weight"] = np.zeros([2, 32], np.float32)
     folder = bert_folder(tmp_path, "model.safetensors", tensors)
     (folder / "config.json").write_text(open(pretrained_tiny_hf[0] + "/config.json").read())
     error = one_line_error(["--to=tf", "--hf_dir=%s" % folder, "--output_dir=%s" % tmp_path])
-    assert "holds 1 variable(s) no BERT layout here maps: qa_outputs.weight" in error
+    assert "holds 1 variable(s) no BERT layout here maps: extra_head.weight" in error
 
 
 @needs_safetensors

@@ -153,7 +153,7 @@ def pretraining(tmp_path_factory):
 
 def logged_losses(log):
     """[(step, loss, masked_lm_loss, next_sentence_loss)] of the progress lines."""
-    return re.findall(r"step (\d+): .*?\bloss = (\S+), .*masked_lm_loss = (\S+), "
+    return re.findall(r"step (\d+) of \d+ \S+: .*?\bloss = (\S+), .*masked_lm_loss = (\S+), "
                       r"next_sentence_loss = (\S+?),?\s", log)
 
 
@@ -171,11 +171,17 @@ def test_pretraining_on_two_cpu_replicas_matches_one_device(pretraining):
 def test_pretraining_on_two_workers_matches_one_device_and_only_the_chief_saves(
         pretraining):
     out = str(pretraining["tmp"] / "two_workers")
+    ordered = str(pretraining["tmp"] / "one_device_ordered")
+    run("run_pretraining.py", flags(dict(pretraining["flags"], output_dir=ordered,
+                                         shuffle_buffer=1)))
+    # Each worker reads its own share of the records: with the input order fixed (one
+    # file, no shuffle) the two shares make the batch one device reads.
     chief, worker = run_workers("run_pretraining.py", flags(dict(
-        pretraining["flags"], output_dir=out, distribution="multi_worker")))
+        pretraining["flags"], output_dir=out, distribution="multi_worker",
+        shuffle_buffer=1)))
     assert "multi_worker, 2 replica(s) in sync" in chief
     assert "this is worker 1 of 2 tasks" in worker
-    assert assert_same_variables(pretraining["one_device"], out) == STEPS
+    assert assert_same_variables(ordered, out) == STEPS
     assert "Saving checkpoints for %d" % STEPS in chief
     assert "Saving checkpoints" not in worker
     assert not [name for name in os.listdir(out) if name.startswith("tmp_")]
@@ -231,7 +237,7 @@ def test_fp16_on_two_cpu_replicas_keeps_a_loss_scale_in_the_checkpoint(pretraini
     _, log = run("run_pretraining.py", flags(dict(pretraining["flags"], output_dir=out,
                                                   num_cpu_replicas=2, use_fp16=True)),
                  env={distribution.FP16_ON_CPU_VARIABLE: "1"})
-    assert re.search(r"step %d: .*loss_scale = 3\.277e\+04" % STEPS, log)
+    assert re.search(r"step %d of \d+ \S+: .*loss_scale = 3\.277e\+04" % STEPS, log)
     checkpoint = tf.train.latest_checkpoint(out)
     names = dict(tf.train.list_variables(checkpoint))
     assert tf.train.load_variable(checkpoint, "loss_scale") == 2.0 ** 15

@@ -127,12 +127,14 @@ def test_loss_scale_skips_non_finite_steps_and_moves_the_scale(replicas):
         with cpu_session(replicas) as sess:
             sess.run(tf.global_variables_initializer())
             before = sess.run(variables)
+            updates = 0
             for step, (values, (scale, good, moved)) in enumerate(zip(poisons, want), 1):
                 sess.run(train_op, {poison: values})
                 after = sess.run(variables)
                 for name, value in after.items():
                     assert np.all(np.isfinite(value)), (step, name)
-                assert after["global_step"] == step  # skipped steps count too
+                updates += moved
+                assert after["global_step"] == updates  # a skipped step does not count
                 assert after["loss_scale"] == scale, step
                 assert after["loss_scale_good_steps"] == good, step
                 for name in ("dense/kernel", "dense/kernel/adam_m", "dense/bias/adam_v"):
@@ -145,19 +147,23 @@ def test_loss_scale_skips_non_finite_steps_and_moves_the_scale(replicas):
                 before = after
 
 
-def test_split_for_replicas_gives_each_replica_its_slice_of_every_global_batch():
-    ids = np.arange(32, dtype=np.int32).reshape(16, 2)  # 2 global batches of 8 examples
-    # The second of two machines, two replicas each: it feeds replicas 2 and 3 of 4.
+def test_split_for_replicas_gives_each_replica_its_slice_of_its_machines_batches():
+    ids = np.arange(32, dtype=np.int32).reshape(16, 2)
+    # The second of two machines, two replicas each: global batches of 8, this machine's
+    # share 4 (pipeline_params), its replicas 2 and 3 of 4 get 2 each.
     context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=1,
                                          num_replicas_in_sync=4)
+    params = distribution.pipeline_params({"other": 1}, 8, context)
+    assert params == {"other": 1, "batch_size": 4, "input_pipeline": (1, 2)}
+    assert distribution.pipeline_params({}, 8, None) == {"batch_size": 8}
     with tf.Graph().as_default():
-        batches = tf.data.Dataset.from_tensor_slices({"ids": ids}).batch(8, drop_remainder=True)
+        batches = tf.data.Dataset.from_tensor_slices({"ids": ids}).batch(4, drop_remainder=True)
         dataset = distribution.split_for_replicas(batches, context)
         element = tf.data.make_one_shot_iterator(dataset).get_next()
         assert element["ids"].shape.as_list() == [2, 2]
         with tf.Session() as sess:
             got = [sess.run(element)["ids"][:, 0].tolist() for _ in range(4)]
-    assert got == [[8, 10], [12, 14], [24, 26], [28, 30]]
+    assert got == [[0, 2], [4, 6], [8, 10], [12, 14]]
     assert distribution.split_for_replicas(batches, None) is batches
 
 
@@ -374,19 +380,47 @@ class FakeHostContext(object):
         return ("/job:worker/task:%d/device:CPU:0" % self.host, self.host, self.hosts, 8)
 
 
+def read_one_pass(paths, params, batches, shuffle_buffer=100):
+    """The input_ids rows of ``batches`` training batches of run_pretraining's input_fn."""
+    import run_pretraining
+    with tf.Graph().as_default():
+        dataset = run_pretraining.input_fn_builder(paths, 16, 3, True, seed=1,
+                                                   shuffle_buffer=shuffle_buffer)(params)
+        batch = tf.data.make_one_shot_iterator(dataset).get_next()
+        with tf.Session() as sess:
+            return [tuple(row) for _ in range(batches)
+                    for row in sess.run(batch)["input_ids"].tolist()]
+
+
 @pytest.mark.parametrize("files", [1, 4])
 def test_pod_slice_hosts_read_different_pretraining_examples(tmp_path, files):
     import run_pretraining
     from tiny_models import write_records
     paths = [write_records(tmp_path / ("%d.tfrecord" % i), 32, seed=i) for i in range(files)]
-    seen = []
-    for host in range(2):
-        with tf.Graph().as_default():
-            dataset = run_pretraining.input_fn_builder(paths, 16, 3, True, seed=1)(
-                {"batch_size": 8, "context": FakeHostContext(host, 2)})
-            batch = tf.data.make_one_shot_iterator(dataset).get_next()
-            with tf.Session() as sess:
-                seen.append({tuple(row) for _ in range(4)
-                             for row in sess.run(batch)["input_ids"].tolist()})
+    seen = [set(read_one_pass(paths, {"batch_size": 8, "context": FakeHostContext(host, 2)},
+                              4)) for host in range(2)]
     assert seen[0] and seen[1] and not seen[0] & seen[1]
     assert run_pretraining.input_host({}) == (0, 1)
+
+
+@pytest.mark.parametrize("files", [1, 4])
+def test_two_workers_over_one_pass_see_every_example_exactly_once(tmp_path, files):
+    """By record (one file) or by file (four): each worker reads its share only. (The
+    order of the files is shuffled over the epochs, so with several files a worker may
+    start its second epoch before the first ends: there the shares are compared as sets.)"""
+    from test_run_pretraining import write_records
+    paths = [write_records(tmp_path / ("%d.tfrecord" % i), 32, seed=i) for i in range(files)]
+    every = read_one_pass(paths, {"batch_size": 32}, files, shuffle_buffer=1)
+    everything = set(read_one_pass(paths, {"batch_size": 32}, 4 * files))
+    assert len(everything) == 32 * files  # distinct records
+    context = [tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=worker,
+                                          num_replicas_in_sync=2) for worker in range(2)]
+    # A global batch of 16: each worker reads 8 a step; one pass is 2 * files steps.
+    seen = [read_one_pass(paths, distribution.pipeline_params({}, 16, context[worker]),
+                          2 * files, shuffle_buffer=1) for worker in range(2)]
+    if files == 1:
+        assert sorted(seen[0] + seen[1]) == sorted(every)
+        assert seen[0] == every[0::2] and seen[1] == every[1::2]
+    longer = [set(read_one_pass(paths, distribution.pipeline_params({}, 16, context[worker]),
+                                8 * files)) for worker in range(2)]
+    assert not longer[0] & longer[1] and longer[0] | longer[1] == everything

@@ -25,9 +25,10 @@ from tiny_models import run_pretraining as run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def progress(log):
-    """{step: {name: value}} from the 'step N: name = value, ...' progress lines."""
+    """{step: {name: value}} from the 'step N of T (p%): name = value, ...' progress
+    lines."""
     steps = {}
-    for match in re.finditer(r"step (\d+): (learning_rate = .*)", log):
+    for match in re.finditer(r"step (\d+) of [\d,]+ \([\d.]+%\): (learning_rate = .*)", log):
         steps[int(match.group(1))] = {k: float(v) for k, v in
                                       re.findall(r"(\w+) = ([-+.\deE]+|nan|inf)", match.group(2))}
     return steps

@@ -14,6 +14,7 @@ Name pairs (L the layer, kernels [in, out] here and [out, in] in transformers):
     cls/seq_relationship/output_weights [2, H] cls.seq_relationship.weight    (as is)
     output_weights [C, H] (run_classifier)    classifier.weight               (as is)
     tagger/output_weights [L, H] (run_ner)    classifier.weight of BertForTokenClassification
+    cls/squad/output_weights [2, H] (run_squad) qa_outputs.weight             (as is)
 
 A bare ``BertModel`` has no ``bert.`` prefix. transformers ties the masked-LM decoder
 (``cls.predictions.decoder.{weight, bias}``) to the word embeddings and to
@@ -43,6 +44,7 @@ HEADS = {
     "BertForMaskedLM": ("mlm",),
     "BertForSequenceClassification": ("classifier",),
     "BertForTokenClassification": ("tagger",),
+    "BertForQuestionAnswering": ("span",),
 }
 
 TF_TO_HF_ACT = {"gelu": "gelu_new", "gelu_exact": "gelu", "relu": "relu", "tanh": "tanh"}
@@ -51,8 +53,10 @@ TF_TO_HF_ACT = {"gelu": "gelu_new", "gelu_exact": "gelu", "relu": "relu", "tanh"
 HF_TANH_GELUS = ("gelu_new", "gelu_pytorch_tanh", "gelu_fast")
 HF_EXACT_GELUS = ("gelu", "gelu_python")
 
-_SKIPPED_SUFFIXES = ("/adam_m", "/adam_v", "/Adam", "/Adam_1", "/Momentum")
-_SKIPPED_NAMES = ("global_step", "beta1_power", "beta2_power")
+_SKIPPED_SUFFIXES = ("/adam_m", "/adam_v", "/Adam", "/Adam_1", "/Momentum",
+                     "/grad_accum")  # the last: gradient accumulation's sums
+_SKIPPED_NAMES = ("global_step", "beta1_power", "beta2_power", "grad_accum_micro_steps",
+                  "loss_scale", "loss_scale_good_steps")
 _HF_BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")
 
 
@@ -113,6 +117,8 @@ def variable_pairs(num_layers, heads=(), prefix="bert.", pooler=True):
                   ("output_bias", "classifier.bias", False)]
     if "tagger" in heads:
         pairs += tagger_pairs()
+    if "span" in heads:
+        pairs += span_head_pairs()
     return pairs
 
 
@@ -121,6 +127,19 @@ def tagger_pairs():
     layer on every token; [L, H] on both sides, as is)."""
     return [("tagger/output_weights", "classifier.weight", False),
             ("tagger/output_bias", "classifier.bias", False)]
+
+
+def span_head_pairs():
+    """run_squad.py's span head and transformers' BertForQuestionAnswering.qa_outputs: the
+    same [2, H] matrix (row 0 start, row 1 end) and bias [2]."""
+    return [("cls/squad/output_weights", "qa_outputs.weight", False),
+            ("cls/squad/output_bias", "qa_outputs.bias", False)]
+
+
+def has_pooler(heads):
+    """Whether transformers' model with ``heads`` has a pooler: BertForQuestionAnswering and
+    BertForTokenClassification have none, so their conversions leave bert/pooler out."""
+    return "span" not in heads and "tagger" not in heads
 
 
 def expected_shapes(config, heads=(), num_labels=None, pooler=True):
@@ -133,7 +152,8 @@ def expected_shapes(config, heads=(), num_labels=None, pooler=True):
               "cls/seq_relationship/output_weights": [2, h],
               "cls/seq_relationship/output_bias": [2],
               "output_weights": [num_labels, h], "output_bias": [num_labels],
-              "tagger/output_weights": [num_labels, h], "tagger/output_bias": [num_labels]}
+              "tagger/output_weights": [num_labels, h], "tagger/output_bias": [num_labels],
+              "cls/squad/output_weights": [2, h], "cls/squad/output_bias": [2]}
     result = {}
     for tf_name, _, _ in variable_pairs(config["num_hidden_layers"], heads, pooler=pooler):
         if tf_name in shapes:
@@ -172,6 +192,8 @@ def heads_of_checkpoint(names, where):
         found.add("classifier")
     if any(name.startswith("tagger/") for name in names):
         found.add("tagger")
+    if any(name.startswith("cls/squad/") for name in names):
+        found.add("span")
     for architecture, heads in sorted(HEADS.items()):
         if architecture != "BertForMaskedLM" and set(heads) == found:
             return architecture, heads
@@ -267,6 +289,8 @@ def heads_of_hf(names, prefix, architectures=()):
     if any(name.startswith("classifier.") for name in names):
         heads.append("tagger" if "BertForTokenClassification" in architectures
                      else "classifier")
+    if any(name.startswith("qa_outputs.") for name in names):
+        heads.append("span")
     architecture = [a for a, h in sorted(HEADS.items()) if list(h) == heads]
     architecture = architecture[0] if architecture else "+".join(heads)
     return architecture, tuple(heads), (prefix + "pooler.dense.weight") in names

@@ -26,6 +26,7 @@ OPTIONAL_PARTS = (  # (name prefix, what it is): started afresh when the checkpo
     ("cls/predictions/", "masked-LM head"),
     ("cls/seq_relationship/", "next-sentence head"),
     ("output_", "classifier"),
+    ("cls/squad/", "span head"),
 )
 
 

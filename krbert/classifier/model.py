@@ -84,7 +84,7 @@ def create_model(bert_config, is_training, features, num_labels, use_one_hot_emb
     pooled = model.get_pooled_output()
     output_weights = tf.get_variable(
         CLASSIFIER_WEIGHTS, [num_labels, bert_config.hidden_size],
-        initializer=tf.truncated_normal_initializer(stddev=0.02))
+        initializer=modeling.create_initializer(0.02))
     output_bias = tf.get_variable("output_bias", [num_labels],
                                   initializer=tf.zeros_initializer())
     with tf.variable_scope("loss"):

@@ -9,11 +9,14 @@ checks, the strategy and the slice of each global batch every replica reads.
                                    their GPUs (or CPU): MultiWorkerMirroredStrategy
     --use_fp16                     float16 compute with a dynamic loss scale (GPUs)
 
---train_batch_size stays the global batch. Every step each replica reads its consecutive
-slice of one global batch (split_for_replicas), the replicas' gradients are summed and
-every replica applies the same update (optimization.py), so N replicas make the step one
-device makes with the whole batch. Evaluation and prediction run on one device (on the
-chief). Without these flags nothing changes: one device, or the TPU, via TPUEstimator.
+--train_batch_size stays the global batch. Each machine reads only its own share of the
+input (by file, or by record when there are fewer files than machines: pipeline_params)
+and each of its replicas a consecutive slice of that share (split_for_replicas); the
+replicas' gradients are summed and every replica applies the same update
+(optimization.py), so N replicas make the step one device makes with the whole batch (the
+same examples when the input order is fixed: one file, --shuffle_buffer=1). Evaluation
+and prediction run on one device (on the chief). Without these flags nothing changes: one
+device, or the TPU, via TPUEstimator.
 """
 
 import os
@@ -238,30 +241,48 @@ def _local_devices(kind, num_gpus, cpu_replicas):
     return ["/cpu:0"]
 
 
-def split_for_replicas(dataset, input_context):
-    """The per-replica batches this input pipeline feeds, from a dataset of global batches.
+def pipeline_params(params, batch_size, input_context):
+    """The input_fn params of this input pipeline (one per machine): its share of the
+    global ``batch_size`` as ``batch_size``, and ``input_pipeline`` (index, count), by
+    which the pipeline reads only its own share of the input (by file when there are at
+    least as many files as pipelines, else by record), as TPU hosts do. Without an
+    input_context: the global batch, one pipeline."""
+    if input_context is None or input_context.num_input_pipelines <= 1:
+        return dict(params, batch_size=batch_size)
+    count = input_context.num_input_pipelines
+    return dict(params, batch_size=batch_size // count,
+                input_pipeline=(input_context.input_pipeline_id, count))
 
-    Each element of ``dataset`` (a dict of tensors [G, ...]) is cut into
-    num_replicas_in_sync consecutive slices [G/N, ...]; this pipeline (one per machine)
-    keeps its own replicas' slices, in order, which the strategy hands to its devices in
-    turn. So every step the replicas together see exactly one global batch, the one a
-    single device would read. Without an input_context the dataset is returned as is.
+
+def split_for_replicas(dataset, input_context):
+    """The per-replica batches this input pipeline feeds, from its own batches.
+
+    Each element of ``dataset`` (a dict of tensors [G/M, ...], this pipeline's share of a
+    global batch of G, M pipelines: see pipeline_params) is cut into as many consecutive
+    slices as this machine has replicas, which the strategy hands to its devices in turn.
+    So every step the replicas together see one global batch: the machines' shares.
+    Without an input_context the dataset is returned as is.
     """
     if input_context is None:
         return dataset
-    replicas = input_context.num_replicas_in_sync
-    local = replicas // input_context.num_input_pipelines
-    first = input_context.input_pipeline_id * local
+    local = input_context.num_replicas_in_sync // input_context.num_input_pipelines
+    return split_batches(dataset, local) if local > 1 else dataset
 
-    def slices(batch):
+
+def split_batches(dataset, count):
+    """Each batch of ``dataset`` (a dict of tensors [G, ...], G a multiple of ``count``)
+    as ``count`` consecutive batches [G/count, ...] (gradient accumulation's
+    micro-batches)."""
+
+    def parts(batch):
         def cut(tensor):
-            shape = tf.shape(tensor)
-            parts = tf.reshape(tensor, tf.concat([[replicas, shape[0] // replicas],
-                                                  shape[1:]], axis=0))[first:first + local]
             static = tensor.shape.as_list()
-            parts.set_shape([local, None if static[0] is None else static[0] // replicas]
-                            + static[1:])
-            return parts
+            shape = tf.shape(tensor)
+            pieces = tf.reshape(tensor, tf.concat([[count, shape[0] // count], shape[1:]],
+                                                  axis=0))
+            pieces.set_shape([count, None if static[0] is None else static[0] // count]
+                             + static[1:])
+            return pieces
         return tf.data.Dataset.from_tensor_slices(tf.nest.map_structure(cut, batch))
 
-    return dataset.flat_map(slices)
+    return dataset.flat_map(parts)

@@ -197,7 +197,8 @@ class StrategyEstimator(object):
     TPUEstimator: train/evaluate/predict take an ``input_fn(params)`` of batches of
     ``params["batch_size"]``, the global batch of that mode.
 
-    Training gives every replica its slice of each global batch
+    Training gives every machine its own share of the input and of each global batch
+    (distribution.pipeline_params), every replica its slice of that
     (distribution.split_for_replicas); with multi_worker it goes through
     tf.estimator.train_and_evaluate (the only way the Estimator trains on a cluster),
     with a PeerWatch that stops this task when another one never joins or dies. Evaluation and
@@ -225,7 +226,8 @@ class StrategyEstimator(object):
         batch_size = self._batch_sizes[mode]
 
         def estimator_input_fn(params, input_context=None):
-            dataset = input_fn(dict(params, batch_size=batch_size))
+            dataset = input_fn(distribution_lib.pipeline_params(params, batch_size,
+                                                                input_context))
             return distribution_lib.split_for_replicas(dataset, input_context)
 
         return estimator_input_fn

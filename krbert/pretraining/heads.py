@@ -58,7 +58,8 @@ def _loss_and_log_probs(logits, labels):
 
 
 def get_masked_lm_output(bert_config, input_tensor, output_weights, positions,
-                         label_ids, label_weights, compute_dtype=tf.float32):
+                         label_ids, label_weights, compute_dtype=tf.float32,
+                         weight_total=None):
     """Masked LM head and loss; variables under cls/predictions/.
 
     Args:
@@ -69,6 +70,9 @@ def get_masked_lm_output(bert_config, input_tensor, output_weights, positions,
       label_ids: int32 [B, P] original token ids at those positions (in [0, V)).
       label_weights: float32 [B, P], 1.0 for real predictions and 0.0 for padding.
       compute_dtype: dtype of the [B*P, V] output matmul (float32 or bfloat16).
+      weight_total: float32 scalar, the label weight of the whole update (every replica's
+        and every micro-batch's of gradient accumulation) that normalises the loss; None:
+        the global batch's, summed over the replicas.
 
     Returns:
       (loss scalar, per_example_loss [B*P], log_probs [B*P, V]).
@@ -89,19 +93,23 @@ def get_masked_lm_output(bert_config, input_tensor, output_weights, positions,
         per_example_loss, log_probs = _loss_and_log_probs(logits, tf.reshape(label_ids, [-1]))
         label_weights = tf.reshape(label_weights, [-1])
         numerator = tf.reduce_sum(label_weights * per_example_loss)
-        # The weights of the whole global batch: every replica's, summed.
-        denominator = optimization.replica_sum(tf.reduce_sum(label_weights)) + 1e-5
+        if weight_total is None:
+            # The weights of the whole global batch: every replica's, summed.
+            weight_total = optimization.replica_sum(tf.reduce_sum(label_weights))
+        denominator = weight_total + 1e-5
         loss = numerator / denominator
     return (loss, per_example_loss, log_probs)
 
 
-def get_next_sentence_output(bert_config, input_tensor, labels):
+def get_next_sentence_output(bert_config, input_tensor, labels, example_total=None):
     """Next sentence prediction head and loss; variables under cls/seq_relationship/.
 
     Args:
       bert_config: the BertConfig.
       input_tensor: float32 [B, H] pooled output.
       labels: int32 [B] (or [B, 1]): 0 when sentence B follows A, 1 when it is random.
+      example_total: the examples of the whole update (gradient accumulation), which
+        normalise the loss; None: the global batch's.
 
     Returns:
       (loss scalar, per_example_loss [B], log_probs [B, 2]).
@@ -115,5 +123,5 @@ def get_next_sentence_output(bert_config, input_tensor, labels):
         logits = tf.matmul(input_tensor, output_weights, transpose_b=True)
         logits = tf.nn.bias_add(logits, output_bias)
         per_example_loss, log_probs = _loss_and_log_probs(logits, tf.reshape(labels, [-1]))
-        loss = optimization.mean_share(per_example_loss)
+        loss = optimization.mean_share(per_example_loss, example_total)
     return (loss, per_example_loss, log_probs)

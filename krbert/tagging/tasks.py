@@ -1,10 +1,10 @@
 """The tagging tasks' entries in the fine-tuning benchmark list (scripts/evaluate.sh).
 
 ``BENCHMARKS``: one entry per tagging benchmark, with the fields of
-``krbert.benchmarks.Benchmark`` (name, script, data_files, flags, metrics, headline), as
-plain dicts until that list exists: ``data_files`` relative to DATA_DIR, ``flags`` may use
-{data_dir} and {output_dir}, ``headline`` is the key scaled x100 in the table (run_ner.py
-writes percentages already). Without ``klue-ner-v1.1_train.tsv`` run_ner.py carves the dev
+``krbert.benchmarks.Benchmark`` (name, script, data_files, flags, metrics, headline, scale)
+as a dict: ``data_files`` relative to DATA_DIR, ``flags`` may use
+{data_dir} and {output_dir}, ``headline`` the key shown first; ``scale`` is 1: run_ner.py
+writes percentages already. Without ``klue-ner-v1.1_train.tsv`` run_ner.py carves the dev
 file (docs/ner.md), so only the dev file is required.
 """
 
@@ -18,5 +18,5 @@ BENCHMARKS = [
                "--do_eval=true", "--max_seq_length=128", "--train_batch_size=32",
                "--learning_rate=5e-5", "--num_train_epochs=3"),
      "metrics": ("entity_f1", "char_macro_f1"),
-     "headline": "entity_f1"},
+     "headline": "entity_f1", "scale": 1.0},
 ]

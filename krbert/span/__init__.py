@@ -1,0 +1,1 @@
+"""Span extraction (SQuAD, KorQuAD): features, the model head, answers and their metrics."""
