@@ -48,7 +48,7 @@ from tqdm import tqdm
 
 import modeling
 import tokenization
-from krbert import cli
+from krbert import cli, precision
 from krbert.bert_config import load_bert_config
 from krbert.checkpoints import restore
 from krbert.estimator import runtime, tf_example
@@ -81,6 +81,7 @@ flags.DEFINE_enum("pooling", "none", ["none", "cls", "mean"],
                   "none: every token's values as JSON lines; cls or mean: one vector per "
                   "line ([CLS] position, or mean over real tokens) of the --layers "
                   "concatenated, written to a .npy file.")
+precision.define_bfloat16_flag(flags, "the encoder (the output values are float32)")
 runtime.define_tpu_flags(flags)
 tokenization.define_tokenizer_flags(flags)
 flags.adopt_module_key_flags(runtime)  # list the TPU and tokenizer flags in --help
@@ -301,8 +302,9 @@ def check_checkpoint_variables(tvars, checkpoint, bert_config_file):
 
 
 def model_fn_builder(bert_config, bert_config_file, init_checkpoint, layer_indexes, pooling,
-                     use_tpu, use_one_hot_embeddings):
-    """The TPUEstimator model_fn: BERT in inference mode, outputs of the chosen layers.
+                     use_tpu, use_one_hot_embeddings, compute_dtype=tf.float32):
+    """The TPUEstimator model_fn: BERT in inference mode (its encoder in ``compute_dtype``,
+    float32 or bfloat16), float32 outputs of the chosen layers.
 
     Predictions: unique_id [B] and either layer_output_<j> [B, S, H] for the j-th of
     ``layer_indexes`` (pooling "none") or pooled [B, L * H].
@@ -315,7 +317,8 @@ def model_fn_builder(bert_config, bert_config_file, init_checkpoint, layer_index
                                    input_ids=features["input_ids"],
                                    input_mask=features["input_mask"],
                                    token_type_ids=features["segment_ids"],
-                                   use_one_hot_embeddings=use_one_hot_embeddings)
+                                   use_one_hot_embeddings=use_one_hot_embeddings,
+                                   compute_dtype=compute_dtype)
         check_checkpoint_variables(tf.trainable_variables(), init_checkpoint,
                                    bert_config_file)
         scaffold_fn = restore.warm_start(init_checkpoint, use_tpu)
@@ -435,7 +438,8 @@ def extract(FLAGS, bert_config, tokenizer, checkpoint, layer_indexes, temp_outpu
         raise cli.InputError("%s holds no lines; give one text per line" % FLAGS.input_file)
     model_fn = model_fn_builder(bert_config, FLAGS.bert_config_file, checkpoint,
                                 layer_indexes, FLAGS.pooling, FLAGS.use_tpu,
-                                FLAGS.use_one_hot_embeddings)
+                                FLAGS.use_one_hot_embeddings,
+                                precision.inference_dtype(FLAGS.use_bfloat16, FLAGS.use_tpu))
     estimator = make_estimator(FLAGS, model_fn, model_dir)
     predictions = estimator.predict(
         input_fn=input_fn_builder(record_path, FLAGS.max_seq_length, FLAGS.use_tpu),
@@ -464,6 +468,7 @@ def main(_):
     FLAGS = flags.FLAGS
     tf.logging.set_verbosity(tf.logging.INFO)
     check_flags(FLAGS)
+    runtime.check_tpu_flags(FLAGS)
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     layer_indexes = parse_layers(FLAGS.layers, bert_config.num_hidden_layers)
     checkpoint = restore.resolve_checkpoint(FLAGS.init_checkpoint)

@@ -53,7 +53,7 @@ from absl import flags
 from tqdm import tqdm
 
 import tokenization
-from krbert import cli
+from krbert import cli, precision
 from krbert.bert_config import load_bert_config
 from krbert.checkpoints import restore
 from krbert.classifier import features as classifier_features
@@ -98,12 +98,15 @@ flags.DEFINE_bool("bucket_by_length", True,
                   "instead of --max_seq_length.")
 tasks.define_hate_label_flag(flags)
 tokenization.define_tokenizer_flags(flags)
+precision.define_bfloat16_flag(flags, "the encoder of --init_checkpoint (a SavedModel keeps "
+                               "the precision of its export: run_classifier.py --do_export "
+                               "--use_bfloat16)")
 
 SORT_WINDOW = 1 << 14
 """Lines read, sorted by length and predicted together."""
 PROGRESS_MIN_LINES = 2000
 MODEL_FLAGS = ("init_checkpoint", "bert_config_file", "vocab_file", "do_lower_case",
-               "task_name", "hate_label", "tokenizer", "subchar")
+               "task_name", "hate_label", "tokenizer", "subchar", "use_bfloat16")
 """Flags a SavedModel answers itself (see classifier_model's assets.extra)."""
 
 
@@ -150,7 +153,8 @@ def model_from_checkpoint(FLAGS, config_proto):
     outputs = ("score",) if processor.is_regression else processor.labels
     predictor = classifier_model.Predictor.from_checkpoint(
         bert_config, checkpoint, (processor.flag_text, outputs), FLAGS.bert_config_file,
-        config_proto, regression=processor.is_regression)
+        config_proto, regression=processor.is_regression,
+        compute_dtype=precision.inference_dtype(FLAGS.use_bfloat16))
     return Model(predictor, tokenizer, list(outputs), FLAGS.max_seq_length,
                  processor.is_pair, processor.is_regression)
 
@@ -173,7 +177,8 @@ def model_from_saved_model(FLAGS, config_proto):
                                            tokenizer=metadata["tokenizer"],
                                            subchar=metadata["subchar"],
                                            required_tokens=REQUIRED_TOKENS)
-    tf.logging.info("Loading the SavedModel %s (%s)", path, metadata["task"])
+    tf.logging.info("Loading the SavedModel %s (%s, computes in %s)", path, metadata["task"],
+                    precision.saved_dtype(metadata).name)
     predictor = classifier_model.Predictor.from_saved_model(path, config_proto)
     return Model(predictor, tokenizer, metadata["labels"], max_seq_length,
                  bool(metadata.get("text_b")), metadata.get("problem_type") == "regression")

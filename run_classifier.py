@@ -56,7 +56,7 @@ from tqdm import tqdm
 
 import optimization
 import tokenization
-from krbert import cli
+from krbert import cli, precision
 from krbert.bert_config import load_bert_config
 from krbert.checkpoints import restore
 from krbert.classifier import custom_task, metrics, tasks
@@ -111,6 +111,8 @@ flags.DEFINE_string("export_dir", None,
 tasks.define_hate_label_flag(flags)
 custom_task.define_custom_task_flags(flags)
 flags.DEFINE_integer("seed", 12345, "Random seed of initialisation, dropout and shuffling.")
+precision.define_bfloat16_flag(flags, "the encoder (training, --do_eval, --do_predict and the "
+                               "--do_export SavedModel)")
 runtime.define_tpu_flags(flags)
 distribution_lib.define_distribution_flags(flags)
 tokenization.define_tokenizer_flags(flags)
@@ -134,7 +136,8 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
         is_training = mode == tf.estimator.ModeKeys.TRAIN
         loss, _, _, probabilities = classifier_model.create_model(
             bert_config, is_training, features, num_labels, use_one_hot_embeddings=use_tpu,
-            compute_dtype=compute_dtype if is_training else tf.float32, regression=regression)
+            compute_dtype=precision.mode_dtype(compute_dtype, is_training),
+            regression=regression)
         scaffold_fn = restore.warm_start(init_checkpoint, use_tpu)
         if is_training:
             loss_scale = None
@@ -398,7 +401,8 @@ def export(FLAGS, bert_config, processor):
     path = classifier_model.export_saved_model(
         FLAGS.export_dir or os.path.join(FLAGS.output_dir, "export"), bert_config,
         restore.resolve_checkpoint(checkpoint), (processor.flag_text, output_names(processor)),
-        FLAGS.bert_config_file, FLAGS.vocab_file, settings, task_kind(processor))
+        FLAGS.bert_config_file, FLAGS.vocab_file, settings, task_kind(processor),
+        precision.inference_dtype(FLAGS.use_bfloat16, FLAGS.use_tpu))
     tf.logging.info("Exported %s as a SavedModel to %s", checkpoint, path)
 
 

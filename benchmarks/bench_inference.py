@@ -16,7 +16,12 @@ say how much of the machine it used:
   BertTokenizerFast), batches in input order and sorted by length. It runs in the
   environment that has torch: this one, or HF_PYTHON (default .venv-tf2/bin/python).
 
-Then: predict.py / transformers sorted (goal >= 1.5x), the share of reviews whose label
+Then: predict.py / transformers sorted (goal >= 1.5x), the precisions side by side -
+predict.py from the checkpoint against transformers sorted, in float32 and in bfloat16
+(predict.py --use_bfloat16; transformers under torch's bfloat16 autocast), each the median
+docs/s of BENCH_RUNS runs (default 3), with their ratios (goals: >= 2x in float32, >= 1.3x
+in bfloat16) and the share of labels bfloat16 keeps (goal >= 99.9%) - the share of
+reviews whose label
 predict.py and run_classifier.py agree on (goal >= 99.9%), where predict.py's time goes
 (set-up, tokenizing, model, padding share from its last log line) and the model's time
 per op class (matrix products, element-wise, ...) from a trace of a few batches.
@@ -24,10 +29,12 @@ per op class (matrix products, element-wise, ...) from a trace of a few batches.
     DATA_DIR=../shared/data python benchmarks/bench_inference.py
     BENCH_MODELS=mini BENCH_DOCS=5000 ...   one shape, at most 5,000 reviews (a quick look)
     BENCH_FRACTION=0.2 ...                  a fifth of the reviews of each shape
+    BENCH_RUNS=1 ...                        one run per precision (a smoke run)
 """
 
 import json
 import os
+import statistics
 import re
 import resource
 import shutil
@@ -59,6 +66,8 @@ OP_CLASSES = (("matrix products", ("MatMul",)), ("softmax", ("Softmax",)),
                                "_Retval", "Assert", "LessEqual")))
 """Op types by class, matched by substring; the other ops count as element-wise."""
 PROFILED_BATCHES = 3
+PRECISIONS = ("float32", "bfloat16")
+PRECISION_GOALS = {"float32": ">= 2", "bfloat16": ">= 1.3"}
 
 
 def op_class_shares(config_file, seq_length):
@@ -204,6 +213,53 @@ class ModelBench(object):
                              seconds[0], SUMMARY.search(log))
         return found["checkpoint"]
 
+    def predict_runs(self, precision, runs):
+        """predict.py from the checkpoint ``runs`` times in float32 or bfloat16: the
+        median docs/s; the labels go to predict_<precision>.tsv."""
+        flags = ["--use_bfloat16"] if precision == "bfloat16" else []
+        speeds = []
+        for _ in range(runs):
+            (wall, _), _, _ = timed(
+                [sys.executable, "predict.py", "--input_file=%s" % self.texts,
+                 "--output_file=%s" % self.path("predict_%s.tsv" % precision),
+                 "--init_checkpoint=%s" % self.checkpoint, "--task_name=NSMC",
+                 "--batch_size=%d" % BATCH] + self.model_flags + flags, "predict.py")
+            speeds.append(self.docs / wall)
+        return statistics.median(speeds)
+
+    def transformers_runs(self, python, precision, runs):
+        """transformers sorted ``runs`` times, in float32 or under torch's bfloat16
+        autocast: the median docs/s."""
+        speeds = []
+        for _ in range(runs):
+            (wall, _), _, _ = timed(
+                [python, "benchmarks/hf_classifier.py", "--bert_config_file=%s" % self.config,
+                 "--vocab_file=%s" % self.vocab, "--input_file=%s" % self.texts,
+                 "--output_file=%s" % self.path("hf_%s.txt" % precision), "--order=sorted",
+                 "--threads=2", "--batch_size=%d" % BATCH, "--max_seq_length=%d" % SEQ,
+                 "--bfloat16=%s" % (precision == "bfloat16")], "hf_classifier.py")
+            speeds.append(self.docs / wall)
+        return statistics.median(speeds)
+
+    def precisions(self, python, runs):
+        """predict.py and transformers (sorted) side by side in float32 and bfloat16."""
+        ours = {p: self.predict_runs(p, runs) for p in PRECISIONS}
+        peers = {p: self.transformers_runs(python, p, runs) if python else None
+                 for p in PRECISIONS}
+        for precision in PRECISIONS:
+            peer = peers[precision]
+            self.row("%s, median of %d: predict.py / transformers sorted%s" % (
+                precision, runs, " (torch bfloat16 autocast)" if precision == "bfloat16"
+                else ""), "%.0f / %s" % (ours[precision], "%.0f" % peer if peer else "n/a"),
+                "docs/s (wall)")
+            if peer:
+                self.row("%s: predict.py / transformers sorted" % precision,
+                         ours[precision] / peer, "x", PRECISION_GOALS[precision])
+        same = np.mean(predicted_labels(self.path("predict_float32.tsv")) ==
+                       predicted_labels(self.path("predict_bfloat16.tsv")))
+        self.row("same label, predict.py --use_bfloat16 vs float32", 100.0 * same, "%",
+                 ">= 99.9")
+
     def run_classifier(self):
         runs = ["first run"] + (["features cached"] if self.key == "mini" else [])
         for run in runs:
@@ -260,7 +316,7 @@ class ModelBench(object):
                                               for kind, share in shares), "")
 
 
-def bench_model(bench, hf):
+def bench_model(bench, hf, runs):
     speed, seconds, summary = bench.predict_py()
     bench.run_classifier()
     peer = bench.transformers(hf)
@@ -268,6 +324,7 @@ def bench_model(bench, hf):
         bench.row("predict.py from the checkpoint / transformers sorted", speed / peer, "x",
                   ">= 1.5")
     bench.agreement()
+    bench.precisions(hf, runs)
     if summary:
         bench.breakdown(seconds, summary)
 
@@ -278,12 +335,13 @@ def main():
     docs_limit = int(os.environ.get("BENCH_DOCS", "50000"))
     fraction = float(os.environ.get("BENCH_FRACTION", "1"))
     keys = os.environ.get("BENCH_MODELS", "mini,base").split(",")
+    runs = int(os.environ.get("BENCH_RUNS", "3"))
     hf = hf_python()
     work = tempfile.mkdtemp(prefix="bench_inference_")
     try:
         for key in keys:
             load = os.getloadavg()[0]
-            bench_model(ModelBench(key, data, vocab, docs_limit, fraction, work), hf)
+            bench_model(ModelBench(key, data, vocab, docs_limit, fraction, work), hf, runs)
             common.row("inference", "%s: load average (1 min) before / after, %d cores"
                        % (MODELS[key][0], os.cpu_count()),
                        "%.1f / %.1f" % (load, os.getloadavg()[0]), "")

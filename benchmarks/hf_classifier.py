@@ -6,13 +6,15 @@ on them), BertTokenizerFast on the same vocabulary (cased), torch.inference_mode
 padded to their longest, as most users run it) and ``sorted`` (texts sorted by length,
 each batch padded to its longest, labels put back in the input order). Writes one
 predicted label id per input line to --output_file and a JSON line of phase timings
-to stdout. Run by bench_inference.py in its own process, so its wall time includes the
-imports and model construction:
+to stdout. --bfloat16 runs the model under torch's bfloat16 autocast on the CPU (the
+matrix products in bfloat16, the weights float32). Run by bench_inference.py in its own
+process, so its wall time includes the imports and model construction:
 
     python benchmarks/hf_classifier.py --bert_config_file=vocab/bert_config_mini.json \
         --vocab_file=VOCAB --input_file=texts.txt --output_file=labels.txt --order=sorted
 """
 
+import contextlib
 import json
 import time
 
@@ -32,6 +34,7 @@ flags.DEFINE_integer("max_seq_length", 128, "Longest input, in tokens.")
 flags.DEFINE_integer("batch_size", 64, "Texts per batch.")
 flags.DEFINE_integer("threads", 2, "torch.set_num_threads.")
 flags.DEFINE_integer("num_labels", 2, "Classes of the classifier.")
+flags.DEFINE_bool("bfloat16", False, "Run under torch.autocast('cpu', dtype=torch.bfloat16).")
 
 
 def build_model(config_file, num_labels):
@@ -70,7 +73,9 @@ def main(_):
     built = time.time()
     labels = np.zeros(len(texts), dtype=np.int64)
     tokens = positions = 0
-    with torch.inference_mode():
+    autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if FLAGS.bfloat16
+                else contextlib.nullcontext())
+    with torch.inference_mode(), autocast:
         if FLAGS.order == "input":
             for start in range(0, len(texts), FLAGS.batch_size):
                 batch = tokenizer(texts[start:start + FLAGS.batch_size], padding=True,
@@ -97,7 +102,8 @@ def main(_):
     print(json.dumps({"import_seconds": imported - STARTED, "setup_seconds": built - imported,
                       "predict_seconds": finished - built,
                       "padding_share": 1.0 - float(tokens) / max(1, positions),
-                      "torch": torch.__version__, "transformers": transformers.__version__,
+                      "bfloat16": FLAGS.bfloat16, "torch": torch.__version__,
+                      "transformers": transformers.__version__,
                       "attention": model.config._attn_implementation}))
 
 

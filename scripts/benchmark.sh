@@ -7,8 +7,13 @@
 #   TF=2 scripts/benchmark.sh corpus     build_corpus.py's speed (kiwipiepy: Python 3.11 only)
 #   scripts/benchmark.sh ner             run_ner.py fine-tuning (BERT-mini, KLUE-NER, seq 128)
 #
+#   TF=2 scripts/benchmark.sh inference  predict.py against transformers, float32 and
+#                                        bfloat16 (--use_bfloat16 / torch autocast) side by
+#                                        side, medians of BENCH_RUNS (3) runs
+#
 # Reads the real data from DATA_DIR (default data/). Run it on a quiet machine: every
-# figure is wall-clock time.
+# figure is wall-clock time. The BENCH_* variables of each benchmarks/bench_*.py pass
+# through (e.g. BENCH_MODELS=base BENCH_DOCS=1000 for the BERT-base shape on 1,000 reviews).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=$(scripts/setup.sh | tail -n 1)

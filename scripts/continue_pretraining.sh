@@ -8,8 +8,9 @@
 #   INPUT='/tmp/domain/*.tfrecord' INIT_CHECKPOINT=models/krbert_medium/model.ckpt-2000000 \
 #     BERT_CONFIG=vocab/bert_config_medium.json scripts/continue_pretraining.sh        CPU
 #   INPUT=... INIT_CHECKPOINT=runs/grown/bert_model.ckpt scripts/continue_pretraining.sh
-#   USE_TPU=1 BUCKET=my-bucket TPU_NAME=krbert TPU_ZONE=europe-west4-a GCP_PROJECT=my-project \
-#     INIT_CHECKPOINT=gs://my-bucket/krbert_medium/model.ckpt-2000000 scripts/continue_pretraining.sh
+#   USE_TPU=1 BUCKET=my-bucket INPUT='gs://my-bucket/domain/*.tfrecord' \
+#     INIT_CHECKPOINT=gs://my-bucket/krbert_medium/model.ckpt-2000000 \
+#     scripts/continue_pretraining.sh                                    on the TPU VM
 #   DRY_RUN=1 INPUT=... INIT_CHECKPOINT=... scripts/continue_pretraining.sh   only print it
 #   INPUT=... INIT_CHECKPOINT=... scripts/continue_pretraining.sh --do_eval=true   extra flags
 #
@@ -22,9 +23,15 @@
 # scripts/pretrain_tpu.sh is taken too), LR (5e-5), WARMUP (STEPS/10), MAX_SEQ (128),
 # MAX_PRED (20), TF=2 for TensorFlow 2.15, PYTHON. Each is checked in one line first; a
 # local INIT_CHECKPOINT and BERT_CONFIG are checked here, gs:// ones by run_pretraining.py.
-# CPU: OUTPUT_DIR (default runs/continue_pretraining). TPU (USE_TPU=1): BUCKET, TPU_NAME,
-# TPU_ZONE and GCP_PROJECT as in scripts/pretrain_tpu.sh; INPUT, INIT_CHECKPOINT and
-# OUTPUT_DIR (default gs://$BUCKET/continue_pretraining) on gs://.
+# CPU: OUTPUT_DIR (default runs/continue_pretraining). TPU (USE_TPU=1): run it on the
+# Cloud TPU VM itself (scripts/pretrain_tpu.sh creates one and copies this checkout
+# there), where it runs as that script's job does: TensorFlow 2.15 in the environment
+# of TPU_VM=1 TF=2 scripts/setup.sh (or PYTHON) and --tpu_name=local, the TPU of this
+# VM (TPU Nodes, the TF 1.15 way of a named remote TPU, were retired in April 2025).
+# BUCKET (required); INPUT, INIT_CHECKPOINT and OUTPUT_DIR (default
+# gs://$BUCKET/continue_pretraining) on gs://. On a pod slice, run it on worker 0 with
+# TPU_NAME=<the slice's name> (and TPU_ZONE, GCP_PROJECT): it then drives the slice by
+# name with TPU_LOAD_LIBRARY=0, as scripts/pretrain_tpu.sh does.
 # Rerunning the same command after a stop resumes the continuation from the last checkpoint
 # in OUTPUT_DIR (INIT_CHECKPOINT is then not read); it does not start over.
 set -euo pipefail
@@ -70,9 +77,7 @@ check_local_checkpoint() {
 }
 
 if [ "${USE_TPU:-0}" = 1 ]; then
-  for var in BUCKET TPU_NAME TPU_ZONE GCP_PROJECT; do
-    [ -n "${!var:-}" ] || fail "$var is not set; run as USE_TPU=1 BUCKET=... TPU_NAME=... TPU_ZONE=... GCP_PROJECT=... $0"
-  done
+  [ -n "${BUCKET:-}" ] || fail "BUCKET is not set; run on the TPU VM as USE_TPU=1 BUCKET=my-bucket INPUT=gs://... INIT_CHECKPOINT=gs://... $0"
   BUCKET=${BUCKET#gs://}
   BUCKET=${BUCKET%/}
   OUTPUT_DIR=${OUTPUT_DIR:-gs://$BUCKET/continue_pretraining}
@@ -82,8 +87,14 @@ if [ "${USE_TPU:-0}" = 1 ]; then
     case "${!var}" in gs://*) ;; *) fail "$var=${!var} must be on gs:// (the TPU reads and writes it)";; esac
   done
   SAVE=10000
-  device=(--use_tpu=true --tpu_name="$TPU_NAME" --tpu_zone="$TPU_ZONE"
-          --gcp_project="$GCP_PROJECT" --num_tpu_cores=8 --iterations_per_loop=1000)
+  # The TPU of this VM; a pod slice by its name from worker 0 (see the header).
+  TPU_NAME=${TPU_NAME:-local}
+  device=(--use_tpu=true --tpu_name="$TPU_NAME" --num_tpu_cores=8 --iterations_per_loop=1000)
+  if [ "$TPU_NAME" != local ]; then
+    export TPU_LOAD_LIBRARY=0
+    [ -z "${TPU_ZONE:-}" ] || device+=(--tpu_zone="$TPU_ZONE")
+    [ -z "${GCP_PROJECT:-}" ] || device+=(--gcp_project="$GCP_PROJECT")
+  fi
 else
   OUTPUT_DIR=${OUTPUT_DIR:-runs/continue_pretraining}
   STEPS=${STEPS:-1000}
@@ -99,7 +110,16 @@ fi
 WARMUP=${WARMUP:-$(( STEPS / 10 ))}
 [[ "$WARMUP" =~ ^(0|[1-9][0-9]{0,9})$ ]] || fail "WARMUP=$WARMUP is not a whole number of steps; give e.g. WARMUP=$(( STEPS / 10 ))"
 
-python=$(job_python)
+if [ "${USE_TPU:-0}" != 1 ]; then
+  python=$(job_python)
+elif [ -n "${PYTHON:-}" ]; then
+  python=$PYTHON
+elif [ "${DRY_RUN:-0}" = 1 ]; then
+  python=.venv-tpu/bin/python  # what TPU_VM=1 TF=2 scripts/setup.sh makes on the VM
+else
+  # TensorFlow 2.15 on the TPU VM's preinstalled runtime, as scripts/pretrain_tpu.sh.
+  python=$(TPU_VM=1 TF=2 scripts/setup.sh | tail -n1)/bin/python
+fi
 cmd=("$python" run_pretraining.py
   --bert_config_file="$BERT_CONFIG"
   --init_checkpoint="$INIT_CHECKPOINT"

@@ -144,8 +144,7 @@ def test_the_job_script_prints_the_continuation(base, tmp_path):
     del env["INIT_CHECKPOINT"]
     done = script(env)
     assert done.returncode == 1 and done.stderr.startswith("error: INIT_CHECKPOINT is not set")
-    done = script(dict(env, INIT_CHECKPOINT=checkpoint, USE_TPU="1", BUCKET="b", TPU_NAME="t",
-                       TPU_ZONE="z", GCP_PROJECT="p"))
+    done = script(dict(env, INIT_CHECKPOINT=checkpoint, USE_TPU="1", BUCKET="b"))
     assert done.returncode == 1 and "must be on gs://" in done.stderr
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import tokenization
+from krbert.estimator import tpu_vm
 from krbert.tf_compat import IS_TF2, tf
 from tiny_models import run_classifier as run_script
 
@@ -378,6 +379,29 @@ def contents(folder):
         with open(os.path.join(str(folder), name), "rb") as handle:
             found[name] = handle.read()
     return found
+
+
+def test_bfloat16_vectors_are_float32_and_near_float32s(plain_setup, tmp_path):
+    """--use_bfloat16: the encoder in bfloat16, the pooled vectors still float32 and near
+    the float32 run's (bfloat16 keeps 8 bits of mantissa)."""
+    vectors = []
+    for extra in ([], ["--use_bfloat16"]):
+        output = str(tmp_path / ("out%d.npy" % len(extra)))
+        run(plain_setup["flags"] + ["--output_file=%s" % output, "--pooling=mean"] + extra)
+        vectors.append(np.load(output))
+    float32, bfloat16 = vectors
+    assert bfloat16.dtype == np.float32 and bfloat16.shape == float32.shape
+    assert not np.array_equal(float32, bfloat16)
+    assert np.allclose(float32, bfloat16, atol=0.05), np.abs(float32 - bfloat16).max()
+
+
+def test_use_tpu_off_a_tpu_is_one_line_before_any_work(plain_setup, tmp_path):
+    if tpu_vm.tpu_devices():
+        pytest.skip("this machine has a TPU")
+    assert last_line(run(plain_setup["flags"] + [
+        "--output_file=%s" % (tmp_path / "out.jsonl"), "--use_tpu"], expect_ok=False)
+    ).startswith("error: --use_tpu without --tpu_name or --master")
+    assert os.listdir(str(tmp_path)) == []
 
 
 def test_an_output_file_that_is_an_input_is_refused_and_left_as_it_was(plain_setup, tmp_path):

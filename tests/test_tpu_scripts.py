@@ -71,6 +71,7 @@ def run_tpu_script(fakes, name="pretrain_tpu.sh", args=(), **env):
                 "MAX_SEQ", "MAX_PRED", "TF"):
         environment.pop(key, None)
     environment.update(env)
+    environment = {key: value for key, value in environment.items() if value is not None}
     return subprocess.run(["bash", os.path.join(ROOT, "scripts", name)] + list(args),
                           cwd=ROOT, env=environment, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
@@ -260,18 +261,44 @@ def a_checkpoint(tmp_path):
     return folder
 
 
+TPU_CONTINUATION = {"USE_TPU": "1", "BUCKET": "my-bucket", "TPU_NAME": None, "TPU_ZONE": None,
+                    "GCP_PROJECT": None, "INPUT": "gs://my-bucket/domain/*.tfrecord",
+                    "INIT_CHECKPOINT": "gs://my-bucket/krbert_medium/model.ckpt-2000000"}
+
+
 def test_continue_pretraining_on_tpu_runs_as_documented(fakes):
-    """The header's and docs/continue_pretraining.md's TPU command: the checkpoint and its
-    default config on gs://, not checked as local files."""
-    proc = run_tpu_script(fakes, "continue_pretraining.sh", DRY_RUN="1", USE_TPU="1",
-                          INPUT="gs://krbert-bucket/domain/*.tfrecord",
-                          INIT_CHECKPOINT="gs://krbert-bucket/krbert_medium/"
-                                          "model.ckpt-2000000")
+    """The header's and docs/continue_pretraining.md's TPU command, on the TPU VM: the
+    checkpoint and its default config on gs://, not checked as local files; TensorFlow
+    2.15's environment of the TPU VM and the TPU of this VM."""
+    proc = run_tpu_script(fakes, "continue_pretraining.sh", DRY_RUN="1", **TPU_CONTINUATION)
     assert proc.returncode == 0, proc.stderr
     command = proc.stdout.strip().splitlines()[-1].split()
-    assert "--bert_config_file=gs://krbert-bucket/krbert_medium/bert_config.json" in command
-    assert "--init_checkpoint=gs://krbert-bucket/krbert_medium/model.ckpt-2000000" in command
-    assert "--use_tpu=true" in command and gcloud_calls(fakes) == []
+    assert command[:2] == [".venv-tpu/bin/python", "run_pretraining.py"], command
+    assert "--bert_config_file=gs://my-bucket/krbert_medium/bert_config.json" in command
+    assert "--init_checkpoint=gs://my-bucket/krbert_medium/model.ckpt-2000000" in command
+    assert "--output_dir=gs://my-bucket/continue_pretraining" in command
+    assert "--use_tpu=true" in command and "--tpu_name=local" in command
+    assert not [flag for flag in command if flag.startswith(("--tpu_zone", "--gcp_project"))]
+    assert gcloud_calls(fakes) == []
+
+
+@pytest.mark.parametrize("env, tpu_flags, load_library", [
+    ({}, ["--tpu_name=local"], "unset"),
+    ({"TPU_NAME": "krbert-pod", "TPU_ZONE": "europe-west4-a", "GCP_PROJECT": "krbert-project"},
+     ["--tpu_name=krbert-pod", "--tpu_zone=europe-west4-a", "--gcp_project=krbert-project"],
+     "0"),
+])
+def test_continue_pretraining_on_tpu_runs_the_tpu_vm_python(fakes, env, tpu_flags,
+                                                           load_library):
+    """Not a dry run: the job runs (here the fake python) with the TPU of this VM, or a pod
+    slice by name from worker 0 with TPU_LOAD_LIBRARY=0."""
+    proc = run_tpu_script(fakes, "continue_pretraining.sh", PYTHON=fakes["python"],
+                          **dict(TPU_CONTINUATION, **env))
+    assert proc.returncode == 0, proc.stderr
+    [(arguments, loads)] = python_runs(fakes)
+    assert arguments[0] == "run_pretraining.py" and "--use_tpu=true" in arguments
+    assert [flag for flag in arguments if flag.startswith(("--tpu", "--gcp"))] == tpu_flags
+    assert loads == load_library and gcloud_calls(fakes) == []
 
 
 @pytest.mark.parametrize("env, starts, words", [

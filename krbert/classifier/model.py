@@ -36,7 +36,7 @@ from google.protobuf.message import DecodeError
 
 import modeling
 import optimization
-from krbert import cli
+from krbert import cli, precision
 from krbert.files import atomic
 from krbert.tf_compat import tf
 
@@ -102,8 +102,9 @@ def create_model(bert_config, is_training, features, num_labels, use_one_hot_emb
     return loss, per_example_loss, logits, tf.nn.softmax(logits, axis=-1)
 
 
-def build_inference_graph(bert_config, num_labels, regression=False):
-    """The classifier on int32 placeholders [B, S] (any B and S), in the default graph.
+def build_inference_graph(bert_config, num_labels, regression=False, compute_dtype=tf.float32):
+    """The classifier on int32 placeholders [B, S] (any B and S), in the default graph;
+    the encoder computes in ``compute_dtype`` (float32 or bfloat16), the outputs float32.
 
     Returns:
       (inputs, outputs): inputs maps INPUT_NAMES to the placeholders; outputs holds
@@ -114,7 +115,8 @@ def build_inference_graph(bert_config, num_labels, regression=False):
     features = dict(inputs, label_ids=tf.zeros_like(inputs["input_ids"][:, 0]),
                     label_values=tf.zeros_like(inputs["input_ids"][:, 0], dtype=tf.float32))
     _, _, _, probabilities = create_model(bert_config, False, features, num_labels,
-                                          use_one_hot_embeddings=False, regression=regression)
+                                          use_one_hot_embeddings=False,
+                                          compute_dtype=compute_dtype, regression=regression)
     if regression:
         return inputs, {"scores": tf.identity(probabilities, name="scores")}
     label_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
@@ -162,16 +164,17 @@ def check_checkpoint_fits(checkpoint, variables, task_labels, config_file):
 
 
 def restore_classifier(bert_config, checkpoint, task_labels, config_file, config_proto=None,
-                       regression=False):
-    """A session holding build_inference_graph's graph with the checkpoint's values
-    (``regression``: task_labels' labels are ("score",), one output).
+                       regression=False, compute_dtype=tf.float32):
+    """A session holding build_inference_graph's graph (in ``compute_dtype``) with the
+    checkpoint's values (``regression``: task_labels' labels are ("score",), one output).
 
     Returns:
       (session, inputs, outputs) as build_inference_graph's.
     """
     graph = tf.Graph()
     with graph.as_default():
-        inputs, outputs = build_inference_graph(bert_config, len(task_labels[1]), regression)
+        inputs, outputs = build_inference_graph(bert_config, len(task_labels[1]), regression,
+                                                compute_dtype)
         variables = tf.global_variables()
         check_checkpoint_fits(checkpoint, variables, task_labels, config_file)
         saver = tf.train.Saver(variables)
@@ -190,11 +193,12 @@ class Predictor(object):
 
     @classmethod
     def from_checkpoint(cls, bert_config, checkpoint, task_labels, config_file,
-                        config_proto=None, regression=False):
-        """The classifier of a fine-tuned checkpoint (see check_checkpoint_fits); for
-        ``regression`` predict() gives the scores [B, 1]."""
+                        config_proto=None, regression=False, compute_dtype=tf.float32):
+        """The classifier of a fine-tuned checkpoint (see check_checkpoint_fits), its
+        encoder in ``compute_dtype``; for ``regression`` predict() gives the scores [B, 1]."""
         session, inputs, outputs = restore_classifier(bert_config, checkpoint, task_labels,
-                                                      config_file, config_proto, regression)
+                                                      config_file, config_proto, regression,
+                                                      compute_dtype)
         session.graph.finalize()
         return cls(session, inputs, outputs["scores" if regression else "probabilities"])
 
@@ -249,7 +253,8 @@ def next_version_dir(export_dir):
 
 
 def export_saved_model(export_dir, bert_config, checkpoint, task_labels, config_file,
-                       vocab_file, tokenizer_settings, task_kind=None):
+                       vocab_file, tokenizer_settings, task_kind=None,
+                       compute_dtype=tf.float32):
     """Writes the classifier of ``checkpoint`` as a SavedModel version in ``export_dir``.
 
     Args:
@@ -262,7 +267,9 @@ def export_saved_model(export_dir, bert_config, checkpoint, task_labels, config_
         checkpoint and the BERT config.
       task_kind: dict with text_b (a pair model) and problem_type
         ("single_label_classification" or "regression"), also written there; None for a
-        single-sentence classifier, whose classifier.json stays as it was.
+        single-sentence classifier.
+      compute_dtype: the SavedModel's encoder computes in it (float32 or bfloat16; its
+        outputs are float32), named in classifier.json (krbert.precision).
 
     Returns:
       The version folder written.
@@ -271,7 +278,8 @@ def export_saved_model(export_dir, bert_config, checkpoint, task_labels, config_
     task_kind = task_kind or {}
     regression = task_kind.get("problem_type") == "regression"
     session, inputs, outputs = restore_classifier(bert_config, checkpoint, task_labels,
-                                                  config_file, regression=regression)
+                                                  config_file, regression=regression,
+                                                  compute_dtype=compute_dtype)
     signature = tf.saved_model.signature_def_utils.predict_signature_def(
         inputs=inputs, outputs=outputs)
     final = next_version_dir(export_dir)
@@ -289,6 +297,7 @@ def export_saved_model(export_dir, bert_config, checkpoint, task_labels, config_
             metadata = dict(tokenizer_settings, task=task_labels[0], labels=list(task_labels[1]),
                             checkpoint=checkpoint, bert_config=bert_config.to_dict())
             metadata.update({key: value for key, value in task_kind.items() if value})
+            metadata[precision.COMPUTE_DTYPE_KEY] = precision.dtype_name(compute_dtype)
             with tf.io.gfile.GFile(os.path.join(extra, METADATA_FILE), "w") as writer:
                 writer.write(json.dumps(metadata, indent=1, sort_keys=True) + "\n")
     finally:

@@ -56,12 +56,22 @@ def check_device_flags(FLAGS, batch_sizes):
     if distribution is not None and distribution.cluster is not None:
         # How long train() waits for the other tasks to join (cluster_lib.PeerWatch).
         distribution.start_timeout = cluster_lib.start_timeout_from_flags(FLAGS)
+    check_tpu_flags(FLAGS)
+    return distribution
+
+
+def check_tpu_flags(FLAGS):
+    """With --use_tpu, InputError (one line) unless there is a TPU to drive: none named
+    off a TPU VM (or --tpu_name=local there), or a named TPU that cannot be looked up.
+
+    For the scripts without tf.distribute flags (extract_features.py); call it early in
+    main(), before any work.
+    """
     if FLAGS.use_tpu:
         tpu_name = tpu_vm.require_tpu(FLAGS.tpu_name, FLAGS.master)
         if tpu_name and tpu_name != tpu_vm.LOCAL:
             # A named Cloud TPU is looked up now, not after the input is read.
             tpu_vm.cluster_resolver(tpu_name, FLAGS.tpu_zone, FLAGS.gcp_project)
-    return distribution
 
 
 def session_config(xla_jit=False, intra_op_threads=0, inter_op_threads=0):
