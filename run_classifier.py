@@ -54,7 +54,6 @@ import numpy as np
 from absl import flags
 from tqdm import tqdm
 
-import optimization
 import tokenization
 from krbert import cli, precision
 from krbert.bert_config import load_bert_config
@@ -63,7 +62,7 @@ from krbert.classifier import custom_task, metrics, tasks
 from krbert.classifier import features as classifier_features
 from krbert.classifier import model as classifier_model
 from krbert.estimator import distribution as distribution_lib
-from krbert.estimator import run_folder, runtime
+from krbert.estimator import fine_tuning, run_folder, runtime
 from krbert.files import atomic, gcs, paths, reading
 from krbert.tf_compat import tf, tpu_estimator
 
@@ -140,23 +139,9 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
             regression=regression)
         scaffold_fn = restore.warm_start(init_checkpoint, use_tpu)
         if is_training:
-            loss_scale = None
-            if compute_dtype == tf.float16:
-                loss_scale = optimization.DynamicLossScale()
-            train_op = optimization.create_optimizer(loss, learning_rate, num_train_steps,
-                                                     num_warmup_steps, use_tpu,
-                                                     loss_scale=loss_scale)
-            global_loss = optimization.replica_sum(loss)
-            if optimization.replica_context() is not None:
-                train_op = tf.group(train_op, global_loss)  # all-reduced every step
-            hooks = []
-            if not use_tpu:
-                hooks.append(tf.train.LoggingTensorHook(
-                    {"step": tf.train.get_or_create_global_step(), "loss": global_loss},
-                    every_n_iter=log_every_n_steps))
-            return tpu_estimator.TPUEstimatorSpec(mode=mode, loss=loss, train_op=train_op,
-                                                  training_hooks=hooks,
-                                                  scaffold_fn=scaffold_fn)
+            return fine_tuning.train_spec(loss, scaffold_fn, learning_rate, num_train_steps,
+                                          num_warmup_steps, use_tpu, compute_dtype,
+                                          log_every_n_steps)
         if mode == tf.estimator.ModeKeys.PREDICT:
             return tpu_estimator.TPUEstimatorSpec(
                 mode=mode, scaffold_fn=scaffold_fn,
