@@ -158,21 +158,7 @@ def check_flags(FLAGS):
                  "max_query_length", "n_best_size", "max_answer_length", "num_workers"):
         if getattr(FLAGS, name) <= 0:
             raise cli.InputError("--%s=%d must be positive" % (name, getattr(FLAGS, name)))
-    check_window_flags(FLAGS.max_seq_length, FLAGS.doc_stride, FLAGS.max_query_length)
-
-
-def check_window_flags(max_seq_length, doc_stride, max_query_length):
-    """InputError when --doc_stride or --max_query_length leave no sensible window."""
-    if doc_stride >= max_seq_length:
-        raise cli.InputError(
-            "--doc_stride=%d must be smaller than --max_seq_length=%d (windows start "
-            "doc_stride tokens apart; the original uses 128 with 384)"
-            % (doc_stride, max_seq_length))
-    if max_seq_length <= max_query_length + 3:
-        raise cli.InputError(
-            "--max_query_length=%d leaves no room for the context in --max_seq_length=%d "
-            "([CLS] and two [SEP] take 3); give --max_query_length below %d"
-            % (max_query_length, max_seq_length, max_seq_length - 3))
+    span_features.check_window(FLAGS.max_seq_length, FLAGS.doc_stride, FLAGS.max_query_length)
 
 
 # ---------------------------------------------------------------------------------------

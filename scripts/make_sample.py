@@ -24,6 +24,7 @@ headers and formats, so any script reads the sample with DATA_DIR=data/sample. W
     reviews/{train,dev,test}.csv  a custom-task example (docs/pairs.md): NSMC rows 1-300,
                               301-400 and 401-500 of the training split as CSV with the
                               columns review, sentiment (negative / positive)
+    klue/klue-ner-v1.1_dev.tsv    the opening comment lines and the first 400 sentences
     korquad/KorQuAD_v1.0_dev.json  the first 6 articles, unchanged (its "version" kept;
                               written with json.dumps(ensure_ascii=False))
 
@@ -65,6 +66,12 @@ CORPORA = [
     ("corpus/news_comments.txt", 2000, False),
 ]
 
+# (KLUE-NER file, sentences kept from the top: a byte prefix that ends with the blank line
+# after the last sentence kept)
+TAGGED_FILES = [
+    ("klue/klue-ner-v1.1_dev.tsv", 400),
+]
+
 # (SQuAD-format file, articles kept from the top)
 SQUAD_FILES = [
     ("korquad/KorQuAD_v1.0_dev.json", 6),
@@ -88,6 +95,17 @@ def cut_corpus(lines, count, complete_document):
             and lines[end].strip():
         end += 1
     return lines[:end]
+
+
+def cut_sentences(lines, count):
+    """The raw byte lines up to and including the ``count``-th empty line."""
+    seen = 0
+    for end, line in enumerate(lines, 1):
+        if line == b"\n":
+            seen += 1
+            if seen == count:
+                return lines[:end]
+    return lines
 
 
 def read_lines(path):
@@ -143,6 +161,9 @@ def make_sample(data_dir, output_dir):
     for name, count, complete in CORPORA:
         lines = cut_corpus(read_lines(os.path.join(data_dir, name)), count, complete)
         written.append((name, len(lines), write_lines(os.path.join(output_dir, name), lines)))
+    for name, count in TAGGED_FILES:
+        lines = cut_sentences(read_lines(os.path.join(data_dir, name)), count)
+        written.append((name, count, write_lines(os.path.join(output_dir, name), lines)))
     for name, articles in SQUAD_FILES:
         document = json.loads(b"".join(read_lines(os.path.join(data_dir, name))).decode("utf-8"))
         document["data"] = document["data"][:articles]

@@ -397,10 +397,13 @@ def test_a_stats_file_that_is_no_record_of_a_run_is_one_line(tmp_path):
             "--output_dir" % (stats_file, problem))
 
 
+CTRL_C_DOCS = 400000
+
+
 def test_ctrl_c_on_a_parallel_build_is_one_line_and_a_rerun_continues(tmp_path):
-    corpus = tmp_path / "docs.txt"
+    corpus = tmp_path / "docs.txt"  # long enough that the build is still running at the signal
     corpus.write_text("".join("%d번 문서는 이렇게 시작한다. 그리고 %d번째로 끝난다.\n\n"
-                              % (i, i) for i in range(100000)), encoding="utf-8")
+                              % (i, i) for i in range(CTRL_C_DOCS)), encoding="utf-8")
     out = tmp_path / "out"
     flags = ["--input_file=%s" % corpus, "--output_dir=%s" % out, "--splitter=punct",
              "--num_workers=2", "--shard_size_mb=0.1"]
@@ -419,8 +422,9 @@ def test_ctrl_c_on_a_parallel_build_is_one_line_and_a_rerun_continues(tmp_path):
     assert kept["shards"] >= 2 and not corpus_stats(out)["complete"]
     status, _, err = run_build(*flags)
     assert status == 0 and "continuing after the %d finished shards" % kept["shards"] in err
-    assert corpus_stats(out)["output"]["documents"] == 100000
-    assert corpus_text(out).split("\n\n")[99999].startswith("99999번 문서는")
+    assert corpus_stats(out)["output"]["documents"] == CTRL_C_DOCS
+    last = CTRL_C_DOCS - 1
+    assert corpus_text(out).split("\n\n")[last].startswith("%d번 문서는" % last)
 
 
 def test_runs_without_tensorflow(tmp_path):

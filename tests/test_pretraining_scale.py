@@ -81,15 +81,25 @@ def test_one_seed_gives_one_model_on_one_device_and_two_replicas(pretraining):
                                "bert/embeddings/word_embeddings"], atol=1e-3)
 
 
+XLA_RTOL = 1e-4
+"""XLA against no XLA, the logged losses: XLA fuses and reorders the float32 arithmetic, so
+the two runs differ by rounding."""
+
+XLA_MODEL_RTOL = 1e-3
+"""XLA against no XLA, the variables after the steps: Adam divides each update by the root of
+its second moment, which magnifies that rounding where a gradient is near 0 (up to 1.1e-4 of
+a variable's scale measured on TensorFlow 1.15, from run to run)."""
+
+
 def test_xla_gives_the_losses_and_model_of_no_xla(pretraining):
     out = str(pretraining["tmp"] / "xla")
     _, log = run("run_pretraining.py", flags(dict(pretraining["flags"], output_dir=out,
                                                   xla_jit=True)))
-    assert_same_model(pretraining["one_device"], out)
+    assert_same_model(pretraining["one_device"], out, rtol=XLA_MODEL_RTOL)
     want = [[float(v) for v in row[1:]] for row in logged_losses(pretraining["log"])]
     got = [[float(v) for v in row[1:]] for row in logged_losses(log)]
     assert len(got) == STEPS
-    np.testing.assert_allclose(got, want, rtol=1e-5)
+    np.testing.assert_allclose(got, want, rtol=XLA_RTOL)
 
 
 FP16_STEPS = 20

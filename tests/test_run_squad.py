@@ -108,14 +108,13 @@ def test_the_export_is_a_saved_model_with_its_settings(trained):
 
 
 def test_window_flags_are_checked():
-    import run_squad
-    run_squad.check_window_flags(384, 128, 64)
+    span_features.check_window(384, 128, 64)
     with pytest.raises(cli.InputError, match=r"--doc_stride=384 must be smaller than "
                                              r"--max_seq_length=384"):
-        run_squad.check_window_flags(384, 384, 64)
+        span_features.check_window(384, 384, 64)
     with pytest.raises(cli.InputError, match=r"--max_query_length=61 leaves no room for the "
                                              r"context in --max_seq_length=64"):
-        run_squad.check_window_flags(64, 32, 61)
+        span_features.check_window(64, 32, 61)
 
 
 def test_a_bad_doc_stride_is_one_line(trained, korquad_file):

@@ -62,9 +62,16 @@ def test_make_sample_cuts_rows_and_whole_documents():
     assert make_sample.cut_corpus(corpus, 4, False) == corpus[:4]
 
 
+SAMPLE = os.path.join(ROOT, "data", "sample")
+
+
 def test_the_shipped_sample_is_what_make_sample_cuts(full_data_dir, tmp_path):
     written = make_sample.make_sample(full_data_dir, str(tmp_path))
-    assert len(written) == 18 and sum(size for _, _, size in written) < 5e6
+    shipped = sorted(os.path.relpath(os.path.join(folder, name), SAMPLE)
+                     for folder, _, names in os.walk(SAMPLE) for name in names
+                     if name != "README.md")
+    assert sorted(name for name, _, _ in written) == shipped
+    assert sum(size for _, _, size in written) < 5e6
     for name, _, _ in written:
         with open(os.path.join(ROOT, "data", "sample", name), "rb") as shipped:
             assert (tmp_path / name).read_bytes() == shipped.read(), name

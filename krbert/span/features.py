@@ -20,6 +20,7 @@ examples; the result and its order do not depend on either.
 import collections
 import multiprocessing
 
+from krbert import cli
 from krbert.estimator import tf_example
 from krbert.files import atomic
 from krbert.tf_compat import tf
@@ -39,6 +40,21 @@ input_ids, input_mask, segment_ids: int lists of max_seq_length; start/end_posit
 answer's token positions (training; 0, 0 when not in the window), None when predicting."""
 
 DocSpan = collections.namedtuple("DocSpan", "start length")
+
+
+def check_window(max_seq_length, doc_stride, max_query_length):
+    """cli.InputError naming --doc_stride or --max_query_length when they leave no
+    sensible window in --max_seq_length."""
+    if doc_stride >= max_seq_length:
+        raise cli.InputError(
+            "--doc_stride=%d must be smaller than --max_seq_length=%d (windows start "
+            "doc_stride tokens apart; the original uses 128 with 384)"
+            % (doc_stride, max_seq_length))
+    if max_seq_length <= max_query_length + 3:
+        raise cli.InputError(
+            "--max_query_length=%d leaves no room for the context in --max_seq_length=%d "
+            "([CLS] and two [SEP] take 3); give --max_query_length below %d"
+            % (max_query_length, max_seq_length, max_seq_length - 3))
 
 
 def tokenize_context(words, tokenizer):
