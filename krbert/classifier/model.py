@@ -319,6 +319,26 @@ def prepare_export_dir(export_dir):
         tf.logging.info("Removed %s, left by a run that died", removed)
 
 
+def signature_outputs(path):
+    """The output names of the serving_default signature of the SavedModel version folder
+    ``path`` (none when saved_model.pb cannot be read: loading it then says what is wrong);
+    predict.py tells classifiers, taggers and span models apart by them."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel()
+    try:
+        with tf.io.gfile.GFile(os.path.join(path, "saved_model.pb"), "rb") as reader:
+            saved.ParseFromString(reader.read())
+    except (DecodeError, tf.errors.OpError, OSError):
+        return set()
+    names = set()
+    for meta_graph in saved.meta_graphs:
+        signature = meta_graph.signature_def.get(SIGNATURE_NAME)
+        if signature is not None:
+            names.update(signature.outputs.keys())
+    return names
+
+
 def find_saved_model(path):
     """The SavedModel folder ``path`` names: a version folder, or a base folder (its
     highest version). InputError when there is none."""

@@ -15,7 +15,6 @@ import os
 import sys
 
 import numpy as np
-from google.protobuf.message import DecodeError
 
 import tokenization
 from krbert import cli
@@ -30,29 +29,10 @@ from krbert.tf_compat import tf
 HEADER = "question\tanswer\tprobability\n"
 
 
-def signature_outputs(path):
-    """The output names of the serving_default signature of the SavedModel in ``path``
-    (none when saved_model.pb cannot be read: loading it then says what is wrong)."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    saved = saved_model_pb2.SavedModel()
-    try:
-        with tf.io.gfile.GFile(os.path.join(path, "saved_model.pb"), "rb") as reader:
-            saved.ParseFromString(reader.read())
-    except (DecodeError, tf.errors.OpError, OSError):
-        return set()
-    names = set()
-    for meta_graph in saved.meta_graphs:
-        signature = meta_graph.signature_def.get(classifier_model.SIGNATURE_NAME)
-        if signature is not None:
-            names.update(signature.outputs.keys())
-    return names
-
-
 def is_span_saved_model(path):
     """Whether the SavedModel version folder ``path`` is a span model (its signature
     gives start and end logits)."""
-    return set(span_model.OUTPUT_NAMES) <= signature_outputs(path)
+    return set(span_model.OUTPUT_NAMES) <= classifier_model.signature_outputs(path)
 
 
 class SpanServer(object):

@@ -101,17 +101,8 @@ def is_tagger(path):
     """True when the SavedModel ``path`` (a version folder, or the base folder of versions)
     is a tagger: its serving_default signature outputs ``tag_ids``. False when its
     saved_model.pb cannot be parsed (predict.py's classifier path then names the damage)."""
-    from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=import-outside-toplevel
-
-    folder = classifier_model.find_saved_model(path)
-    proto = saved_model_pb2.SavedModel()
-    try:
-        with tf.io.gfile.GFile(os.path.join(folder, "saved_model.pb"), "rb") as reader:
-            proto.ParseFromString(reader.read())
-    except (tf.errors.OpError, DecodeError):
-        return False  # damaged: the classifier's loader reports it
-    return any(TAG_OUTPUT in graph.signature_def[SIGNATURE_NAME].outputs
-               for graph in proto.meta_graphs if SIGNATURE_NAME in graph.signature_def)
+    return TAG_OUTPUT in classifier_model.signature_outputs(
+        classifier_model.find_saved_model(path))
 
 
 class Tagger(object):
