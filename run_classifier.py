@@ -61,38 +61,21 @@ from krbert.checkpoints import restore
 from krbert.classifier import custom_task, metrics, tasks
 from krbert.classifier import features as classifier_features
 from krbert.classifier import model as classifier_model
-from krbert.estimator import distribution as distribution_lib
 from krbert.estimator import fine_tuning, run_folder, runtime
 from krbert.files import atomic, gcs, paths, reading
 from krbert.tf_compat import tf, tpu_estimator
 
 
+fine_tuning.define_fine_tuning_flags(
+    flags, 128, "Maximum tokens per example after WordPiece; longer ones are cut.")
 flags.DEFINE_string("data_dir", None,
                     "Folder with the task's .tsv files (or a folder holding nsmc/, hate/).")
-flags.DEFINE_string("bert_config_file", None,
-                    "The config json file of the pre-trained BERT model.")
 flags.DEFINE_string("task_name", None,
                     "The task to train (any case): NSMC, HATE, KORNLI, KORSTS, KLUE_NLI, "
                     "KLUE_STS, or CUSTOM (with --text_column, --label_column, ...).")
-flags.DEFINE_string("vocab_file", None, "The vocabulary file the BERT model was trained on.")
-flags.DEFINE_string("output_dir", None,
-                    "Where checkpoints, results and predictions are written (local or gs://).")
-flags.DEFINE_string("init_checkpoint", None,
-                    "Initial checkpoint, usually from a pre-trained BERT model.")
-flags.DEFINE_bool("do_lower_case", True,
-                  "Lower-case the input; False for KR-BERT (cased, Hangul syllables).")
-flags.DEFINE_integer("max_seq_length", 128,
-                     "Maximum tokens per example after WordPiece; longer ones are cut.")
-flags.DEFINE_bool("do_train", False, "Whether to run training.")
 flags.DEFINE_bool("do_eval", False, "Whether to evaluate on --eval_split.")
 flags.DEFINE_bool("do_predict", False, "Whether to predict --predict_split.")
-flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training.")
 flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.")
-flags.DEFINE_integer("predict_batch_size", 8, "Total batch size for predict.")
-flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate for Adam.")
-flags.DEFINE_float("num_train_epochs", 3.0, "Total number of training epochs to perform.")
-flags.DEFINE_float("warmup_proportion", 0.1,
-                   "Proportion of training to perform linear learning rate warmup for.")
 flags.DEFINE_string("eval_split", "dev",
                     "Split scored by --do_eval: dev, or test for the model card's figure.")
 flags.DEFINE_string("predict_split", "test", "Split predicted by --do_predict.")
@@ -101,20 +84,10 @@ flags.DEFINE_string("cache_dir", None,
 flags.DEFINE_bool("bucket_by_length", True,
                   "CPU only: batch examples of similar length, padded to the batch's longest "
                   "example instead of --max_seq_length. Ignored with --use_tpu.")
-flags.DEFINE_integer("log_every_n_steps", 100, "Training loss is logged this often.")
-flags.DEFINE_bool("do_export", False,
-                  "Whether to write the model (the latest checkpoint in --output_dir, else "
-                  "--init_checkpoint) as a SavedModel for serving.")
-flags.DEFINE_string("export_dir", None,
-                    "Base folder of the SavedModel versions (default <output_dir>/export).")
 tasks.define_hate_label_flag(flags)
 custom_task.define_custom_task_flags(flags)
-flags.DEFINE_integer("seed", 12345, "Random seed of initialisation, dropout and shuffling.")
 precision.define_bfloat16_flag(flags, "the encoder (training, --do_eval, --do_predict and the "
                                "--do_export SavedModel)")
-runtime.define_tpu_flags(flags)
-distribution_lib.define_distribution_flags(flags)
-tokenization.define_tokenizer_flags(flags)
 
 
 # ---------------------------------------------------------------------------------------
@@ -384,7 +357,7 @@ def export(FLAGS, bert_config, processor):
     settings = {"do_lower_case": FLAGS.do_lower_case, "tokenizer": FLAGS.tokenizer,
                 "subchar": FLAGS.subchar, "max_seq_length": FLAGS.max_seq_length}
     path = classifier_model.export_saved_model(
-        FLAGS.export_dir or os.path.join(FLAGS.output_dir, "export"), bert_config,
+        fine_tuning.export_base(FLAGS), bert_config,
         restore.resolve_checkpoint(checkpoint), (processor.flag_text, output_names(processor)),
         FLAGS.bert_config_file, FLAGS.vocab_file, settings, task_kind(processor),
         precision.inference_dtype(FLAGS.use_bfloat16, FLAGS.use_tpu))
@@ -497,9 +470,7 @@ def main(_):
     gcs.check_gcs_reachable([FLAGS.data_dir, FLAGS.vocab_file, FLAGS.bert_config_file,
                              FLAGS.output_dir, FLAGS.init_checkpoint, FLAGS.cache_dir])
     check_flags(FLAGS)
-    distribution = runtime.check_device_flags(
-        FLAGS, {"train_batch_size": FLAGS.train_batch_size} if FLAGS.do_train else {})
-    compute_dtype = distribution_lib.check_precision(FLAGS)
+    distribution, compute_dtype = fine_tuning.check_run_flags(FLAGS)
     processor = task_from_flags(FLAGS)
     check_checkpoints(FLAGS)
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)

@@ -40,7 +40,6 @@ import tokenization
 from krbert import cli
 from krbert.bert_config import load_bert_config
 from krbert.checkpoints import restore
-from krbert.estimator import distribution as distribution_lib
 from krbert.estimator import fine_tuning, run_folder, runtime
 from krbert.files import atomic, gcs, paths
 from krbert.tagging import features as tagging_features
@@ -48,47 +47,21 @@ from krbert.tagging import klue, metrics, serving
 from krbert.tagging import model as tagging_model
 from krbert.tf_compat import tf, tpu_estimator
 
+fine_tuning.define_fine_tuning_flags(
+    flags, 128, "Maximum tokens per sentence after WordPiece; the characters of the tokens "
+    "cut are predicted O.")
 flags.DEFINE_string("data_dir", None,
                     "Folder with KLUE's klue-ner-v1.1_train.tsv and klue-ner-v1.1_dev.tsv.")
-flags.DEFINE_string("bert_config_file", None,
-                    "The config json file of the pre-trained BERT model.")
-flags.DEFINE_string("vocab_file", None, "The vocabulary file the BERT model was trained on.")
-flags.DEFINE_string("output_dir", None,
-                    "Where checkpoints, results and predictions are written (local or gs://).")
-flags.DEFINE_string("init_checkpoint", None,
-                    "Initial checkpoint, usually from a pre-trained BERT model.")
-flags.DEFINE_bool("do_lower_case", True,
-                  "Lower-case the input; False for KR-BERT (cased, Hangul syllables).")
-flags.DEFINE_integer("max_seq_length", 128,
-                     "Maximum tokens per sentence after WordPiece; the characters of the "
-                     "tokens cut are predicted O.")
-flags.DEFINE_bool("do_train", False, "Whether to run training.")
 flags.DEFINE_bool("do_eval", False, "Whether to score the dev split.")
 flags.DEFINE_bool("do_predict", False,
                   "Whether to tag --predict_file (else the dev split) into predictions.tsv.")
 flags.DEFINE_string("predict_file", None,
                     "A file in KLUE-NER's format to tag with --do_predict (its tags are "
                     "replaced); default the dev split.")
-flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training.")
 flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.")
-flags.DEFINE_integer("predict_batch_size", 8, "Total batch size for predict.")
-flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate for Adam.")
-flags.DEFINE_float("num_train_epochs", 3.0, "Total number of training epochs to perform.")
-flags.DEFINE_float("warmup_proportion", 0.1,
-                   "Proportion of training to perform linear learning rate warmup for.")
-flags.DEFINE_integer("log_every_n_steps", 100, "Training loss is logged this often.")
-flags.DEFINE_bool("do_export", False,
-                  "Whether to write the model (the latest checkpoint in --output_dir, else "
-                  "--init_checkpoint) as a SavedModel for serving.")
-flags.DEFINE_string("export_dir", None,
-                    "Base folder of the SavedModel versions (default <output_dir>/export).")
-flags.DEFINE_integer("seed", 12345, "Random seed of initialisation, dropout and shuffling.")
-runtime.define_tpu_flags(flags)
 OUTPUT_FILES = ("eval_results.txt", "predictions.tsv", "train.tf_record", "eval.tf_record",
                 "predict.tf_record")
 """What run_ner.py writes in --output_dir besides checkpoints."""
-distribution_lib.define_distribution_flags(flags)
-tokenization.define_tokenizer_flags(flags)
 
 
 # ---------------------------------------------------------------------------------------
@@ -229,7 +202,7 @@ def export(FLAGS, bert_config):
     settings = {"do_lower_case": FLAGS.do_lower_case, "tokenizer": FLAGS.tokenizer,
                 "subchar": FLAGS.subchar, "max_seq_length": FLAGS.max_seq_length}
     path = serving.export_saved_model(
-        FLAGS.export_dir or os.path.join(FLAGS.output_dir, "export"), bert_config,
+        fine_tuning.export_base(FLAGS), bert_config,
         checkpoint, FLAGS.bert_config_file, FLAGS.vocab_file, settings)
     tf.logging.info("Exported %s as a SavedModel to %s", checkpoint, path)
 
@@ -240,9 +213,7 @@ def main(_):
     gcs.check_gcs_reachable([FLAGS.data_dir, FLAGS.vocab_file, FLAGS.bert_config_file,
                              FLAGS.output_dir, FLAGS.init_checkpoint, FLAGS.predict_file])
     check_flags(FLAGS)
-    distribution = runtime.check_device_flags(
-        FLAGS, {"train_batch_size": FLAGS.train_batch_size} if FLAGS.do_train else {})
-    compute_dtype = distribution_lib.check_precision(FLAGS)
+    distribution, compute_dtype = fine_tuning.check_run_flags(FLAGS)
     if FLAGS.init_checkpoint:
         restore.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
     scored = [flag for flag in ("--do_eval", "--do_predict") if FLAGS[flag[2:]].value]

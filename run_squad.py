@@ -39,7 +39,6 @@ import tokenization
 from krbert import cli
 from krbert.bert_config import load_bert_config
 from krbert.checkpoints import restore
-from krbert.estimator import distribution as distribution_lib
 from krbert.estimator import fine_tuning, run_folder, runtime
 from krbert.files import atomic, gcs, paths, reading as file_reading
 from krbert.span import features as span_features
@@ -47,38 +46,23 @@ from krbert.span import metrics, postprocess, reading
 from krbert.span import model as span_model
 from krbert.tf_compat import tf, tpu_estimator
 
-flags.DEFINE_string("bert_config_file", None,
-                    "The config json file corresponding to the pre-trained BERT model.")
-flags.DEFINE_string("vocab_file", None, "The vocabulary file the BERT model was trained on.")
-flags.DEFINE_string("output_dir", None,
-                    "Where the model checkpoints, features and predictions are written.")
+fine_tuning.define_fine_tuning_flags(
+    flags, 384, "Maximum tokens of a window (question and context) after WordPiece.")
 flags.DEFINE_string("train_file", None, "SQuAD-format json for training (KorQuAD, SQuAD).")
 flags.DEFINE_string("predict_file", None,
                     "SQuAD-format json for predictions (scored when it has answers).")
-flags.DEFINE_string("init_checkpoint", None,
-                    "Initial checkpoint (usually from a pre-trained BERT model).")
-flags.DEFINE_bool("do_lower_case", True,
-                  "Lower-case the input; False for KR-BERT (cased, Hangul syllables).")
-flags.DEFINE_integer("max_seq_length", 384,
-                     "Maximum tokens of a window (question and context) after WordPiece.")
 flags.DEFINE_integer("doc_stride", 128,
                      "When a context is split into windows, how far apart they start.")
 flags.DEFINE_integer("max_query_length", 64,
                      "Maximum question tokens; longer questions are cut to this length.")
-flags.DEFINE_bool("do_train", False, "Whether to run training.")
 flags.DEFINE_bool("do_predict", False, "Whether to predict (and score) --predict_file.")
-flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training.")
-flags.DEFINE_integer("predict_batch_size", 8, "Total batch size for predictions.")
-flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate for Adam.")
-flags.DEFINE_float("num_train_epochs", 3.0, "Total number of training epochs to perform.")
-flags.DEFINE_float("warmup_proportion", 0.1,
-                   "Proportion of training to perform linear learning rate warmup for.")
 flags.DEFINE_integer("n_best_size", 20,
                      "The n-best answers to keep per question in nbest_predictions.json.")
 flags.DEFINE_integer("max_answer_length", 30,
                      "The maximum length of an answer, in tokens.")
 flags.DEFINE_bool("verbose_logging", False,
-                  "The original's flag, accepted; alignment failures are not logged.")
+                  "Log each answer whose characters could not be aligned with the context's "
+                  "(it is then kept as the whole words it covers).")
 flags.DEFINE_bool("version_2_with_negative", False,
                   "SQuAD 2.0: some questions have no answer (is_impossible).")
 flags.DEFINE_float("null_score_diff_threshold", 0.0,
@@ -90,16 +74,6 @@ flags.DEFINE_string("predict_articles", "",
                     "START:END: read only these articles of --predict_file (e.g. 100:).")
 flags.DEFINE_integer("num_workers", 1,
                      "Processes building the features (the records do not depend on it).")
-flags.DEFINE_integer("log_every_n_steps", 100, "Training loss is logged this often.")
-flags.DEFINE_bool("do_export", False,
-                  "Whether to write the model (the latest checkpoint in --output_dir, else "
-                  "--init_checkpoint) as a SavedModel for predict.py.")
-flags.DEFINE_string("export_dir", None,
-                    "Base folder of the SavedModel versions (default <output_dir>/export).")
-flags.DEFINE_integer("seed", 12345, "Random seed of initialisation, dropout and shuffling.")
-runtime.define_tpu_flags(flags)
-distribution_lib.define_distribution_flags(flags)
-tokenization.define_tokenizer_flags(flags)
 
 TRAIN_SHUFFLE_SEED = 12345
 """The original shuffles the training examples with random.Random(12345) before
@@ -252,7 +226,7 @@ def predict_and_score(FLAGS, estimator, squad, tokenizer):
                               count, FLAGS.max_seq_length)
     settings = postprocess.PostprocessSettings(
         FLAGS.n_best_size, FLAGS.max_answer_length, FLAGS.do_lower_case,
-        FLAGS.version_2_with_negative, FLAGS.null_score_diff_threshold)
+        FLAGS.version_2_with_negative, FLAGS.null_score_diff_threshold, FLAGS.verbose_logging)
     predictions, nbest, null_odds = postprocess.predict_answers(squad.examples, features,
                                                                 results, settings)
     postprocess.write_json(os.path.join(FLAGS.output_dir, "predictions.json"), predictions)
@@ -284,7 +258,7 @@ def export(FLAGS, bert_config):
         "do_lower_case", "tokenizer", "subchar", "max_seq_length", "doc_stride",
         "max_query_length", "n_best_size", "max_answer_length")}
     path = span_model.export_saved_model(
-        FLAGS.export_dir or os.path.join(FLAGS.output_dir, "export"), bert_config,
+        fine_tuning.export_base(FLAGS), bert_config,
         restore.resolve_checkpoint(checkpoint), FLAGS.bert_config_file, FLAGS.vocab_file,
         settings)
     tf.logging.info("Exported %s as a SavedModel to %s", checkpoint, path)
@@ -296,9 +270,7 @@ def main(_):
     gcs.check_gcs_reachable([FLAGS.train_file, FLAGS.predict_file, FLAGS.vocab_file,
                              FLAGS.bert_config_file, FLAGS.output_dir, FLAGS.init_checkpoint])
     check_flags(FLAGS)
-    distribution = runtime.check_device_flags(
-        FLAGS, {"train_batch_size": FLAGS.train_batch_size} if FLAGS.do_train else {})
-    compute_dtype = distribution_lib.check_precision(FLAGS)
+    distribution, compute_dtype = fine_tuning.check_run_flags(FLAGS)
     if FLAGS.init_checkpoint:
         restore.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
     if not FLAGS.do_train and FLAGS.do_predict:

@@ -18,40 +18,19 @@ import json
 import os
 import shutil
 import tempfile
-import time
 
 import common  # noqa: F401  (puts the project root on sys.path)
+import fine_tuning_speed  # noqa: E402
 import modeling  # noqa: E402
 import run_classifier  # noqa: E402
 import tokenization  # noqa: E402
 from krbert.classifier import features as classifier_features  # noqa: E402
 from krbert.classifier import tasks  # noqa: E402
-from krbert.estimator import runtime  # noqa: E402
 from krbert.tf_compat import TF_VERSION, tf  # noqa: E402
 
 BATCH = 32
 SEQ = 128
 DOCS = 8000
-MINI = {"attention_probs_dropout_prob": 0.1, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
-        "hidden_size": 256, "initializer_range": 0.02, "intermediate_size": 1024,
-        "max_position_embeddings": 512, "num_attention_heads": 4, "num_hidden_layers": 4,
-        "type_vocab_size": 2, "vocab_size": 20000}
-
-
-class StepTimer(tf.train.SessionRunHook):
-    """Wall time from the end of step ``warmup`` to the end of the last step."""
-
-    def __init__(self, warmup):
-        self.warmup = warmup
-        self.steps = 0
-        self.started = None
-        self.finished = None
-
-    def after_run(self, run_context, run_values):
-        self.steps += 1
-        if self.steps == self.warmup:
-            self.started = time.time()
-        self.finished = time.time()
 
 
 def train_speed(record_path, bert_config, bucket, steps, warmup, work_dir, num_labels=2,
@@ -62,15 +41,10 @@ def train_speed(record_path, bert_config, bucket, steps, warmup, work_dir, num_l
         bert_config, num_labels=num_labels, init_checkpoint=None, learning_rate=1e-4,
         num_train_steps=steps + warmup, num_warmup_steps=0, use_tpu=False,
         log_every_n_steps=10 ** 6)
-    run_config = runtime.make_run_config(
-        model_dir, use_tpu=False, save_checkpoints_steps=10 ** 6,
-        config_proto=runtime.session_config(), log_step_count_steps=10 ** 9)
-    estimator = runtime.make_estimator(model_fn, run_config, False, BATCH)
-    timer = StepTimer(warmup)
     input_fn = classifier_features.make_input_fn(record_path, SEQ, is_training=True,
                                                  bucket_by_length=bucket, drop_remainder=True)
-    estimator.train(input_fn=input_fn, max_steps=steps + warmup, hooks=[timer])
-    return (timer.steps - warmup) * BATCH / (timer.finished - timer.started)
+    return fine_tuning_speed.examples_per_second(model_fn, input_fn, BATCH, steps, warmup,
+                                                 model_dir)
 
 
 def kornli_speed(data, work_dir, tokenizer, signature, bert_config, steps, warmup,
@@ -105,7 +79,7 @@ def main():
                          os.path.join(work_dir, "train.tsv"), DOCS)
         config_path = os.path.join(work_dir, "bert_config_mini.json")
         with open(config_path, "w") as handle:
-            json.dump(MINI, handle)
+            json.dump(fine_tuning_speed.MINI, handle)
         bert_config = modeling.BertConfig.from_json_file(config_path)
         vocab = os.path.join(data, "krbert", "vocab_krmedium_20000.txt")
         processor = tasks.get_processor("nsmc")

@@ -13,51 +13,26 @@ import json
 import os
 import shutil
 import tempfile
-import time
 
 import common  # noqa: F401  (puts the project root on sys.path)
+import fine_tuning_speed  # noqa: E402
 import modeling  # noqa: E402
 import run_ner  # noqa: E402
 import tokenization  # noqa: E402
-from krbert.estimator import runtime  # noqa: E402
 from krbert.tagging import features, klue  # noqa: E402
 from krbert.tf_compat import TF_VERSION, tf  # noqa: E402
 
 BATCH = 32
 SEQ = 128
-MINI = {"attention_probs_dropout_prob": 0.1, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
-        "hidden_size": 256, "initializer_range": 0.02, "intermediate_size": 1024,
-        "max_position_embeddings": 512, "num_attention_heads": 4, "num_hidden_layers": 4,
-        "type_vocab_size": 2, "vocab_size": 20000}
-"""BERT-mini, as benchmarks/bench_classifier.py (which defines run_classifier's flags)."""
-
-
-class StepTimer(tf.train.SessionRunHook):
-    """Wall time from the end of step ``warmup`` to the end of the last step."""
-
-    def __init__(self, warmup):
-        self.warmup, self.steps, self.started, self.finished = warmup, 0, None, None
-
-    def after_run(self, run_context, run_values):
-        self.steps += 1
-        if self.steps == self.warmup:
-            self.started = time.time()
-        self.finished = time.time()
 
 
 def train_speed(record_path, bert_config, steps, warmup, work_dir):
     """Training sentences per second after ``warmup`` steps."""
     model_fn = run_ner.model_fn_builder(bert_config, None, 1e-4, steps + warmup, 0, False,
                                         log_every_n_steps=10 ** 6)
-    run_config = runtime.make_run_config(
-        os.path.join(work_dir, "model"), use_tpu=False, save_checkpoints_steps=10 ** 6,
-        config_proto=runtime.session_config(), log_step_count_steps=10 ** 9)
-    estimator = runtime.make_estimator(model_fn, run_config, False, BATCH)
-    timer = StepTimer(warmup)
-    estimator.train(input_fn=features.make_input_fn(record_path, SEQ, is_training=True,
-                                                    pad_to_max=False),
-                    max_steps=steps + warmup, hooks=[timer])
-    return (timer.steps - warmup) * BATCH / (timer.finished - timer.started)
+    input_fn = features.make_input_fn(record_path, SEQ, is_training=True, pad_to_max=False)
+    return fine_tuning_speed.examples_per_second(model_fn, input_fn, BATCH, steps, warmup,
+                                                 os.path.join(work_dir, "model"))
 
 
 def main():
@@ -68,7 +43,7 @@ def main():
     try:
         config_path = os.path.join(work_dir, "bert_config_mini.json")
         with open(config_path, "w") as handle:
-            json.dump(MINI, handle)
+            json.dump(fine_tuning_speed.MINI, handle)
         bert_config = modeling.BertConfig.from_json_file(config_path)
         vocab = os.path.join(data, "krbert", "vocab_krmedium_20000.txt")
         sentences, _ = klue.read_splits(os.path.join(data, "klue"), ["train"])["train"]

@@ -10,15 +10,18 @@ The medium rows (vocab/bert_config_medium.json) come from one run each, in one p
 per row: ours in float32, ours with --use_bfloat16, and the original release's
 run_pretraining.py (ORIGINAL_BERT, default /work/ref/bert; run under TensorFlow 2.15
 through benchmarks/original_bert.py, so that row needs TF=2). Each gives examples/s after
-the first step and the wall-clock seconds of the whole training call.
+the first step and the wall-clock seconds of the whole training call. Beside them:
+bfloat16 with --xla_jit, and the matrix products of one medium step alone in float32 and
+in bfloat16 (the ceilings those settings approach).
 
 Writes synthetic TFRecords (random ids, vocab 20,000) to a temporary folder and trains
 vocab/bert_config_mini.json through run_pretraining's model_fn and input_fn, one child
 process per setting (environment variables such as TF_ENABLE_ONEDNN_OPTS are read when
 TensorFlow is imported). Speed is examples/s over steps 20..70 (after the warm-up),
 for the TensorFlow version running this file. Every setting sees the same data and
-seed; the second row of a setting is the largest difference of its per-step loss from
-the default setting's over all steps (float noise is ~1e-5; bfloat16 differs more).
+seed (so the same initial weights); the second row of a setting is the largest
+difference of its per-step loss from the default setting's over all steps (float noise
+is ~1e-5; bfloat16 differs more), the third the mean difference over the last 50 steps.
 Under TensorFlow 1.15 a graph-level seed gives each random op a seed from the number of
 ops created before it, so the "original pipeline" setting (a different number of input
 ops) draws other dropout masks there: its loss change is dropout noise, not arithmetic.
@@ -62,6 +65,10 @@ SETTINGS = [
     ("medium float32", {}, {"medium": True}),
     ("medium bfloat16", {}, {"medium": True, "bfloat16": True}),
     ("medium original", {}, {"medium": True, "original": True}),
+    ("medium bfloat16 + xla_jit", {}, {"medium": True, "bfloat16": True, "xla_jit": True}),
+    ("medium matmul ceiling float32", {}, {"medium": True, "ceiling": True}),
+    ("medium matmul ceiling bfloat16", {}, {"medium": True, "ceiling": True,
+                                            "bfloat16": True}),
 ]
 MEDIUM_CONFIG = os.path.join(common.ROOT, "vocab", "bert_config_medium.json")
 MEDIUM_BATCH = 16
@@ -206,16 +213,20 @@ def run_ceiling(options):
     import modeling
     from krbert.estimator import runtime
 
-    config = modeling.BertConfig.from_json_file(CONFIG)
+    medium = options.get("medium")
+    batch = MEDIUM_BATCH if medium else BATCH
+    config = modeling.BertConfig.from_json_file(MEDIUM_CONFIG if medium else CONFIG)
     seconds, flops = matmul_ceiling.step_matmul_seconds(
-        config, BATCH, SEQ, PREDS, runtime.session_config(
-            False, options.get("intra", 0), options.get("inter", 0)))
-    return {"examples_per_s": BATCH / seconds, "gflop_per_step": flops / 1e9,
+        config, batch, SEQ, PREDS, runtime.session_config(
+            False, options.get("intra", 0), options.get("inter", 0)),
+        bfloat16=options.get("bfloat16", False))
+    return {"examples_per_s": batch / seconds, "gflop_per_step": flops / 1e9,
             "gflop_per_s": flops / 1e9 / seconds, "load": os.getloadavg()[0]}
 
 
-def print_ceiling(setting, result):
-    common.row("pretraining bert-mini", "%s: matrix products of one step alone, %.0f GFLOP "
+def print_ceiling(setting, result, medium):
+    common.row("pretraining bert-%s" % ("medium" if medium else "mini"),
+               "%s: matrix products of one step alone, %.0f GFLOP "
                "at %.0f GFLOP/s (load %.1f)" % (setting, result["gflop_per_step"],
                                                 result["gflop_per_s"], result["load"]),
                result["examples_per_s"], "examples/s", "upper bound")
@@ -282,11 +293,11 @@ def main():
                            (proc.stderr.strip().splitlines() or ["?"])[-1], "")
                 continue
             result = json.loads(lines[-1][len("RESULT "):])
+            if options.get("ceiling"):
+                print_ceiling(setting, result, options.get("medium"))
+                continue
             if options.get("medium"):
                 print_medium(setting, result, args.medium_steps)
-                continue
-            if options.get("ceiling"):
-                print_ceiling(setting, result)
                 continue
             common.row("pretraining bert-mini", "%s, batch 64, seq 128 (load %.1f)" %
                        (setting, result["load"]), result["examples_per_s"], "examples/s",
@@ -296,7 +307,8 @@ def main():
             if name == "default":
                 baseline = result["losses"]
             elif baseline:
-                diff = max(abs(a - b) for a, b in zip(result["losses"], baseline))
+                diffs = [abs(a - b) for a, b in zip(result["losses"], baseline)]
+                diff = max(diffs)
                 goal = "float noise"
                 if "bfloat16" in name:
                     goal = ""
@@ -304,6 +316,11 @@ def main():
                     goal = "other dropout masks on TF 1.15"
                 common.row("pretraining bert-mini", "%s: max loss change vs default, steps "
                            "1-%d" % (setting, len(baseline)), diff, "loss", goal)
+                last = diffs[-50:]
+                common.row("pretraining bert-mini", "%s: mean loss change over the last %d "
+                           "steps (default's mean loss there %.4f)" % (
+                               setting, len(last), sum(baseline[-50:]) / len(last)),
+                           sum(last) / len(last), "loss")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -35,11 +35,12 @@ def forward_products(config, batch, seq, preds):
     ]
 
 
-def _product_ops(tf, count, m, k, n):
-    """The forward product of [count, m, k] and [count, k, n] and its two gradients."""
+def _product_ops(tf, count, m, k, n, dtype):
+    """The forward product of [count, m, k] and [count, k, n] and its two gradients, with
+    operands in ``dtype``."""
     def variable(*shape):
         shape = ([count] if count > 1 else []) + list(shape)
-        return tf.Variable(tf.random.uniform(shape, -1.0, 1.0), trainable=False)
+        return tf.Variable(tf.cast(tf.random.uniform(shape, -1.0, 1.0), dtype), trainable=False)
 
     a, b, dc = variable(m, k), variable(k, n), variable(m, n)
     return [tf.matmul(a, b),                    # C = A B
@@ -47,8 +48,11 @@ def _product_ops(tf, count, m, k, n):
             tf.matmul(a, dc, transpose_a=True)]  # dB = A^T dC
 
 
-def step_matmul_seconds(config, batch, seq, preds, session_config, repeats=10):
-    """Seconds per step spent in matrix products alone, and FLOPs per step.
+def step_matmul_seconds(config, batch, seq, preds, session_config, repeats=10,
+                        bfloat16=False):
+    """Seconds per step spent in matrix products alone, and FLOPs per step; with
+    ``bfloat16`` the operands are bfloat16, as --use_bfloat16 computes the encoder (its
+    embeddings and output layers stay float32, so this ceiling is an upper bound).
 
     Each product is run ``repeats`` times after one warm-up run; the median run counts.
     """
@@ -60,7 +64,8 @@ def step_matmul_seconds(config, batch, seq, preds, session_config, repeats=10):
         for _, count, m, k, n, times in forward_products(config, batch, seq, preds):
             # Running the op itself (a fetched op, so graph optimizations keep it) skips
             # copying its output to Python.
-            ops = [product.op for product in _product_ops(tf, count, m, k, n)]
+            dtype = tf.bfloat16 if bfloat16 else tf.float32
+            ops = [product.op for product in _product_ops(tf, count, m, k, n, dtype)]
             plans.append((ops, times))
             total_flops += 3 * 2 * count * m * k * n * times
         with tf.Session(config=session_config) as session:

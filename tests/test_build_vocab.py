@@ -239,6 +239,17 @@ def test_eval_file_column_is_unquoted_like_nsmc(tmp_path):
         vocab_builder.read_eval_texts(path, "text")
 
 
+def test_eval_file_lines_keep_every_byte_or_name_the_line_that_is_not_utf8(tmp_path):
+    path = tmp_path / "eval.txt"
+    path.write_bytes(u"굳 ㅋ\r\n최고 영화\n\n".encode("utf-8"))
+    assert vocab_builder.read_eval_texts(str(path)) == [u"굳 ㅋ", u"최고 영화", u""]
+    path.write_bytes(u"굳 ㅋ\n최고".encode("utf-8") + b"\xff" + u" 영화\n".encode("utf-8"))
+    with pytest.raises(InputError) as error:
+        vocab_builder.read_eval_texts(str(path))
+    assert str(error.value) == ("%s:2: not valid UTF-8 (byte 7 of the line); save the file as "
+                                "UTF-8" % path)
+
+
 def test_eval_file_sees_the_text_the_classifier_sees(tmp_path):
     """An NSMC review quoted twice (test.tsv, id 9037756) loses both layers of quoting."""
     review = (u'"""스토리, 연출, 연기, 비주얼 등 영화의 기본 조차 안된 영화에 무슨 평을 해. 이런 '

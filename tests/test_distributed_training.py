@@ -15,7 +15,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ from krbert.bert_config import load_bert_config
 from krbert.classifier import model as classifier_model
 from krbert.estimator import distribution
 from krbert.tf_compat import tf
-from tiny_models import PREDS, SEQ, TINY, write_records
+from tiny_models import PREDS, SEQ, TINY, free_ports, write_records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 5
@@ -86,17 +85,6 @@ def assert_same_variables(expected_dir, got_dir):
         assert np.max(np.abs(value - want)) <= RTOL * scale, (
             name, float(np.max(np.abs(value - want))) / scale)
     return tf.train.load_variable(got, "global_step")
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def tf_configs(count):

@@ -22,7 +22,8 @@ import pytest
 
 import tokenization
 from krbert.estimator import tpu_vm
-from krbert.tf_compat import IS_TF2, tf
+from krbert.tf_compat import tf
+from tiny_models import original_release
 from tiny_models import run_classifier as run_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -313,12 +314,7 @@ def test_bad_flags_are_one_line_errors(setup, tmp_path, case, message):
 
 
 def test_same_output_as_the_original_release(setup, json_run, tmp_path):
-    original = os.environ.get("ORIGINAL_BERT_DIR")
-    if not original:
-        pytest.skip("ORIGINAL_BERT_DIR (a google-research/bert checkout) is not set")
-    python = os.environ.get("ORIGINAL_BERT_PYTHON") or (None if IS_TF2 else sys.executable)
-    if not python:
-        pytest.skip("the original needs TensorFlow 1.x: set ORIGINAL_BERT_PYTHON")
+    original, python = original_release()
     output = str(tmp_path / "original.jsonl")
     done = subprocess.run(
         [python, os.path.join(original, "extract_features.py"), "--output_file=%s" % output]

@@ -7,6 +7,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
                                 "benchmarks"))
 
 import matmul_ceiling  # noqa: E402
+import pytest  # noqa: E402
 import modeling  # noqa: E402
 from krbert.pretraining import heads  # noqa: E402
 from krbert.tf_compat import tf  # noqa: E402
@@ -49,8 +50,16 @@ def test_product_list_matches_model_graph():
         assert listed == graph_forward_flops(batch, seq, preds)
 
 
-def test_step_matmul_seconds_counts_three_products_per_forward_one():
+@pytest.mark.parametrize("bfloat16", [False, True])
+def test_step_matmul_seconds_counts_three_products_per_forward_one(bfloat16):
     seconds, flops = matmul_ceiling.step_matmul_seconds(CONFIG, 2, 8, 3, tf.ConfigProto(),
-                                                        repeats=1)
+                                                        repeats=1, bfloat16=bfloat16)
     assert seconds > 0
     assert flops == 3 * graph_forward_flops(2, 8, 3)
+
+
+def test_bfloat16_products_take_bfloat16_operands():
+    with tf.Graph().as_default():
+        products = matmul_ceiling._product_ops(tf, 2, 4, 3, 5, tf.bfloat16)
+        assert [p.dtype for p in products] == [tf.bfloat16] * 3
+        assert [p.shape.as_list() for p in products] == [[2, 4, 5], [2, 4, 3], [2, 3, 5]]

@@ -15,7 +15,6 @@ import json
 import os
 import random
 import subprocess
-import sys
 
 import pytest
 
@@ -23,7 +22,8 @@ import tokenization
 from krbert import cli
 from krbert.span import features as span_features
 from krbert.span import reading
-from krbert.tf_compat import IS_TF2, tf
+from krbert.tf_compat import tf
+from tiny_models import original_release
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VOCAB = os.path.join(ROOT, "vocab", "vocab_20000.txt")
@@ -282,12 +282,7 @@ writer.close()
 
 @pytest.mark.parametrize("training", [True, False])
 def test_same_records_as_the_original_release(korquad, tmp_path, training):
-    original = os.environ.get("ORIGINAL_BERT_DIR")
-    if not original:
-        pytest.skip("ORIGINAL_BERT_DIR (a google-research/bert checkout) is not set")
-    python = os.environ.get("ORIGINAL_BERT_PYTHON") or (None if IS_TF2 else sys.executable)
-    if not python:
-        pytest.skip("the original needs TensorFlow 1.x: set ORIGINAL_BERT_PYTHON")
+    original, python = original_release()
     theirs_path = str(tmp_path / "original.tf_record")
     done = subprocess.run([python, "-c", ORIGINAL_DRIVER, original, korquad, VOCAB,
                            theirs_path, "1" if training else "0"], cwd=str(tmp_path),

@@ -12,6 +12,7 @@ import pytest
 from krbert.span import postprocess
 from krbert.span.features import SpanFeature
 from krbert.span.reading import SquadExample
+from tiny_models import original_release
 
 
 @pytest.mark.parametrize("pred, orig, lower, final", [
@@ -29,6 +30,23 @@ from krbert.span.reading import SquadExample
 ])
 def test_get_final_text(pred, orig, lower, final):
     assert postprocess.get_final_text(pred, orig, lower) == final
+
+
+@pytest.mark.parametrize("pred, orig, lower, why", [
+    ("서울", "서울에서", False, None),
+    ("부산", "서울에서", False, "not found in the basic-tokenized words '서울에서'"),
+    ("seoul", "SEOUL에서", True, "8 characters without spaces, 12 after basic tokenization"),
+])
+def test_verbose_logging_says_why_an_answer_kept_its_whole_words(pred, orig, lower, why,
+                                                                  monkeypatch):
+    logged = []
+    monkeypatch.setattr(postprocess.tf.logging, "info",
+                        lambda message, *args: logged.append(message % args))
+    quiet = postprocess.get_final_text(pred, orig, lower)
+    assert logged == []
+    assert postprocess.get_final_text(pred, orig, lower, verbose_logging=True) == quiet
+    assert logged == ([] if why is None else
+                      ["Answer %r kept as the whole words %r: %s" % (pred, orig, why)])
 
 
 def feature(unique_id, index, span_index, tokens, first_word, max_context):
@@ -151,20 +169,13 @@ def test_same_prediction_files_as_the_original_release(data_dir, tmp_path, v2):
     import json
     import os
     import subprocess
-    import sys
 
     import numpy as np
 
     import tokenization
     from krbert.span import features as span_features
     from krbert.span import reading
-    from krbert.tf_compat import IS_TF2
-    original = os.environ.get("ORIGINAL_BERT_DIR")
-    if not original:
-        pytest.skip("ORIGINAL_BERT_DIR (a google-research/bert checkout) is not set")
-    python = os.environ.get("ORIGINAL_BERT_PYTHON") or (None if IS_TF2 else sys.executable)
-    if not python:
-        pytest.skip("the original needs TensorFlow 1.x: set ORIGINAL_BERT_PYTHON")
+    original, python = original_release()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     vocab = os.path.join(root, "vocab", "vocab_20000.txt")
     document = json.load(open(os.path.join(data_dir, "korquad", "KorQuAD_v1.0_dev.json"),

@@ -16,20 +16,9 @@ import pytest
 from krbert import cli
 from krbert.estimator import cluster as cluster_lib
 from krbert.estimator import tpu_vm
-from tiny_models import PREDS, SEQ, TINY, write_records
+from tiny_models import PREDS, SEQ, TINY, free_ports, write_records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def one_line_error(call, *args):

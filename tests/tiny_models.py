@@ -11,6 +11,7 @@ import fcntl
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -34,6 +35,34 @@ TINY = {"attention_probs_dropout_prob": 0.1, "hidden_act": "gelu",
         "hidden_dropout_prob": 0.1, "hidden_size": 32, "initializer_range": 0.02,
         "intermediate_size": 64, "max_position_embeddings": 32, "num_attention_heads": 2,
         "num_hidden_layers": 2, "type_vocab_size": 2, "vocab_size": VOCAB}
+
+
+def free_ports(count):
+    """``count`` TCP ports on 127.0.0.1 that were free a moment ago (for worker
+    processes; the operating system picks them, so parallel tests do not collide)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def original_release():
+    """(checkout, python) of the original BERT release to compare with: ORIGINAL_BERT_DIR,
+    and a Python with TensorFlow 1.x (ORIGINAL_BERT_PYTHON, or this one under TF 1.15);
+    skips the test when either is missing."""
+    from krbert.tf_compat import IS_TF2
+
+    checkout = os.environ.get("ORIGINAL_BERT_DIR")
+    if not checkout:
+        pytest.skip("ORIGINAL_BERT_DIR (a google-research/bert checkout) is not set")
+    python = os.environ.get("ORIGINAL_BERT_PYTHON") or (None if IS_TF2 else sys.executable)
+    if not python:
+        pytest.skip("the original needs TensorFlow 1.x: set ORIGINAL_BERT_PYTHON")
+    return checkout, python
 
 
 # ---------------------------------------------------------------------------------------

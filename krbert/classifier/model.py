@@ -280,6 +280,20 @@ def export_saved_model(export_dir, bert_config, checkpoint, task_labels, config_
     session, inputs, outputs = restore_classifier(bert_config, checkpoint, task_labels,
                                                   config_file, regression=regression,
                                                   compute_dtype=compute_dtype)
+    metadata = dict(tokenizer_settings, task=task_labels[0], labels=list(task_labels[1]),
+                    checkpoint=checkpoint, bert_config=bert_config.to_dict())
+    metadata.update({key: value for key, value in task_kind.items() if value})
+    metadata[precision.COMPUTE_DTYPE_KEY] = precision.dtype_name(compute_dtype)
+    return write_saved_model(export_dir, session, inputs, outputs, vocab_file, METADATA_FILE,
+                             metadata)
+
+
+def write_saved_model(export_dir, session, inputs, outputs, vocab_file, metadata_file,
+                      metadata):
+    """Writes the graph and variables of ``session``, served through the predict signature
+    ``inputs`` -> ``outputs`` (dicts of tensors), as the next version folder of
+    ``export_dir``, whole or not at all; assets.extra holds a copy of ``vocab_file`` and
+    ``metadata`` as JSON in ``metadata_file``. Closes the session; returns the folder."""
     signature = tf.saved_model.signature_def_utils.predict_signature_def(
         inputs=inputs, outputs=outputs)
     final = next_version_dir(export_dir)
@@ -294,11 +308,7 @@ def export_saved_model(export_dir, bert_config, checkpoint, task_labels, config_
             extra = os.path.join(temporary, "assets.extra")
             tf.io.gfile.makedirs(extra)
             tf.io.gfile.copy(vocab_file, os.path.join(extra, VOCAB_FILE), overwrite=True)
-            metadata = dict(tokenizer_settings, task=task_labels[0], labels=list(task_labels[1]),
-                            checkpoint=checkpoint, bert_config=bert_config.to_dict())
-            metadata.update({key: value for key, value in task_kind.items() if value})
-            metadata[precision.COMPUTE_DTYPE_KEY] = precision.dtype_name(compute_dtype)
-            with tf.io.gfile.GFile(os.path.join(extra, METADATA_FILE), "w") as writer:
+            with tf.io.gfile.GFile(os.path.join(extra, metadata_file), "w") as writer:
                 writer.write(json.dumps(metadata, indent=1, sort_keys=True) + "\n")
     finally:
         session.close()

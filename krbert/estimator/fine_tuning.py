@@ -1,11 +1,70 @@
-"""The training step that every fine-tuning script's model_fn ends in (run_classifier.py,
-run_ner.py, run_squad.py): AdamW with warm-up and linear decay (optimization.py), a
-dynamic loss scale when the model computes in float16, the global batch's loss under a
-tf.distribute strategy, and the CPU/GPU log of step and loss (no flags).
+"""What every fine-tuning script (run_classifier.py, run_ner.py, run_squad.py) shares:
+the original release's model and training flags (define_fine_tuning_flags, read by the
+scripts' main() and by check_run_flags / export_base here), the checks of the device and
+precision flags, and the training step its model_fn ends in: AdamW with warm-up and
+linear decay (optimization.py), a dynamic loss scale when the model computes in float16,
+the global batch's loss under a tf.distribute strategy, and the CPU/GPU log of step and
+loss.
 """
 
+import os
+
 import optimization
+import tokenization
+from krbert.estimator import distribution as distribution_lib
+from krbert.estimator import runtime
 from krbert.tf_compat import tf, tpu_estimator
+
+
+def define_fine_tuning_flags(flags, max_seq_length, max_seq_length_help):
+    """Defines the flags every fine-tuning script takes, under the original's names: the
+    model files, --output_dir, --init_checkpoint, casing, --max_seq_length (its default
+    and help per task), --do_train, batch sizes, the schedule, --do_export, --seed, and
+    the TPU, tf.distribute and tokenizer flags beside them."""
+    flags.DEFINE_string("bert_config_file", None,
+                        "The config json file of the pre-trained BERT model.")
+    flags.DEFINE_string("vocab_file", None,
+                        "The vocabulary file the BERT model was trained on.")
+    flags.DEFINE_string("output_dir", None,
+                        "Where checkpoints, results and predictions are written (local or "
+                        "gs://).")
+    flags.DEFINE_string("init_checkpoint", None,
+                        "Initial checkpoint, usually from a pre-trained BERT model.")
+    flags.DEFINE_bool("do_lower_case", True,
+                      "Lower-case the input; False for KR-BERT (cased, Hangul syllables).")
+    flags.DEFINE_integer("max_seq_length", max_seq_length, max_seq_length_help)
+    flags.DEFINE_bool("do_train", False, "Whether to run training.")
+    flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training.")
+    flags.DEFINE_integer("predict_batch_size", 8, "Total batch size for predict.")
+    flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate for Adam.")
+    flags.DEFINE_float("num_train_epochs", 3.0, "Total number of training epochs to perform.")
+    flags.DEFINE_float("warmup_proportion", 0.1,
+                       "Proportion of training to perform linear learning rate warmup for.")
+    flags.DEFINE_integer("log_every_n_steps", 100, "Training loss is logged this often.")
+    flags.DEFINE_bool("do_export", False,
+                      "Whether to write the model (the latest checkpoint in --output_dir, "
+                      "else --init_checkpoint) as a SavedModel for predict.py.")
+    flags.DEFINE_string("export_dir", None,
+                        "Base folder of the SavedModel versions (default "
+                        "<output_dir>/export).")
+    flags.DEFINE_integer("seed", 12345,
+                         "Random seed of initialisation, dropout and shuffling.")
+    runtime.define_tpu_flags(flags)
+    distribution_lib.define_distribution_flags(flags)
+    tokenization.define_tokenizer_flags(flags)
+
+
+def check_run_flags(FLAGS):
+    """Checks the device, distribution and precision flags before any work (each mistake
+    one line); returns (the Distribution or None, the compute dtype)."""
+    distribution = runtime.check_device_flags(
+        FLAGS, {"train_batch_size": FLAGS.train_batch_size} if FLAGS.do_train else {})
+    return distribution, distribution_lib.check_precision(FLAGS)
+
+
+def export_base(FLAGS):
+    """The folder the SavedModel versions go under: --export_dir, else <output_dir>/export."""
+    return FLAGS.export_dir or os.path.join(FLAGS.output_dir, "export")
 
 
 def train_spec(loss, scaffold_fn, learning_rate, num_train_steps, num_warmup_steps, use_tpu,

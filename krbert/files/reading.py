@@ -72,6 +72,13 @@ def unquote_csv(field, rounds):
     return field
 
 
+def read_text_lines(path):
+    """Yields the lines of a UTF-8 text file as str, without their line end ("\n" and a
+    "\r" before it); bytes that are not UTF-8 raise InputError naming path:line."""
+    for number, raw in enumerate(read_lines(path), 1):
+        yield _decode_row(raw, path, number).rstrip("\r")
+
+
 def _row_for_message(line):
     line = line.rstrip("\r\n")
     return repr(line if len(line) <= 200 else line[:200] + "...")

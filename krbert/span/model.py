@@ -18,15 +18,12 @@ and a context into windows and the logits back into the best span.
 Shapes: B batch size, S sequence length, H hidden size.
 """
 
-import json
-import os
 
 import modeling
 import optimization
 from krbert import cli
 from krbert.classifier import model as classifier_model
 from krbert.estimator import tf_example
-from krbert.files import atomic
 from krbert.tf_compat import tf
 
 INPUT_NAMES = ("input_ids", "input_mask", "segment_ids")
@@ -153,25 +150,6 @@ def export_saved_model(export_dir, bert_config, checkpoint, config_file, vocab_f
     assets.extra/span.json with the BERT config. Returns the version folder."""
     classifier_model.prepare_export_dir(export_dir)
     session, inputs, outputs = restore_span_model(bert_config, checkpoint, config_file)
-    signature = tf.saved_model.signature_def_utils.predict_signature_def(
-        inputs=inputs, outputs=outputs)
-    final = classifier_model.next_version_dir(export_dir)
-    try:
-        with atomic.staged_folder(final, "--export_dir") as temporary:
-            with session.graph.as_default():
-                builder = tf.saved_model.builder.SavedModelBuilder(temporary)
-                builder.add_meta_graph_and_variables(
-                    session, [tf.saved_model.tag_constants.SERVING],
-                    signature_def_map={classifier_model.SIGNATURE_NAME: signature},
-                    strip_default_attrs=True)
-                builder.save()
-            extra = os.path.join(temporary, "assets.extra")
-            tf.io.gfile.makedirs(extra)
-            tf.io.gfile.copy(vocab_file, os.path.join(extra, classifier_model.VOCAB_FILE),
-                             overwrite=True)
-            metadata = dict(settings, checkpoint=checkpoint, bert_config=bert_config.to_dict())
-            with tf.io.gfile.GFile(os.path.join(extra, METADATA_FILE), "w") as writer:
-                writer.write(json.dumps(metadata, indent=1, sort_keys=True) + "\n")
-    finally:
-        session.close()
-    return final
+    metadata = dict(settings, checkpoint=checkpoint, bert_config=bert_config.to_dict())
+    return classifier_model.write_saved_model(export_dir, session, inputs, outputs,
+                                              vocab_file, METADATA_FILE, metadata)

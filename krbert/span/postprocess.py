@@ -28,7 +28,9 @@ Candidate = collections.namedtuple("Candidate",
 Answer = collections.namedtuple("Answer", "text start_logit end_logit")
 PostprocessSettings = collections.namedtuple(
     "PostprocessSettings", "n_best_size max_answer_length do_lower_case "
-    "version_2_with_negative null_score_diff_threshold")
+    "version_2_with_negative null_score_diff_threshold verbose_logging", defaults=(False,))
+"""verbose_logging (run_squad.py --verbose_logging): log why an answer's characters could
+not be aligned with the context's, when get_final_text falls back to the whole words."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -45,33 +47,41 @@ def _without_spaces(text):
     return "".join(kept), where
 
 
-def get_final_text(pred_text, orig_text, do_lower_case):
+def get_final_text(pred_text, orig_text, do_lower_case, verbose_logging=False):
     """The part of ``orig_text`` (the context's words a span covers, space-joined) that
     the normalised prediction ``pred_text`` stands for; ``orig_text`` itself when the
-    characters cannot be aligned.
+    characters cannot be aligned (logged with ``verbose_logging``).
 
     ``orig_text`` is basic-tokenized (split on punctuation, lower-cased and de-accented
     with do_lower_case); ``pred_text`` must occur in it, and without spaces both must have
     the same length: then character i of one is character i of the other.
     """
+    def fall_back(why):
+        if verbose_logging:
+            tf.logging.info("Answer %r kept as the whole words %r: %s", pred_text, orig_text,
+                            why)
+        return orig_text
+
     tok_text = " ".join(BasicTokenizer(do_lower_case=do_lower_case).tokenize(orig_text))
     start = tok_text.find(pred_text)
     if start == -1:
-        return orig_text
+        return fall_back("not found in the basic-tokenized words %r" % tok_text)
     end = start + len(pred_text) - 1
     orig_chars, orig_where = _without_spaces(orig_text)
     tok_chars, tok_where = _without_spaces(tok_text)
     if len(orig_chars) != len(tok_chars):
-        return orig_text
+        return fall_back("%d characters without spaces, %d after basic tokenization"
+                         % (len(orig_chars), len(tok_chars)))
     tok_index = {position: index for index, position in tok_where.items()}
     if start not in tok_index or tok_index[start] not in orig_where:
-        return orig_text
+        return fall_back("its first character has no place in the words")
     if end not in tok_index or tok_index[end] not in orig_where:
-        return orig_text
+        return fall_back("its last character has no place in the words")
     return orig_text[orig_where[tok_index[start]]:orig_where[tok_index[end]] + 1]
 
 
-def span_text(feature, example, start_index, end_index, do_lower_case):
+def span_text(feature, example, start_index, end_index, do_lower_case,
+              verbose_logging=False):
     """The answer text of tokens start_index..end_index of a window."""
     pieces = " ".join(feature.tokens[start_index:end_index + 1])
     pieces = pieces.replace(" ##", "").replace("##", "")
@@ -79,7 +89,7 @@ def span_text(feature, example, start_index, end_index, do_lower_case):
     first = feature.token_to_orig_map[start_index]
     last = feature.token_to_orig_map[end_index]
     orig_text = " ".join(example.doc_tokens[first:last + 1])
-    return get_final_text(pred_text, orig_text, do_lower_case)
+    return get_final_text(pred_text, orig_text, do_lower_case, verbose_logging)
 
 
 # ---------------------------------------------------------------------------------------
@@ -143,7 +153,7 @@ def nbest_answers(example, features, results, settings):
         if candidate.start_index > 0:
             text = span_text(features[candidate.feature_index], example,
                              candidate.start_index, candidate.end_index,
-                             settings.do_lower_case)
+                             settings.do_lower_case, settings.verbose_logging)
             if text in seen:
                 continue
         seen.add(text)

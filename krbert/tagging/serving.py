@@ -30,7 +30,6 @@ import tokenization
 from krbert import cli
 from krbert.bert_config import BertConfig
 from krbert.classifier import model as classifier_model
-from krbert.files import atomic
 from krbert.tagging import features, klue, metrics
 from krbert.tagging import model as tagging_model
 from krbert.tf_compat import tf
@@ -74,27 +73,12 @@ def export_saved_model(export_dir, bert_config, checkpoint, config_file, vocab_f
     max_seq_length) go to assets.extra/tagger.json. Returns the version folder."""
     classifier_model.prepare_export_dir(export_dir)
     session, inputs, outputs = restore_tagger(bert_config, checkpoint, config_file)
-    signature = tf.saved_model.signature_def_utils.predict_signature_def(
-        inputs=inputs, outputs={TAG_OUTPUT: outputs["tag_ids"], "logits": outputs["logits"]})
-    final = classifier_model.next_version_dir(export_dir)
-    try:
-        with atomic.staged_folder(final, "--export_dir") as temporary:
-            with session.graph.as_default():
-                builder = tf.saved_model.builder.SavedModelBuilder(temporary)
-                builder.add_meta_graph_and_variables(
-                    session, [tf.saved_model.tag_constants.SERVING],
-                    signature_def_map={SIGNATURE_NAME: signature}, strip_default_attrs=True)
-                builder.save()
-            extra = os.path.join(temporary, "assets.extra")
-            tf.io.gfile.makedirs(extra)
-            tf.io.gfile.copy(vocab_file, os.path.join(extra, VOCAB_FILE), overwrite=True)
-            metadata = dict(tokenizer_settings, labels=list(klue.LABELS), checkpoint=checkpoint,
-                            bert_config=bert_config.to_dict())
-            with tf.io.gfile.GFile(os.path.join(extra, METADATA_FILE), "w") as writer:
-                writer.write(json.dumps(metadata, indent=1, sort_keys=True) + "\n")
-    finally:
-        session.close()
-    return final
+    metadata = dict(tokenizer_settings, labels=list(klue.LABELS), checkpoint=checkpoint,
+                    bert_config=bert_config.to_dict())
+    return classifier_model.write_saved_model(
+        export_dir, session, inputs,
+        {TAG_OUTPUT: outputs["tag_ids"], "logits": outputs["logits"]}, vocab_file,
+        METADATA_FILE, metadata)
 
 
 def is_tagger(path):

@@ -399,7 +399,8 @@ NSMC_QUOTE_ROUNDS = 2
 
 
 def read_eval_texts(path, column=None):
-    """Texts of an eval file: every line, or one column of a TSV with a header line.
+    """Texts of an eval file: every line, or one column of a TSV with a header line. A
+    line that is not UTF-8 stops the run with path:line (InputError).
 
     A column is read by file_reading.read_tsv, as the classifier reads NSMC: the same rows,
     the same unquoting (NSMC_QUOTE_ROUNDS), the same file:line errors.
@@ -408,7 +409,7 @@ def read_eval_texts(path, column=None):
     if column:
         return [row[column] for _, row in
                 file_reading.read_tsv(path, [column], quote_rounds={column: NSMC_QUOTE_ROUNDS})]
-    return [raw.decode("utf-8", "ignore").rstrip("\r") for raw in file_reading.read_lines(path)]
+    return list(file_reading.read_text_lines(path))
 
 
 def evaluate(vocab_file, texts, do_lower_case=False, tokenizer="wordpiece", subchar=False,
