@@ -33,14 +33,24 @@ def fail(message):
     sys.exit(1)
 
 
+INTERRUPTED = ("interrupted (Ctrl-C); every output is written whole or not at all, so "
+               "rerun the same command")
+"""The line of a run stopped by Ctrl-C that its script does not report itself."""
+
+
 def run(main, argv=None):
-    """``absl.app.run(main)``, turning an InputError into a one-line error and exit 1."""
+    """``absl.app.run(main)``, turning an InputError into a one-line error and exit 1, and
+    Ctrl-C (KeyboardInterrupt) into the line INTERRUPTED and exit 130."""
 
     def guarded(args):
         try:
             return main(args)
         except InputError as e:
             fail(str(e))
+        except KeyboardInterrupt:
+            sys.stderr.write("error: %s\n" % INTERRUPTED)
+            sys.stderr.flush()
+            sys.exit(130)
 
     app.run(guarded, argv=argv)
 

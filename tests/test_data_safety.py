@@ -69,6 +69,23 @@ def temporaries(folder):
 # ---------------------------------------------------------------------------------------------
 # Outputs that would write over an input.
 
+def test_ctrl_c_that_a_script_does_not_report_itself_is_one_line_and_exit_130():
+    # As from a shell: SIGINT raises KeyboardInterrupt wherever the script is.
+    code = ("import os, signal, time\n"
+            "from krbert import cli\n"
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+            "def main(_):\n"
+            "    os.kill(os.getpid(), signal.SIGINT)\n"
+            "    time.sleep(60)\n"
+            "cli.run(main)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=60,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True)
+    assert done.returncode == 130
+    assert done.stderr == ("error: interrupted (Ctrl-C); every output is written whole or not "
+                           "at all, so rerun the same command\n")
+
+
 def test_create_pretraining_data_refuses_to_write_over_its_input(tmp_path):
     corpus = tmp_path / "corpus.txt"
     shutil.copy(CORPUS, str(corpus))

@@ -88,22 +88,9 @@ def test_the_saved_model_of_a_pair_score_task_says_so_and_serves_the_scores(kors
         metadata = json.load(handle)
     assert metadata["text_b"] is True and metadata["problem_type"] == "regression"
     assert metadata["labels"] == ["score"]
-    gold = read_tsv(os.path.join(korsts_run["data"], "sts-test.tsv"))[1:]
-    lines = "".join("%s\t%s\n" % (g[5], g[6]) for g in gold)
     expected = np.loadtxt(os.path.join(korsts_run["output"], "test_results.tsv"))
-    for args in (["--saved_model=%s" % export],
-                 ["--init_checkpoint=%s" % korsts_run["output"], "--task_name=korsts",
-                  "--bert_config_file=%s" % common_config(korsts_run),
-                  "--vocab_file=%s" % VOCAB, "--do_lower_case=False",
-                  "--max_seq_length=64"]):
-        done = subprocess.run([sys.executable, PREDICT] + args, cwd=ROOT, input=lines,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, timeout=600)
-        assert done.returncode == 0, done.stderr[-3000:]
-        out = [line.split("\t") for line in done.stdout.splitlines()]
-        assert out[0] == ["text", "text_b", "score"]
-        assert [(o[0], o[1]) for o in out[1:]] == [(g[5], g[6]) for g in gold]
-        assert np.allclose([float(o[2]) for o in out[1:]], expected, atol=1e-5)
+    for scores in served_korsts_scores(korsts_run, export):
+        assert np.allclose(scores, expected, atol=1e-5)
 
 
 def test_a_bfloat16_export_of_a_pair_score_task_keeps_its_kind_and_its_scores(
@@ -116,25 +103,34 @@ def test_a_bfloat16_export_of_a_pair_score_task_keeps_its_kind_and_its_scores(
         metadata = json.load(handle)
     assert metadata["text_b"] is True and metadata["problem_type"] == "regression"
     assert metadata["labels"] == ["score"] and metadata["compute_dtype"] == "bfloat16"
+    float32 = np.loadtxt(os.path.join(korsts_run["output"], "test_results.tsv"))
+    served = served_korsts_scores(korsts_run, export, ["--use_bfloat16"])
+    assert np.allclose(served[0], served[1], atol=1e-3)
+    assert not np.array_equal(served[0], float32)  # it computed in bfloat16
+    assert np.allclose(served[0], float32, atol=0.05 * max(1.0, np.abs(float32).max()))
+
+
+def served_korsts_scores(korsts_run, export, checkpoint_flags=()):
+    """The scores predict.py gives KorSTS test's pairs, from the SavedModel ``export`` and
+    from the run's checkpoint (with ``checkpoint_flags``), each an array in the file's
+    order; checks the rows' header and texts."""
     gold = read_tsv(os.path.join(korsts_run["data"], "sts-test.tsv"))[1:]
     lines = "".join("%s\t%s\n" % (g[5], g[6]) for g in gold)
-    float32 = np.loadtxt(os.path.join(korsts_run["output"], "test_results.tsv"))
     served = []
     for args in (["--saved_model=%s" % export],
                  ["--init_checkpoint=%s" % korsts_run["output"], "--task_name=korsts",
                   "--bert_config_file=%s" % common_config(korsts_run),
                   "--vocab_file=%s" % VOCAB, "--do_lower_case=False",
-                  "--max_seq_length=64", "--use_bfloat16"]):
+                  "--max_seq_length=64"] + list(checkpoint_flags)):
         done = subprocess.run([sys.executable, PREDICT] + args, cwd=ROOT, input=lines,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
         out = [line.split("\t") for line in done.stdout.splitlines()]
         assert out[0] == ["text", "text_b", "score"]
+        assert [(o[0], o[1]) for o in out[1:]] == [(g[5], g[6]) for g in gold]
         served.append(np.array([float(o[2]) for o in out[1:]]))
-    assert np.allclose(served[0], served[1], atol=1e-3)
-    assert not np.array_equal(served[0], float32)  # it computed in bfloat16
-    assert np.allclose(served[0], float32, atol=0.05 * max(1.0, np.abs(float32).max()))
+    return served
 
 
 def common_config(run_info):
