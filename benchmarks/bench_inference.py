@@ -59,6 +59,7 @@ MODELS = {"mini": ("BERT-mini", "vocab/bert_config_mini.json", 50000),
 SUMMARY = re.compile(r"in ([\d.]+) s .* set-up ([\d.]+) s, tokenizing ([\d.]+) s, model "
                      r"([\d.]+) s; padding ([\d.]+)% of (\d+) positions")
 OP_CLASSES = (("matrix products", ("MatMul",)), ("softmax", ("Softmax",)),
+              ("casts", ("Cast",)),
               ("reductions", ("Mean", "Sum")),
               ("layout", ("Transpose", "Reshape", "Squeeze", "Slice", "Pack", "Concat")),
               ("embedding lookup", ("Gather", "OneHot")),
@@ -70,12 +71,14 @@ PRECISIONS = ("float32", "bfloat16")
 PRECISION_GOALS = {"float32": ">= 2", "bfloat16": ">= 1.3"}
 
 
-def op_class_shares(config_file, seq_length):
-    """Shares of the traced op time per OP_CLASSES class for batches [BATCH, seq_length]."""
+def op_class_shares(config_file, seq_length, compute_dtype=tf.float32):
+    """Shares of the traced op time per OP_CLASSES class for batches [BATCH, seq_length],
+    the encoder computing in ``compute_dtype``."""
     graph = tf.Graph()
     with graph.as_default():
         inputs, outputs = classifier_model.build_inference_graph(
-            modeling.BertConfig.from_json_file(config_file), num_labels=2)
+            modeling.BertConfig.from_json_file(config_file), num_labels=2,
+            compute_dtype=compute_dtype)
         init = tf.global_variables_initializer()
     ids = np.random.RandomState(0).randint(5, 1000, size=(BATCH, seq_length)).astype(np.int32)
     feed = {inputs["input_ids"]: ids, inputs["input_mask"]: np.ones_like(ids),
@@ -310,10 +313,12 @@ class ModelBench(object):
                      wall_seconds - elapsed, setup, tokenizing, model,
                      elapsed - setup - tokenizing - model, padding), "")
         length = int(round(positions / self.docs))
-        shares = op_class_shares(self.config, length)
-        self.row("model time per op class, batch [%d, %d] (the mean padded length), traced"
-                 % (BATCH, length), ", ".join("%s %.0f%%" % (kind, 100 * share)
-                                              for kind, share in shares), "")
+        for precision, dtype in (("float32", tf.float32), ("bfloat16", tf.bfloat16)):
+            shares = op_class_shares(self.config, length, dtype)
+            self.row("%s model time per op class, batch [%d, %d] (the mean padded length), "
+                     "traced" % (precision, BATCH, length),
+                     ", ".join("%s %.0f%%" % (kind, 100 * share) for kind, share in shares),
+                     "")
 
 
 def bench_model(bench, hf, runs):

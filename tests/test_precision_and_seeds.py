@@ -46,6 +46,39 @@ def test_gelu_float32_output_is_unchanged_by_the_clip():
     np.testing.assert_allclose(y, 0.5 * x * (1 + np.tanh(inner)), rtol=2e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [tf.float16, tf.bfloat16, tf.float32])
+def test_inference_gelu_gives_gelus_values_and_stays_finite(dtype):
+    x = np.concatenate([np.linspace(-60, 60, 1201), [-1e4, -3000, -65, 65, 3000, 1e4]])
+    with tf.Graph().as_default(), tf.Session() as session:
+        inputs = tf.constant(x.astype(np.float32))
+        cast = tf.cast(inputs, dtype)
+        fused, hand = session.run([tf.cast(modeling.gelu_inference(cast), tf.float32),
+                                   tf.cast(modeling.gelu(cast), tf.float32)])
+    assert np.all(np.isfinite(fused))
+    tolerance = {tf.float32: 1e-6, tf.bfloat16: 2e-2, tf.float16: 2e-3}[dtype]
+    np.testing.assert_allclose(fused, hand, rtol=tolerance, atol=tolerance)
+
+
+def test_the_inference_gelu_serves_graphs_without_training_only(monkeypatch):
+    assert modeling.inference_activation(modeling.gelu, False) is modeling.gelu_inference
+    assert modeling.inference_activation(modeling.gelu, True) is modeling.gelu
+    assert modeling.inference_activation(tf.nn.relu, False) is tf.nn.relu
+    config = modeling.BertConfig(vocab_size=30, hidden_size=8, num_hidden_layers=1,
+                                 num_attention_heads=2, intermediate_size=16)
+    ids = np.random.RandomState(3).randint(0, 30, size=(2, 5)).astype(np.int32)
+    outputs = {}
+    for activation in (modeling.gelu_inference, modeling.gelu):
+        with tf.Graph().as_default(), tf.Session() as session:
+            tf.set_random_seed(5)  # the weights hang on the seed and their names only
+            monkeypatch.setattr(modeling, "inference_activation",
+                                lambda act, training, chosen=activation: chosen)
+            model = modeling.BertModel(config, False, tf.constant(ids))
+            session.run(tf.global_variables_initializer())
+            outputs[activation] = session.run(model.get_sequence_output())
+    np.testing.assert_allclose(outputs[modeling.gelu_inference], outputs[modeling.gelu],
+                               rtol=1e-5, atol=1e-6)
+
+
 def initial_weights(seed, ops_before=0, replicas=0):
     """{name: value} of a BertModel's embedding and first kernels, built after
     ``ops_before`` random ops, on one device or under a strategy of ``replicas``."""
