@@ -411,9 +411,11 @@ def interrupted_build(tmp_path, docs):
     shutil.rmtree(str(out), ignore_errors=True)
     flags = ["--input_file=%s" % corpus, "--output_dir=%s" % out, "--splitter=punct",
              "--num_workers=2", "--shard_size_mb=0.1"]
+    # As from a terminal: Ctrl-C's default action, whatever this test process inherited.
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "build_corpus.py"),
                              "--noprogress"] + flags, cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, universal_newlines=True)
+                            stderr=subprocess.PIPE, universal_newlines=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     while proc.poll() is None and not (out / "corpus-00001.txt").exists():
         time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
