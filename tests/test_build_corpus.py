@@ -401,6 +401,13 @@ def test_a_stats_file_that_is_no_record_of_a_run_is_one_line(tmp_path):
 CTRL_C_DOCS = 200000
 
 
+def as_from_a_terminal():
+    """In the child before exec: SIGINT's default action and unblocked, as a shell's
+    foreground job has it, whatever the test process (an xdist worker) left it as."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
 def interrupted_build(tmp_path, docs):
     """Starts a 2-worker build of ``docs`` documents and sends it SIGINT once its second
     shard is written; returns (the build's flags, its exit status, its stderr)."""
@@ -411,11 +418,10 @@ def interrupted_build(tmp_path, docs):
     shutil.rmtree(str(out), ignore_errors=True)
     flags = ["--input_file=%s" % corpus, "--output_dir=%s" % out, "--splitter=punct",
              "--num_workers=2", "--shard_size_mb=0.1"]
-    # As from a terminal: Ctrl-C's default action, whatever this test process inherited.
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "build_corpus.py"),
                              "--noprogress"] + flags, cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, universal_newlines=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=as_from_a_terminal)
     while proc.poll() is None and not (out / "corpus-00001.txt").exists():
         time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
