@@ -16,11 +16,8 @@ import types
 
 def compat_tensorflow():
     """tf.compat.v1 with ``contrib`` (tpu, cluster_resolver, data, layers.layer_norm)."""
-    import tensorflow as tf2
-    from tensorflow_estimator.python.estimator.tpu import tpu_estimator
-
-    tf = tf2.compat.v1
-    tf.disable_v2_behavior()
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from krbert.tf_compat import tf, tpu_estimator  # tf.compat.v1, v2 behaviour off
 
     def layer_norm(inputs, begin_norm_axis=-1, begin_params_axis=-1, scope=None):
         """tf.contrib.layers.layer_norm over the last axis: variables beta and gamma."""
@@ -38,7 +35,7 @@ def compat_tensorflow():
         InputPipelineConfig=tf.estimator.tpu.InputPipelineConfig,
         CrossShardOptimizer=tf.tpu.CrossShardOptimizer)
     tf.contrib = types.SimpleNamespace(
-        tpu=tpu, cluster_resolver=tf2.distribute.cluster_resolver,
+        tpu=tpu, cluster_resolver=tf.distribute.cluster_resolver,
         data=types.SimpleNamespace(parallel_interleave=tf.data.experimental.parallel_interleave,
                                    map_and_batch=tf.data.experimental.map_and_batch),
         layers=types.SimpleNamespace(layer_norm=layer_norm))
