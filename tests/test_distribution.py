@@ -18,6 +18,7 @@ from krbert import cli
 from krbert.estimator import cluster as cluster_lib
 from krbert.estimator import distribution, tpu_vm
 from krbert.tf_compat import IS_TF2, tf
+from tiny_models import free_ports
 
 REPLICAS = 2
 FEATURES = np.random.RandomState(0).randn(16, 5).astype(np.float32)
@@ -222,12 +223,6 @@ def test_fp16_without_a_gpu_is_one_line(monkeypatch):
     assert distribution.check_precision(fake_flags(use_bfloat16=True)) == tf.bfloat16
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def tf_config(workers, task_type="worker", index=0, chief=None):
     cluster = {"worker": workers}
     if chief:
@@ -269,9 +264,8 @@ def test_tf_config_names_the_chief_and_the_tasks():
 
 
 def test_multi_worker_checks_the_batch_against_every_worker(monkeypatch):
-    monkeypatch.setenv("TF_CONFIG", tf_config(["127.0.0.1:%d" % free_port(),
-                                               "127.0.0.1:%d" % free_port(),
-                                               "127.0.0.1:%d" % free_port()]))
+    monkeypatch.setenv("TF_CONFIG", tf_config(["127.0.0.1:%d" % port
+                                               for port in free_ports(3)]))
     if distribution.gpu_count():
         pytest.skip("this machine has GPUs")
     flags = fake_flags(distribution="multi_worker")
@@ -297,8 +291,8 @@ def test_a_port_in_use_is_one_line():
 
 
 def watch_of(grace=10.0, exit_fn=None, interval=5.0):
-    port = free_port()  # nothing listens there: a dead worker
-    cluster = cluster_lib.read_cluster(tf_config(["127.0.0.1:%d" % free_port(),
+    port = free_ports(1)[0]  # nothing listens there: a dead worker
+    cluster = cluster_lib.read_cluster(tf_config(["127.0.0.1:%d" % free_ports(1)[0],
                                                   "127.0.0.1:%d" % port]))
     return cluster_lib.PeerWatch(cluster, "/nonexistent", interval=interval, grace=grace,
                                  exit_fn=exit_fn), ("worker", 1, "127.0.0.1:%d" % port)
