@@ -52,7 +52,7 @@ from krbert import cli, precision
 from krbert.bert_config import load_bert_config
 from krbert.checkpoints import restore
 from krbert.estimator import runtime, tf_example
-from krbert.files import atomic, paths
+from krbert.files import atomic, paths, reading
 from krbert.tf_compat import tf, tpu_estimator
 
 
@@ -111,13 +111,7 @@ def read_examples(path):
     """
     with tf.io.gfile.GFile(path, "rb") as handle:
         for index, raw in enumerate(handle):
-            try:
-                line = raw.decode("utf-8").strip()
-            except UnicodeDecodeError as e:
-                raise cli.InputError(
-                    "%s:%d: not valid UTF-8 (byte 0x%02x at byte %d of the line); convert the "
-                    "file to UTF-8 (e.g. iconv -f cp949 -t utf-8)"
-                    % (path, index + 1, raw[e.start], e.start + 1))
+            line = reading.decode_line(raw, path, index + 1).strip()
             text_a, separator, text_b = line.rpartition(" ||| ")
             yield Example(index, text_a, text_b) if separator else Example(index, line, None)
 

@@ -24,6 +24,7 @@ import zlib
 
 from krbert import cli
 from krbert.corpus import wikitext
+from krbert.files import reading
 
 RawDocument = collections.namedtuple("RawDocument", ["where", "paragraphs"])
 """where: "path:line" (or "path: page 'title'") of the document's start; paragraphs: [str]."""
@@ -182,13 +183,12 @@ def decoded_lines(path, on_bytes=None):
         try:
             for number, line in enumerate(counter, start=1):
                 try:
-                    text = line.decode("utf-8")
-                except UnicodeDecodeError as e:
+                    text = reading.decode_line(line, path, number)
+                except cli.InputError:
                     broken = _error_ahead(raw) if path.endswith((".bz2", ".gz")) else None
                     if broken is not None:
                         raise _broken_stream(path, broken, "at line %d" % number)
-                    raise cli.InputError("%s:%d: not valid UTF-8 (byte %d of the line); save "
-                                         "the file as UTF-8" % (path, number, e.start + 1))
+                    raise
                 if number == 1 and text.startswith("\ufeff"):
                     text = text[1:]
                 yield number, text.rstrip("\r\n")

@@ -76,7 +76,7 @@ def read_text_lines(path):
     """Yields the lines of a UTF-8 text file as str, without their line end ("\n" and a
     "\r" before it); bytes that are not UTF-8 raise InputError naming path:line."""
     for number, raw in enumerate(read_lines(path), 1):
-        yield _decode_row(raw, path, number).rstrip("\r")
+        yield decode_line(raw, path, number).rstrip("\r")
 
 
 def _row_for_message(line):
@@ -84,7 +84,9 @@ def _row_for_message(line):
     return repr(line if len(line) <= 200 else line[:200] + "...")
 
 
-def _decode_row(raw, path, number):
+def decode_line(raw, path, number):
+    """``raw`` (bytes of line ``number`` of ``path``) as str; InputError naming path:line and
+    the byte when it is not UTF-8. The one message for bad bytes in a line-based input."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -112,7 +114,7 @@ def read_tsv(path, required, optional=(), quote_rounds=None):
     paths.check_input_file(path)
     quote_rounds = quote_rounds or {}
     with fs.open_file(path, "rb") as handle:
-        header_line = _decode_row(handle.readline(), path, 1)
+        header_line = decode_line(handle.readline(), path, 1)
         header = header_line.rstrip("\r\n").split("\t")
         if header and header[0].startswith("\ufeff"):
             header[0] = header[0][1:]
@@ -125,7 +127,7 @@ def read_tsv(path, required, optional=(), quote_rounds=None):
                   for c in list(required) + list(optional) if c in header]
         width = len(header)
         for number, raw in enumerate(handle, start=2):
-            line = _decode_row(raw, path, number)
+            line = decode_line(raw, path, number)
             fields = line.rstrip("\r\n").split("\t")
             if len(fields) != width:
                 if not line.strip():
@@ -152,7 +154,7 @@ def read_csv(path, required, optional=()):
 
     paths.check_input_file(path)
     with fs.open_file(path, "rb") as handle:
-        text = _decode_row(handle.read(), path, 1)
+        text = decode_line(handle.read(), path, 1)
     if text.startswith("\ufeff"):
         text = text[1:]
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -187,7 +189,7 @@ def read_jsonl(path, required, optional=()):
     paths.check_input_file(path)
     with fs.open_file(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
-            line = _decode_row(raw, path, number)
+            line = decode_line(raw, path, number)
             if not line.strip():
                 continue
             try:
