@@ -408,13 +408,12 @@ def as_from_a_terminal():
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
 
 
-def interrupted_build(tmp_path, docs):
-    """Starts a 2-worker build of ``docs`` documents and sends it SIGINT once its second
-    shard is written; returns (the build's flags, its exit status, its stderr)."""
+def interrupted_build(tmp_path, out, docs):
+    """Starts a 2-worker build of ``docs`` documents into ``out`` and sends it SIGINT once
+    its second shard is written; returns (the build's flags, its exit status, its stderr)."""
     corpus = tmp_path / "docs.txt"
     corpus.write_text("".join("%d번 문서는 이렇게 시작한다. 그리고 %d번째로 끝난다.\n\n"
                               % (i, i) for i in range(docs)), encoding="utf-8")
-    out = tmp_path / "out"
     shutil.rmtree(str(out), ignore_errors=True)
     flags = ["--input_file=%s" % corpus, "--output_dir=%s" % out, "--splitter=punct",
              "--num_workers=2", "--shard_size_mb=0.1"]
@@ -432,13 +431,12 @@ def interrupted_build(tmp_path, docs):
 def test_ctrl_c_on_a_parallel_build_is_one_line_and_a_rerun_continues(tmp_path):
     # A build that outran the signal (a busy machine can stall this process for seconds)
     # proves nothing: it is started again on a corpus four times longer, up to twice.
-    docs = CTRL_C_DOCS
+    docs, out = CTRL_C_DOCS, tmp_path / "out"
     for _ in range(3):
-        flags, status, err = interrupted_build(tmp_path, docs)
+        flags, status, err = interrupted_build(tmp_path, out, docs)
         if status != 0:
             break
         docs *= 4
-    out = tmp_path / "out"
     line = one_error_line(status, err)
     kept = corpus_stats(out)["output"]
     assert line == ("error: interrupted: --output_dir=%s keeps the %d finished shards (%d "
