@@ -11,8 +11,9 @@
 # DATA_DIR (default data/ when it holds kornli/, else the shipped data/sample), WORK
 # (default runs/evaluate; one folder per task and seed, kept and reused when finished),
 # BERT_CONFIG (default vocab/bert_config_mini.json), VOCAB (default vocab/vocab_20000.txt),
-# DO_LOWER_CASE (default False), MAX_SEQ_LENGTH (128), BATCH (32), LEARNING_RATE (5e-5),
-# EPOCHS (3), SEEDS (default "1 2 3"), TASKS (default: all).
+# DO_LOWER_CASE (default False), SEEDS (default "1 2 3"), TASKS (default: all).
+# MAX_SEQ_LENGTH, BATCH, LEARNING_RATE and EPOCHS, when set, go to every task; unset, each
+# task keeps its own (the classifier's 128 / 32 / 5e-5 / 3, KorQuAD's seq 384, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +37,5 @@ fi
 exec "$python" scripts/evaluate_tasks.py --data_dir="$DATA_DIR" --work="${WORK:-runs/evaluate}" \
   --init_checkpoint="$INIT_CHECKPOINT" --bert_config="$BERT_CONFIG" --vocab="$VOCAB" \
   --do_lower_case="${DO_LOWER_CASE:-False}" --seeds="${SEEDS:-1 2 3}" --tasks="${TASKS:-}" \
-  --python="$python" -- \
-  --max_seq_length="${MAX_SEQ_LENGTH:-128}" --train_batch_size="${BATCH:-32}" \
-  --learning_rate="${LEARNING_RATE:-5e-5}" --num_train_epochs="${EPOCHS:-3}" "$@"
+  --python="$python" --max_seq_length="${MAX_SEQ_LENGTH:-}" --train_batch_size="${BATCH:-}" \
+  --learning_rate="${LEARNING_RATE:-}" --num_train_epochs="${EPOCHS:-}" -- "$@"

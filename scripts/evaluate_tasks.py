@@ -6,10 +6,14 @@
 
 scripts/evaluate.sh calls it with its environment variables. Each run goes to
 WORK/<task>_seed<N> (a run whose result files are there already is kept, not run again);
-flags after ``--`` go to every run. The table (krbert/benchmarks.py) has one row per task
-and metric: the mean ± sample standard deviation over the seeds (their number in
-brackets) on dev and test, x100; the headline metric is marked ``*``. It is printed and
-written to WORK/results.txt.
+flags after ``--`` go to every run. The hyper-parameters --max_seq_length,
+--train_batch_size, --learning_rate and --num_train_epochs go to every run when given (not
+empty); otherwise each task keeps its own (its flags in the registry, then its script's
+defaults: KorQuAD's seq 384 is not cut to a classifier's 128).
+
+The table (krbert/benchmarks.py) has one row per task and metric: the mean ± sample
+standard deviation over the seeds (their number in brackets) on dev and test, x100; the
+headline metric is marked ``*``. It is printed and written to WORK/results.txt.
 """
 
 import argparse
@@ -19,6 +23,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from krbert import benchmarks  # noqa: E402
+from krbert.files import atomic  # noqa: E402
+
+HYPER_PARAMETERS = ("max_seq_length", "train_batch_size", "learning_rate", "num_train_epochs")
 
 
 def parse_args(argv):
@@ -32,15 +39,21 @@ def parse_args(argv):
     parser.add_argument("--seeds", default="1 2 3")
     parser.add_argument("--tasks", default="")
     parser.add_argument("--python", default=sys.executable)
+    for name in HYPER_PARAMETERS:
+        parser.add_argument("--" + name, default="", help="every run's (default: each task's)")
     parser.add_argument("extra", nargs="*", help="flags for every run (after --)")
     return parser.parse_args(argv)
 
 
 def run_flags(args, seed):
+    """The flags of one run after its task's own: model, seed, the hyper-parameters given,
+    then the extra flags (the last of a repeated flag wins)."""
     flags = ["--vocab_file=%s" % args.vocab, "--bert_config_file=%s" % args.bert_config,
              "--do_lower_case=%s" % args.do_lower_case, "--seed=%s" % seed]
     if args.init_checkpoint:
         flags.append("--init_checkpoint=%s" % args.init_checkpoint)
+    flags += ["--%s=%s" % (name, getattr(args, name)) for name in HYPER_PARAMETERS
+              if getattr(args, name)]
     return flags + list(args.extra)
 
 
@@ -84,8 +97,7 @@ def main(argv):
                                                  " ".join(seeds))
     text = "\n".join([header] + lines) + "\n"
     os.makedirs(args.work, exist_ok=True)
-    with open(os.path.join(args.work, "results.txt"), "w", encoding="utf-8") as handle:
-        handle.write(text)
+    atomic.write_text_atomic(os.path.join(args.work, "results.txt"), text)
     print()
     print(text, end="")
 

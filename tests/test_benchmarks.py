@@ -1,8 +1,13 @@
 """krbert/benchmarks.py: the benchmark list, the runs' result files and the one table."""
 
+import importlib.util
+import os
+
 import pytest
 
 from krbert import benchmarks
+
+from tiny_models import ROOT
 
 
 def write_results(folder, name, lines):
@@ -48,3 +53,30 @@ def test_the_table_shows_mean_and_sd_per_split_from_the_result_files(tmp_path):
     assert lines[1].split() == ["KORSTS", "spearman", "*", "60.00", "±", "14.14", "(2)",
                                 "50.00", "±", "14.14", "(2)"]
     assert lines[2].split()[:2] == ["KORSTS", "pearson"] and lines[2].endswith("-")
+
+
+def load_evaluate_tasks():
+    path = os.path.join(ROOT, "scripts", "evaluate_tasks.py")
+    spec = importlib.util.spec_from_file_location("evaluate_tasks", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_each_task_keeps_its_own_sequence_length_unless_one_is_given():
+    evaluate_tasks = load_evaluate_tasks()
+    korquad = [b for b in benchmarks.all_benchmarks() if b.name == "KorQuAD-carved"][0]
+
+    def lengths(*flags):
+        args = evaluate_tasks.parse_args(["--data_dir=/d", "--work=/w", "--bert_config=c",
+                                          "--vocab=v"] + list(flags))
+        command = benchmarks.command(korquad, "python", "/d", "/o",
+                                     evaluate_tasks.run_flags(args, 1))
+        return [f for f in command if f.startswith("--max_seq_length=")]
+
+    # The last of a repeated flag is the one the script reads.
+    assert lengths()[-1] == "--max_seq_length=384"
+    assert lengths("--max_seq_length=", "--learning_rate=")[-1] == "--max_seq_length=384"
+    assert lengths("--max_seq_length=256")[-1] == "--max_seq_length=256"
+    assert lengths("--max_seq_length=256", "--", "--max_seq_length=192")[-1] == (
+        "--max_seq_length=192")
