@@ -43,7 +43,8 @@ class BertModel(object):
     """
 
     def __init__(self, config, is_training, input_ids, input_mask=None, token_type_ids=None,
-                 use_one_hot_embeddings=False, scope=None, compute_dtype=tf.float32):
+                 use_one_hot_embeddings=False, scope=None, compute_dtype=tf.float32,
+                 first_token_last_layer=False):
         """Builds the graph of the model.
 
         Args:
@@ -57,6 +58,9 @@ class BertModel(object):
           scope: variable scope, "bert" by default.
           compute_dtype: dtype of the encoder computation (tf.float32 or tf.bfloat16);
             variables and all outputs stay float32.
+          first_token_last_layer: the last layer computes the first ([CLS]) position
+            alone, all the pooler reads (a sequence classifier's inference; the pooled
+            output is the same); sequence_output is then [B, 1, H].
         """
         config = copy.deepcopy(config)
         if not is_training:
@@ -96,7 +100,8 @@ class BertModel(object):
                         get_activation(config.hidden_act), is_training),
                     hidden_dropout_prob=config.hidden_dropout_prob,
                     attention_probs_dropout_prob=config.attention_probs_dropout_prob,
-                    initializer_range=config.initializer_range, do_return_all_layers=True)
+                    initializer_range=config.initializer_range, do_return_all_layers=True,
+                    first_token_last_layer=first_token_last_layer)
             self.all_encoder_layers = [cast(layer, tf.float32) for layer in layers]
             self.sequence_output = self.all_encoder_layers[-1]
 
@@ -511,7 +516,7 @@ def transformer_model(input_tensor, attention_mask=None, hidden_size=768,
                       num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
                       intermediate_act_fn=gelu, hidden_dropout_prob=0.1,
                       attention_probs_dropout_prob=0.1, initializer_range=0.02,
-                      do_return_all_layers=False):
+                      do_return_all_layers=False, first_token_last_layer=False):
     """Multi-layer bidirectional Transformer encoder ("Attention is All You Need").
 
     Layer variables live under layer_<i>/ in the current scope. The computation keeps
@@ -525,6 +530,8 @@ def transformer_model(input_tensor, attention_mask=None, hidden_size=768,
       hidden_dropout_prob: dropout on the sub-layer outputs.
       attention_probs_dropout_prob: dropout on the attention probabilities.
       do_return_all_layers: return the list of every layer's output.
+      first_token_last_layer: the last layer's queries, feed-forward and output are of
+        the first position alone (its keys and values of all S); that layer is [B, 1, H].
 
     Returns:
       [B, S, H] final layer, or a list of num_hidden_layers such tensors.
@@ -542,21 +549,26 @@ def transformer_model(input_tensor, attention_mask=None, hidden_size=768,
     layer_input = reshape_to_matrix(input_tensor)  # [B*S, H]
     all_layer_outputs = []
     for layer_idx in range(num_hidden_layers):
+        from_input, from_length, from_mask = layer_input, seq_length, attention_mask
+        if first_token_last_layer and layer_idx == num_hidden_layers - 1:
+            from_input = tf.reshape(layer_input, input_shape)[:, 0, :]  # [B, H]
+            from_length = 1
+            from_mask = None if attention_mask is None else attention_mask[:, 0:1, :]
         with tf.variable_scope("layer_%d" % layer_idx):
             with tf.variable_scope("attention"):
                 with tf.variable_scope("self"):
                     attention = attention_layer(
-                        layer_input, layer_input, attention_mask,
+                        from_input, layer_input, from_mask,
                         num_attention_heads=num_attention_heads, size_per_head=head_size,
                         attention_probs_dropout_prob=attention_probs_dropout_prob,
                         initializer_range=initializer_range, do_return_2d_tensor=True,
-                        batch_size=batch_size, from_seq_length=seq_length,
+                        batch_size=batch_size, from_seq_length=from_length,
                         to_seq_length=seq_length)
                 with tf.variable_scope("output"):
                     attention = dense_layer(attention, hidden_size, name="dense",
                                             initializer_range=initializer_range)
                     attention = dropout(attention, hidden_dropout_prob)
-                    attention = layer_norm(attention + layer_input)
+                    attention = layer_norm(attention + from_input)
             with tf.variable_scope("intermediate"):
                 intermediate = dense_layer(attention, intermediate_size, name="dense",
                                            activation=intermediate_act_fn,
@@ -569,9 +581,12 @@ def transformer_model(input_tensor, attention_mask=None, hidden_size=768,
             layer_input = layer_output
             all_layer_outputs.append(layer_output)
 
+    shapes = [input_shape] * num_hidden_layers
+    if first_token_last_layer:
+        shapes[-1] = [batch_size, 1, hidden_size]
     if do_return_all_layers:
-        return [reshape_from_matrix(output, input_shape) for output in all_layer_outputs]
-    return reshape_from_matrix(layer_input, input_shape)
+        return [reshape_from_matrix(out, shape) for out, shape in zip(all_layer_outputs, shapes)]
+    return reshape_from_matrix(layer_input, shapes[-1])
 
 
 def get_shape_list(tensor, expected_rank=None, name=None):

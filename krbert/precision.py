@@ -7,6 +7,9 @@ outputs (modeling.BertModel's ``compute_dtype``).
   products run natively; under TensorFlow 1.15 on the CPU they are emulated (slower).
 - A SavedModel keeps the precision it was exported with (run_classifier.py --do_export
   --use_bfloat16); its classifier.json names it under ``COMPUTE_DTYPE_KEY``.
+- predict.py from a checkpoint reads each dense layer's kernel as a bfloat16 copy made once
+  after the restore (bfloat16_kernel_copies), not cast from float32 at every batch; the
+  results are the same bits.
 - Training keeps float16 (--use_fp16) to itself: evaluation and prediction of a float16
   run compute in float32 (mode_dtype).
 """
@@ -53,3 +56,17 @@ def dtype_name(compute_dtype):
 def saved_dtype(metadata):
     """The compute dtype a SavedModel's classifier.json names (float32 when absent)."""
     return tf.as_dtype(metadata.get(COMPUTE_DTYPE_KEY, "float32"))
+
+
+def bfloat16_kernel_copies(getter, name, *args, **kwargs):
+    """A variable_scope custom getter for a bfloat16 inference graph: a float32
+    ``.../kernel`` (a dense layer's matrix, read in bfloat16) comes back as a bfloat16
+    local variable that holds its cast, so the cast runs once, when the local variables are
+    initialized after the restore, instead of at every batch. The float32 variable stays
+    (saved and restored as before); every other variable passes through."""
+    variable = getter(name, *args, **kwargs)
+    if not name.endswith("/kernel") or variable.dtype.base_dtype != tf.float32:
+        return variable
+    with tf.name_scope(name + "_bfloat16_copy/"):
+        return tf.Variable(tf.cast(variable.value(), tf.bfloat16), trainable=False,
+                           collections=[tf.GraphKeys.LOCAL_VARIABLES], name="copy")

@@ -16,6 +16,8 @@ from test_predict import parse, predict
 from tiny_models import run_classifier
 
 from krbert import precision
+from krbert.bert_config import load_bert_config
+from krbert.classifier import model as classifier_model
 from krbert.classifier import tasks
 from krbert.tf_compat import tf
 
@@ -113,3 +115,34 @@ def test_inference_dtypes():
     assert precision.mode_dtype(tf.bfloat16, is_training=False) == tf.bfloat16
     assert precision.saved_dtype({}) == tf.float32
     assert precision.saved_dtype({precision.COMPUTE_DTYPE_KEY: "bfloat16"}) == tf.bfloat16
+
+
+def test_bfloat16_kernel_copies_give_the_same_bits_without_a_cast_per_batch(
+        nsmc_finetuned, classifier_flags):
+    config_file = [f for f in classifier_flags if f.startswith("--bert_config_file=")][0]
+    config_file = config_file.split("=", 1)[1]
+    bert_config = load_bert_config(config_file)
+    checkpoint = tf.train.latest_checkpoint(nsmc_finetuned["output"])
+    task = ("--task_name=NSMC", ("0", "1"))
+    rng = np.random.RandomState(3)
+    ids = rng.randint(5, bert_config.vocab_size, size=(6, 17)).astype(np.int32)
+    mask = np.ones_like(ids)
+    mask[2:, 12:] = 0
+    segments = np.zeros_like(ids)
+
+    def kernel_casts(graph):
+        return [op for op in graph.get_operations() if op.type == "Cast"
+                and op.outputs[0].dtype == tf.bfloat16
+                and "/kernel" in op.inputs[0].name and "bfloat16_copy" not in op.name]
+
+    per_batch = classifier_model.restore_classifier(bert_config, checkpoint, task, config_file,
+                                                    compute_dtype=tf.bfloat16)
+    copied = classifier_model.Predictor.from_checkpoint(bert_config, checkpoint, task,
+                                                        config_file, compute_dtype=tf.bfloat16)
+    session, inputs, outputs = per_batch
+    expected = session.run(outputs["probabilities"], {
+        inputs["input_ids"]: ids, inputs["input_mask"]: mask, inputs["segment_ids"]: segments})
+    assert len(kernel_casts(session.graph)) > 0 and kernel_casts(copied.session.graph) == []
+    np.testing.assert_array_equal(copied.predict(ids, mask, segments), expected)
+    session.close()
+    copied.close()

@@ -418,3 +418,36 @@ def test_dropout_only_when_training():
             value = sess.run(dropped)
     np.testing.assert_allclose(np.unique(value), [0.0, 1 / 0.75], rtol=1e-6)
     assert 0.15 < (value == 0).mean() < 0.35
+
+
+@pytest.mark.parametrize("compute_dtype", ["float32", "bfloat16"])
+def test_first_token_last_layer_keeps_the_pooled_output_and_the_variables(compute_dtype):
+    config = tiny_config()
+    config.initializer_range = 0.5
+    rng = np.random.RandomState(5)
+    ids = rng.randint(1, config.vocab_size, size=(3, 6))
+    mask = np.array([[1] * 6, [1] * 4 + [0] * 2, [1] * 2 + [0] * 4])
+    segments = np.array([[0, 0, 0, 1, 1, 1]] * 3)
+    outputs = {}
+    for first_only in (False, True):
+        with tf.Graph().as_default():
+            tf.set_random_seed(11)
+            inputs = [tf.placeholder(tf.int32, [None, None]) for _ in range(3)]
+            model = modeling.BertModel(config, False, *inputs, compute_dtype=compute_dtype,
+                                       first_token_last_layer=first_only)
+            names = [v.name for v in tf.global_variables()]
+            with tf.Session() as sess:
+                sess.run(tf.global_variables_initializer())
+                feed = dict(zip(inputs, (ids, mask, segments)))
+                outputs[first_only] = names, sess.run(
+                    [model.get_pooled_output(), model.get_sequence_output(),
+                     model.get_all_encoder_layers()[0]], feed)
+    (names, (pooled, sequence, first_layer)) = outputs[False]
+    (first_names, (first_pooled, first_sequence, first_first_layer)) = outputs[True]
+    assert first_names == names and sequence.shape == (3, 6, 8)
+    assert first_sequence.shape == (3, 1, 8)
+    np.testing.assert_array_equal(first_first_layer, first_layer)
+    atol = 1e-6 if compute_dtype == "float32" else 2e-2
+    np.testing.assert_allclose(first_sequence[:, 0], sequence[:, 0], rtol=0, atol=atol)
+    np.testing.assert_allclose(first_pooled, pooled, rtol=0, atol=atol)
+    assert np.abs(pooled[0] - pooled[1]).max() > 1e-2  # the masks make the rows differ

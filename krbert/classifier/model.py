@@ -63,6 +63,9 @@ def create_model(bert_config, is_training, features, num_labels, use_one_hot_emb
     mean squared error against ``label_values``; the last output is then the scores
     [B, 1] instead of probabilities (num_labels must be 1).
 
+    Outside training the encoder's last layer computes the [CLS] position alone (the
+    pooler reads nothing else; modeling.BertModel's first_token_last_layer).
+
     The dropout rate is the config's hidden_dropout_prob (0.1, the original's rate, in
     the published configs). Under a tf.distribute strategy the loss is this replica's
     share of the global batch's mean (optimization.mean_share).
@@ -80,7 +83,8 @@ def create_model(bert_config, is_training, features, num_labels, use_one_hot_emb
                                input_mask=features["input_mask"],
                                token_type_ids=features["segment_ids"],
                                use_one_hot_embeddings=use_one_hot_embeddings,
-                               compute_dtype=compute_dtype)
+                               compute_dtype=compute_dtype,
+                               first_token_last_layer=not is_training)
     pooled = model.get_pooled_output()
     output_weights = tf.get_variable(
         CLASSIFIER_WEIGHTS, [num_labels, bert_config.hidden_size],
@@ -164,22 +168,30 @@ def check_checkpoint_fits(checkpoint, variables, task_labels, config_file):
 
 
 def restore_classifier(bert_config, checkpoint, task_labels, config_file, config_proto=None,
-                       regression=False, compute_dtype=tf.float32):
+                       regression=False, compute_dtype=tf.float32, kernel_copies=False):
     """A session holding build_inference_graph's graph (in ``compute_dtype``) with the
     checkpoint's values (``regression``: task_labels' labels are ("score",), one output).
+    ``kernel_copies`` (bfloat16 only): the dense kernels are read from bfloat16 copies made
+    once after the restore (precision.bfloat16_kernel_copies); the graph then has local
+    variables, so it is for this session, not for a SavedModel.
 
     Returns:
       (session, inputs, outputs) as build_inference_graph's.
     """
     graph = tf.Graph()
+    getter = precision.bfloat16_kernel_copies if (
+        kernel_copies and tf.as_dtype(compute_dtype) == tf.bfloat16) else None
     with graph.as_default():
-        inputs, outputs = build_inference_graph(bert_config, len(task_labels[1]), regression,
-                                                compute_dtype)
+        with tf.variable_scope(tf.get_variable_scope(), custom_getter=getter):
+            inputs, outputs = build_inference_graph(bert_config, len(task_labels[1]),
+                                                    regression, compute_dtype)
         variables = tf.global_variables()
         check_checkpoint_fits(checkpoint, variables, task_labels, config_file)
         saver = tf.train.Saver(variables)
+        copy_kernels = tf.local_variables_initializer()
     session = tf.Session(graph=graph, config=config_proto)
     saver.restore(session, checkpoint)
+    session.run(copy_kernels)
     return session, inputs, outputs
 
 
@@ -198,7 +210,7 @@ class Predictor(object):
         encoder in ``compute_dtype``; for ``regression`` predict() gives the scores [B, 1]."""
         session, inputs, outputs = restore_classifier(bert_config, checkpoint, task_labels,
                                                       config_file, config_proto, regression,
-                                                      compute_dtype)
+                                                      compute_dtype, kernel_copies=True)
         session.graph.finalize()
         return cls(session, inputs, outputs["scores" if regression else "probabilities"])
 
