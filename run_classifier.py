@@ -63,7 +63,7 @@ from krbert.classifier import features as classifier_features
 from krbert.classifier import model as classifier_model
 from krbert.estimator import fine_tuning, run_folder, runtime
 from krbert.files import atomic, gcs, paths, reading
-from krbert.tf_compat import tf, tpu_estimator
+from krbert.tf_compat import tf
 
 
 fine_tuning.define_fine_tuning_flags(
@@ -104,26 +104,18 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
     function runs once per replica; the logged loss is the global batch's.
     """
 
-    def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
-        is_training = mode == tf.estimator.ModeKeys.TRAIN
+    def forward(features, is_training):
         loss, _, _, probabilities = classifier_model.create_model(
             bert_config, is_training, features, num_labels, use_one_hot_embeddings=use_tpu,
             compute_dtype=precision.mode_dtype(compute_dtype, is_training),
             regression=regression)
-        scaffold_fn = restore.warm_start(init_checkpoint, use_tpu)
-        if is_training:
-            return fine_tuning.train_spec(loss, scaffold_fn, learning_rate, num_train_steps,
-                                          num_warmup_steps, use_tpu, compute_dtype,
-                                          log_every_n_steps)
-        if mode == tf.estimator.ModeKeys.PREDICT:
-            return tpu_estimator.TPUEstimatorSpec(
-                mode=mode, scaffold_fn=scaffold_fn,
-                predictions={output_key(regression): probabilities,
-                             "example_index": features["example_index"],
-                             "is_real_example": features["is_real_example"]})
-        raise ValueError("Only TRAIN and PREDICT modes are supported: %s" % mode)
+        return loss, {output_key(regression): probabilities,
+                      "example_index": features["example_index"],
+                      "is_real_example": features["is_real_example"]}
 
-    return model_fn
+    return fine_tuning.model_fn(forward, init_checkpoint, use_tpu, learning_rate,
+                                num_train_steps, num_warmup_steps, compute_dtype,
+                                log_every_n_steps)
 
 
 def output_key(regression):
@@ -328,17 +320,6 @@ def estimator_factory(FLAGS, model_fn, distribution=None):
     return estimator_for
 
 
-def export_checkpoint(FLAGS):
-    """The checkpoint --do_export writes: the latest of --output_dir, else --init_checkpoint;
-    InputError when there is none."""
-    checkpoint = tf.train.latest_checkpoint(FLAGS.output_dir) or FLAGS.init_checkpoint
-    if not checkpoint:
-        raise cli.InputError("--do_export: no checkpoint in --output_dir=%s and no "
-                             "--init_checkpoint; train first (--do_train) or pass one"
-                             % FLAGS.output_dir)
-    return checkpoint
-
-
 def task_kind(processor):
     """What classifier.json and the HF config say about the task beyond its labels."""
     return {"text_b": processor.is_pair,
@@ -353,7 +334,7 @@ def output_names(processor):
 def export(FLAGS, bert_config, processor):
     """Writes the latest checkpoint of --output_dir (else --init_checkpoint) as a
     SavedModel version in --export_dir."""
-    checkpoint = export_checkpoint(FLAGS)
+    checkpoint = fine_tuning.export_checkpoint(FLAGS)
     settings = {"do_lower_case": FLAGS.do_lower_case, "tokenizer": FLAGS.tokenizer,
                 "subchar": FLAGS.subchar, "max_seq_length": FLAGS.max_seq_length}
     path = classifier_model.export_saved_model(
@@ -379,17 +360,6 @@ def task_from_flags(FLAGS):
         else:
             spec = custom_task.load_spec(FLAGS.output_dir)
     return tasks.get_processor(FLAGS.task_name, FLAGS.hate_label, spec)
-
-
-def check_checkpoints(FLAGS):
-    """Stops before any work when the checkpoint to start from or to score is missing."""
-    if FLAGS.init_checkpoint:
-        restore.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
-    scored = [flag for flag in ("--do_eval", "--do_predict") if FLAGS[flag[2:]].value]
-    if not FLAGS.do_train and scored:
-        restore.require_checkpoint(FLAGS.output_dir, FLAGS.init_checkpoint, " and ".join(scored))
-    elif not FLAGS.do_train:
-        export_checkpoint(FLAGS)  # --do_export alone: stops here when there is none
 
 
 def feature_source(FLAGS, processor, bert_config):
@@ -472,7 +442,7 @@ def main(_):
     check_flags(FLAGS)
     distribution, compute_dtype = fine_tuning.check_run_flags(FLAGS)
     processor = task_from_flags(FLAGS)
-    check_checkpoints(FLAGS)
+    fine_tuning.check_checkpoints(FLAGS, ("--do_eval", "--do_predict"))
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     run_folder.ensure_output_dir(FLAGS.output_dir,
                                  chief=distribution is None or distribution.is_chief)

@@ -45,7 +45,7 @@ from krbert.files import atomic, gcs, paths
 from krbert.tagging import features as tagging_features
 from krbert.tagging import klue, metrics, serving
 from krbert.tagging import model as tagging_model
-from krbert.tf_compat import tf, tpu_estimator
+from krbert.tf_compat import tf
 
 fine_tuning.define_fine_tuning_flags(
     flags, 128, "Maximum tokens per sentence after WordPiece; the characters of the tokens "
@@ -73,25 +73,17 @@ def model_fn_builder(bert_config, init_checkpoint, learning_rate, num_train_step
                      compute_dtype=tf.float32):
     """The TPUEstimator model_fn: training, or prediction of tag ids [B, S]."""
 
-    def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
-        is_training = mode == tf.estimator.ModeKeys.TRAIN
+    def forward(features, is_training):
         loss, _, tag_ids = tagging_model.create_model(
             bert_config, is_training, features, len(klue.LABELS),
             use_one_hot_embeddings=use_tpu,
             compute_dtype=compute_dtype if is_training else tf.float32)
-        scaffold_fn = restore.warm_start(init_checkpoint, use_tpu)
-        if is_training:
-            return fine_tuning.train_spec(loss, scaffold_fn, learning_rate, num_train_steps,
-                                          num_warmup_steps, use_tpu, compute_dtype,
-                                          log_every_n_steps)
-        if mode == tf.estimator.ModeKeys.PREDICT:
-            return tpu_estimator.TPUEstimatorSpec(
-                mode=mode, scaffold_fn=scaffold_fn,
-                predictions={"tag_ids": tag_ids, "example_index": features["example_index"],
-                             "is_real_example": features["is_real_example"]})
-        raise ValueError("Only TRAIN and PREDICT modes are supported: %s" % mode)
+        return loss, {"tag_ids": tag_ids, "example_index": features["example_index"],
+                      "is_real_example": features["is_real_example"]}
 
-    return model_fn
+    return fine_tuning.model_fn(forward, init_checkpoint, use_tpu, learning_rate,
+                                num_train_steps, num_warmup_steps, compute_dtype,
+                                log_every_n_steps)
 
 
 # ---------------------------------------------------------------------------------------
@@ -188,17 +180,8 @@ def check_flags(FLAGS):
         raise cli.InputError("--max_seq_length must hold [CLS], a token and [SEP] (>= 3)")
 
 
-def export_checkpoint(FLAGS):
-    checkpoint = tf.train.latest_checkpoint(FLAGS.output_dir) or FLAGS.init_checkpoint
-    if not checkpoint:
-        raise cli.InputError("--do_export: no checkpoint in --output_dir=%s and no "
-                             "--init_checkpoint; train first (--do_train) or pass one"
-                             % FLAGS.output_dir)
-    return checkpoint
-
-
 def export(FLAGS, bert_config):
-    checkpoint = restore.resolve_checkpoint(export_checkpoint(FLAGS))
+    checkpoint = restore.resolve_checkpoint(fine_tuning.export_checkpoint(FLAGS))
     settings = {"do_lower_case": FLAGS.do_lower_case, "tokenizer": FLAGS.tokenizer,
                 "subchar": FLAGS.subchar, "max_seq_length": FLAGS.max_seq_length}
     path = serving.export_saved_model(
@@ -214,13 +197,7 @@ def main(_):
                              FLAGS.output_dir, FLAGS.init_checkpoint, FLAGS.predict_file])
     check_flags(FLAGS)
     distribution, compute_dtype = fine_tuning.check_run_flags(FLAGS)
-    if FLAGS.init_checkpoint:
-        restore.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
-    scored = [flag for flag in ("--do_eval", "--do_predict") if FLAGS[flag[2:]].value]
-    if not FLAGS.do_train and scored:
-        restore.require_checkpoint(FLAGS.output_dir, FLAGS.init_checkpoint, " and ".join(scored))
-    elif not FLAGS.do_train:
-        export_checkpoint(FLAGS)
+    fine_tuning.check_checkpoints(FLAGS, ("--do_eval", "--do_predict"))
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     tokenizer = tokenization.tokenizer_from_flags(FLAGS, bert_config.vocab_size)
     run_folder.ensure_output_dir(FLAGS.output_dir,

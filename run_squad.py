@@ -44,7 +44,7 @@ from krbert.files import atomic, gcs, paths, reading as file_reading
 from krbert.span import features as span_features
 from krbert.span import metrics, postprocess, reading
 from krbert.span import model as span_model
-from krbert.tf_compat import tf, tpu_estimator
+from krbert.tf_compat import tf
 
 fine_tuning.define_fine_tuning_flags(
     flags, 384, "Maximum tokens of a window (question and context) after WordPiece.")
@@ -85,26 +85,18 @@ def model_fn_builder(bert_config, init_checkpoint, learning_rate, num_train_step
                      compute_dtype=tf.float32):
     """The TPUEstimator model_fn: training, or prediction of start and end logits."""
 
-    def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
-        is_training = mode == tf.estimator.ModeKeys.TRAIN
+    def forward(features, is_training):
         start_logits, end_logits = span_model.create_model(
             bert_config, is_training, features, use_one_hot_embeddings=use_tpu,
             compute_dtype=compute_dtype if is_training else tf.float32)
-        scaffold_fn = restore.warm_start(init_checkpoint, use_tpu)
-        if is_training:
-            loss = span_model.span_loss(start_logits, end_logits,
-                                        features["start_positions"], features["end_positions"])
-            return fine_tuning.train_spec(loss, scaffold_fn, learning_rate, num_train_steps,
-                                          num_warmup_steps, use_tpu, compute_dtype,
-                                          log_every_n_steps)
-        if mode == tf.estimator.ModeKeys.PREDICT:
-            return tpu_estimator.TPUEstimatorSpec(
-                mode=mode, scaffold_fn=scaffold_fn,
-                predictions={"unique_ids": features["unique_ids"],
-                             "start_logits": start_logits, "end_logits": end_logits})
-        raise ValueError("Only TRAIN and PREDICT modes are supported: %s" % mode)
+        loss = span_model.span_loss(start_logits, end_logits, features["start_positions"],
+                                    features["end_positions"]) if is_training else None
+        return loss, {"unique_ids": features["unique_ids"], "start_logits": start_logits,
+                      "end_logits": end_logits}
 
-    return model_fn
+    return fine_tuning.model_fn(forward, init_checkpoint, use_tpu, learning_rate,
+                                num_train_steps, num_warmup_steps, compute_dtype,
+                                log_every_n_steps)
 
 
 # ---------------------------------------------------------------------------------------
@@ -249,11 +241,7 @@ def predict_and_score(FLAGS, estimator, squad, tokenizer):
 def export(FLAGS, bert_config):
     """Writes the latest checkpoint of --output_dir (else --init_checkpoint) as a
     SavedModel version in --export_dir."""
-    checkpoint = tf.train.latest_checkpoint(FLAGS.output_dir) or FLAGS.init_checkpoint
-    if not checkpoint:
-        raise cli.InputError("--do_export: no checkpoint in --output_dir=%s and no "
-                             "--init_checkpoint; train first (--do_train) or pass one"
-                             % FLAGS.output_dir)
+    checkpoint = fine_tuning.export_checkpoint(FLAGS)
     settings = {name: FLAGS[name].value for name in (
         "do_lower_case", "tokenizer", "subchar", "max_seq_length", "doc_stride",
         "max_query_length", "n_best_size", "max_answer_length")}
@@ -271,10 +259,7 @@ def main(_):
                              FLAGS.bert_config_file, FLAGS.output_dir, FLAGS.init_checkpoint])
     check_flags(FLAGS)
     distribution, compute_dtype = fine_tuning.check_run_flags(FLAGS)
-    if FLAGS.init_checkpoint:
-        restore.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
-    if not FLAGS.do_train and FLAGS.do_predict:
-        restore.require_checkpoint(FLAGS.output_dir, FLAGS.init_checkpoint, "--do_predict")
+    fine_tuning.check_checkpoints(FLAGS, ("--do_predict",))
     bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
     tokenizer = tokenization.tokenizer_from_flags(FLAGS, bert_config.vocab_size)
     run_folder.ensure_output_dir(FLAGS.output_dir,

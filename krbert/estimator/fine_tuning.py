@@ -1,16 +1,20 @@
 """What every fine-tuning script (run_classifier.py, run_ner.py, run_squad.py) shares:
 the original release's model and training flags (define_fine_tuning_flags, read by the
-scripts' main() and by check_run_flags / export_base here), the checks of the device and
-precision flags, and the training step its model_fn ends in: AdamW with warm-up and
-linear decay (optimization.py), a dynamic loss scale when the model computes in float16,
-the global batch's loss under a tf.distribute strategy, and the CPU/GPU log of step and
-loss.
+scripts' main() and by the helpers here), the checks of the device and precision flags
+(check_run_flags) and of the checkpoints a run needs (check_checkpoints,
+export_checkpoint), the SavedModel folder (export_base), the TPUEstimator model_fn around a
+task's forward pass (model_fn), and the training step it ends in (train_spec): AdamW with
+warm-up and linear decay (optimization.py), a dynamic loss scale when the model computes in
+float16, the global batch's loss under a tf.distribute strategy, and the CPU/GPU log of
+step and loss.
 """
 
 import os
 
 import optimization
 import tokenization
+from krbert import cli
+from krbert.checkpoints import restore
 from krbert.estimator import distribution as distribution_lib
 from krbert.estimator import runtime
 from krbert.tf_compat import tf, tpu_estimator
@@ -62,9 +66,59 @@ def check_run_flags(FLAGS):
     return distribution, distribution_lib.check_precision(FLAGS)
 
 
+def check_checkpoints(FLAGS, scoring_flags):
+    """Stops before any work when a checkpoint the run needs is missing: the one of
+    --init_checkpoint; without --do_train, one to score with for the ``scoring_flags`` set
+    (e.g. ("--do_eval", "--do_predict")) in --output_dir or --init_checkpoint; and with none
+    of them set (a run that only exports), export_checkpoint's."""
+    if FLAGS.init_checkpoint:
+        restore.checkpoint_shapes(FLAGS.init_checkpoint)  # stops if it is none
+    scored = [flag for flag in scoring_flags if FLAGS[flag[2:]].value]
+    if not FLAGS.do_train and scored:
+        restore.require_checkpoint(FLAGS.output_dir, FLAGS.init_checkpoint, " and ".join(scored))
+    elif not FLAGS.do_train:
+        export_checkpoint(FLAGS)
+
+
+def export_checkpoint(FLAGS):
+    """The checkpoint --do_export writes: the latest of --output_dir, else --init_checkpoint;
+    InputError when there is none."""
+    checkpoint = tf.train.latest_checkpoint(FLAGS.output_dir) or FLAGS.init_checkpoint
+    if not checkpoint:
+        raise cli.InputError("--do_export: no checkpoint in --output_dir=%s and no "
+                             "--init_checkpoint; train first (--do_train) or pass one"
+                             % FLAGS.output_dir)
+    return checkpoint
+
+
 def export_base(FLAGS):
     """The folder the SavedModel versions go under: --export_dir, else <output_dir>/export."""
     return FLAGS.export_dir or os.path.join(FLAGS.output_dir, "export")
+
+
+def model_fn(forward, init_checkpoint, use_tpu, learning_rate, num_train_steps,
+             num_warmup_steps, compute_dtype, log_every_n_steps):
+    """The TPUEstimator model_fn of a fine-tuning script.
+
+    ``forward(features, is_training)`` builds the task's model and returns (the scalar loss
+    of this replica's batch, or None outside training; the dict of prediction tensors). A
+    TRAIN call trains on the loss (train_spec, from ``init_checkpoint`` when given), a
+    PREDICT call returns the predictions; other modes are refused.
+    """
+
+    def estimator_model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
+        is_training = mode == tf.estimator.ModeKeys.TRAIN
+        loss, predictions = forward(features, is_training)
+        scaffold_fn = restore.warm_start(init_checkpoint, use_tpu)
+        if is_training:
+            return train_spec(loss, scaffold_fn, learning_rate, num_train_steps,
+                              num_warmup_steps, use_tpu, compute_dtype, log_every_n_steps)
+        if mode == tf.estimator.ModeKeys.PREDICT:
+            return tpu_estimator.TPUEstimatorSpec(mode=mode, scaffold_fn=scaffold_fn,
+                                                  predictions=predictions)
+        raise ValueError("Only TRAIN and PREDICT modes are supported: %s" % mode)
+
+    return estimator_model_fn
 
 
 def train_spec(loss, scaffold_fn, learning_rate, num_train_steps, num_warmup_steps, use_tpu,
