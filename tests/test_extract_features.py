@@ -444,7 +444,12 @@ def test_what_a_killed_run_left_is_removed_by_the_next_run(plain_setup, tmp_path
                                ["--output_file=%s" % output], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while not any(".tmp-" in name for name in os.listdir(str(tmp_path))):
+
+    def output_temporaries():  # not the folder's write probe, which comes and goes at once
+        return [name for name in os.listdir(str(tmp_path))
+                if name.startswith("features.jsonl") and ".tmp-" in name]
+
+    while not output_temporaries():
         assert process.poll() is None and time.time() < deadline, "no temporary file seen"
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
