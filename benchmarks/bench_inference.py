@@ -72,8 +72,10 @@ PRECISION_GOALS = {"float32": ">= 2", "bfloat16": ">= 1.3"}
 
 
 def op_class_shares(config_file, seq_length, compute_dtype=tf.float32):
-    """Shares of the traced op time per OP_CLASSES class for batches [BATCH, seq_length],
-    the encoder computing in ``compute_dtype``."""
+    """{"milliseconds": the model's time per batch [BATCH, seq_length] (untraced, the mean
+    of PROFILED_BATCHES after a warm-up), "shares": {class: share of the traced op time}
+    per OP_CLASSES class}, the encoder computing in ``compute_dtype``; the same keys as
+    benchmarks/hf_classifier.py --profile_length prints."""
     graph = tf.Graph()
     with graph.as_default():
         inputs, outputs = classifier_model.build_inference_graph(
@@ -87,6 +89,10 @@ def op_class_shares(config_file, seq_length, compute_dtype=tf.float32):
     with tf.Session(graph=graph, config=runtime.session_config()) as session:
         session.run(init)
         session.run(outputs["probabilities"], feed)
+        started = time.time()
+        for _ in range(PROFILED_BATCHES):
+            session.run(outputs["probabilities"], feed)
+        milliseconds = (time.time() - started) * 1000.0 / PROFILED_BATCHES
         for _ in range(PROFILED_BATCHES):
             metadata = tf.RunMetadata()
             session.run(outputs["probabilities"], feed, run_metadata=metadata,
@@ -99,8 +105,15 @@ def op_class_shares(config_file, seq_length, compute_dtype=tf.float32):
                 micros[kind] = micros.get(kind, 0) + node.op_end_rel_micros - \
                     node.op_start_rel_micros
     total = float(sum(micros.values()))
-    return [(kind, micros[kind] / total) for kind in sorted(micros, key=micros.get,
-                                                            reverse=True)]
+    return {"milliseconds": milliseconds,
+            "shares": {kind: value / total for kind, value in micros.items()}}
+
+
+def shares_text(profile):
+    """"matrix products 91%, element-wise 5%, ...", largest first."""
+    shares = profile["shares"]
+    return ", ".join("%s %.0f%%" % (kind, 100 * shares[kind])
+                     for kind in sorted(shares, key=shares.get, reverse=True))
 
 
 def hf_python():
@@ -302,9 +315,9 @@ class ModelBench(object):
                  "%.2f%%)" % (100.0 * np.mean(saved == ours)),
                  100.0 * np.mean(ours == estimator), "%", ">= 99.9")
 
-    def breakdown(self, wall_seconds, summary):
+    def breakdown(self, wall_seconds, summary, hf):
         """Where predict.py's wall time goes, from its last log line, and the model's
-        time per op class at the mean padded length."""
+        time per batch and per op class at the mean padded length, beside transformers'."""
         elapsed, setup, tokenizing, model, padding, positions = [
             float(summary.group(i)) for i in range(1, 7)]
         self.row("predict.py from the checkpoint, where the wall time goes: imports / set-up "
@@ -314,11 +327,33 @@ class ModelBench(object):
                      elapsed - setup - tokenizing - model, padding), "")
         length = int(round(positions / self.docs))
         for precision, dtype in (("float32", tf.float32), ("bfloat16", tf.bfloat16)):
-            shares = op_class_shares(self.config, length, dtype)
-            self.row("%s model time per op class, batch [%d, %d] (the mean padded length), "
-                     "traced" % (precision, BATCH, length),
-                     ", ".join("%s %.0f%%" % (kind, 100 * share) for kind, share in shares),
-                     "")
+            ours = op_class_shares(self.config, length, dtype)
+            shape = "batch [%d, %d] (the mean padded length)" % (BATCH, length)
+            self.row("%s model time per op class, %s, traced" % (precision, shape),
+                     shares_text(ours), "")
+            peer = self.transformers_profile(hf, length, precision)
+            if peer is None:
+                continue
+            self.row("%s transformers model time per op class, %s, torch profiler" % (
+                precision, shape), shares_text(peer), "")
+            self.row("%s model time per batch, %s: predict.py's graph / transformers; their "
+                     "matrix products alone (traced share x time)" % (precision, shape),
+                     "%.0f / %.0f; %.0f / %.0f" % (
+                         ours["milliseconds"], peer["milliseconds"],
+                         ours["milliseconds"] * ours["shares"].get("matrix products", 0),
+                         peer["milliseconds"] * peer["shares"].get("matrix products", 0)),
+                     "ms")
+
+    def transformers_profile(self, python, length, precision):
+        """hf_classifier.py --profile_length's JSON, or None without torch."""
+        if python is None:
+            return None
+        _, out, _ = timed(
+            [python, "benchmarks/hf_classifier.py", "--bert_config_file=%s" % self.config,
+             "--vocab_file=%s" % self.vocab, "--profile_length=%d" % length, "--threads=2",
+             "--batch_size=%d" % BATCH, "--bfloat16=%s" % (precision == "bfloat16")],
+            "hf_classifier.py --profile_length")
+        return json.loads(out.strip().splitlines()[-1])
 
 
 def bench_model(bench, hf, runs):
@@ -331,7 +366,7 @@ def bench_model(bench, hf, runs):
     bench.agreement()
     bench.precisions(hf, runs)
     if summary:
-        bench.breakdown(seconds, summary)
+        bench.breakdown(seconds, summary, hf)
 
 
 def main():

@@ -1,5 +1,6 @@
 """krbert/benchmarks.py: the benchmark list, the runs' result files and the one table."""
 
+import contextlib
 import importlib.util
 import os
 
@@ -80,3 +81,20 @@ def test_each_task_keeps_its_own_sequence_length_unless_one_is_given():
     assert lengths("--max_seq_length=256")[-1] == "--max_seq_length=256"
     assert lengths("--max_seq_length=256", "--", "--max_seq_length=192")[-1] == (
         "--max_seq_length=192")
+
+
+def test_the_transformers_peer_times_its_model_per_op_class():
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    spec = importlib.util.spec_from_file_location(
+        "hf_classifier", os.path.join(ROOT, "benchmarks", "hf_classifier.py"))
+    peer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(peer)
+    assert peer.op_class("aten::addmm") == "matrix products"
+    assert peer.op_class("aten::t") == "layout" and peer.op_class("aten::tanh") == "element-wise"
+    assert peer.op_class("aten::index_select") == "embedding lookup"
+    model = peer.build_model(os.path.join(ROOT, "vocab", "bert_config_tiny.json"), 2)
+    found = peer.profile(model, 2, 8, contextlib.nullcontext())
+    assert found["milliseconds"] > 0
+    assert abs(sum(found["shares"].values()) - 1.0) < 1e-6
+    assert found["shares"]["matrix products"] > 0.05
