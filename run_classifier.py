@@ -56,13 +56,12 @@ from tqdm import tqdm
 
 import tokenization
 from krbert import cli, precision
-from krbert.bert_config import load_bert_config
 from krbert.checkpoints import restore
 from krbert.classifier import custom_task, metrics, tasks
 from krbert.classifier import features as classifier_features
 from krbert.classifier import model as classifier_model
-from krbert.estimator import fine_tuning, run_folder, runtime
-from krbert.files import atomic, gcs, paths, reading
+from krbert.estimator import fine_tuning, run_folder
+from krbert.files import atomic, paths, reading
 from krbert.tf_compat import tf
 
 
@@ -304,22 +303,6 @@ def check_flags(FLAGS):
         raise cli.InputError("--max_seq_length must hold [CLS], a token and [SEP] (>= 3)")
 
 
-def estimator_factory(FLAGS, model_fn, distribution=None):
-    """A function giving the estimator with a given predict batch size (evaluation runs
-    as a prediction, with --eval_batch_size): a TPUEstimator, or with a distribution a
-    StrategyEstimator."""
-    run_config = runtime.run_config_from_flags(
-        FLAGS, None if FLAGS.use_tpu else runtime.session_config(),
-        distribution=distribution, tf_random_seed=FLAGS.seed)
-
-    def estimator_for(predict_batch_size):
-        return runtime.make_estimator(
-            model_fn, run_config, FLAGS.use_tpu, FLAGS.train_batch_size,
-            FLAGS.eval_batch_size, predict_batch_size, distribution=distribution)
-
-    return estimator_for
-
-
 def task_kind(processor):
     """What classifier.json and the HF config say about the task beyond its labels."""
     return {"text_b": processor.is_pair,
@@ -382,9 +365,8 @@ def load_splits(FLAGS, source, processor, bert_config, bucket):
         if processor.name == tasks.CUSTOM:
             processor.learn_labels(processor.read_split(FLAGS.data_dir, "train"))
         train = source.load("train", need_labels=True, for_training=True)
-        num_train_steps = max(1, int(len(train[0].examples) / FLAGS.train_batch_size *
-                                     FLAGS.num_train_epochs))
-        num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
+        num_train_steps, num_warmup_steps = fine_tuning.train_steps(FLAGS,
+                                                                    len(train[0].examples))
         run_folder.check_same_run(FLAGS.output_dir,
                                   training_settings(FLAGS, bert_config, train[2], bucket))
         if processor.name == tasks.CUSTOM:
@@ -436,16 +418,10 @@ def score_splits(FLAGS, estimator_for, processor, evaluation, prediction, bucket
 
 def main(_):
     FLAGS = flags.FLAGS
-    tf.logging.set_verbosity(tf.logging.INFO)
-    gcs.check_gcs_reachable([FLAGS.data_dir, FLAGS.vocab_file, FLAGS.bert_config_file,
-                             FLAGS.output_dir, FLAGS.init_checkpoint, FLAGS.cache_dir])
     check_flags(FLAGS)
-    distribution, compute_dtype = fine_tuning.check_run_flags(FLAGS)
     processor = task_from_flags(FLAGS)
-    fine_tuning.check_checkpoints(FLAGS, ("--do_eval", "--do_predict"))
-    bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
-    run_folder.ensure_output_dir(FLAGS.output_dir,
-                                 chief=distribution is None or distribution.is_chief)
+    distribution, compute_dtype, bert_config = fine_tuning.start_run(
+        FLAGS, [FLAGS.data_dir, FLAGS.cache_dir], ("--do_eval", "--do_predict"))
     source = feature_source(FLAGS, processor, bert_config)
     bucket = FLAGS.bucket_by_length and not FLAGS.use_tpu
     tf.logging.info("Batches padded to %s", "their longest example (CPU, --bucket_by_length)"
@@ -456,7 +432,7 @@ def main(_):
                                 FLAGS.learning_rate, steps[0], steps[1], FLAGS.use_tpu,
                                 FLAGS.log_every_n_steps, compute_dtype,
                                 regression=processor.is_regression)
-    estimator_for = estimator_factory(FLAGS, model_fn, distribution)
+    estimator_for = fine_tuning.estimator_factory(FLAGS, model_fn, distribution)
     if distribution is not None:
         tf.logging.info("Distribution: %s; global batch %d", distribution.describe(),
                         FLAGS.train_batch_size)

@@ -38,10 +38,9 @@ from tqdm import tqdm
 
 import tokenization
 from krbert import cli
-from krbert.bert_config import load_bert_config
 from krbert.checkpoints import restore
-from krbert.estimator import fine_tuning, run_folder, runtime
-from krbert.files import atomic, gcs, paths
+from krbert.estimator import fine_tuning, run_folder
+from krbert.files import atomic, paths
 from krbert.tagging import features as tagging_features
 from krbert.tagging import klue, metrics, serving
 from krbert.tagging import model as tagging_model
@@ -192,16 +191,10 @@ def export(FLAGS, bert_config):
 
 def main(_):
     FLAGS = flags.FLAGS
-    tf.logging.set_verbosity(tf.logging.INFO)
-    gcs.check_gcs_reachable([FLAGS.data_dir, FLAGS.vocab_file, FLAGS.bert_config_file,
-                             FLAGS.output_dir, FLAGS.init_checkpoint, FLAGS.predict_file])
     check_flags(FLAGS)
-    distribution, compute_dtype = fine_tuning.check_run_flags(FLAGS)
-    fine_tuning.check_checkpoints(FLAGS, ("--do_eval", "--do_predict"))
-    bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
+    distribution, compute_dtype, bert_config = fine_tuning.start_run(
+        FLAGS, [FLAGS.data_dir, FLAGS.predict_file], ("--do_eval", "--do_predict"))
     tokenizer = tokenization.tokenizer_from_flags(FLAGS, bert_config.vocab_size)
-    run_folder.ensure_output_dir(FLAGS.output_dir,
-                                 chief=distribution is None or distribution.is_chief)
     outputs = [os.path.join(FLAGS.output_dir, name) for name in OUTPUT_FILES]
     for flag, path in (("--predict_file", FLAGS.predict_file), ("--vocab_file",
                                                                 FLAGS.vocab_file)):
@@ -227,22 +220,14 @@ def main(_):
 
     num_train_steps = num_warmup_steps = 0
     if train is not None:
-        num_train_steps = max(1, int(len(train.sentences) / FLAGS.train_batch_size *
-                                     FLAGS.num_train_epochs))
-        num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
+        num_train_steps, num_warmup_steps = fine_tuning.train_steps(FLAGS,
+                                                                    len(train.sentences))
         run_folder.check_same_run(FLAGS.output_dir,
                                   training_settings(FLAGS, bert_config, train.path))
     model_fn = model_fn_builder(bert_config, FLAGS.init_checkpoint, FLAGS.learning_rate,
                                 num_train_steps, num_warmup_steps, FLAGS.use_tpu,
                                 FLAGS.log_every_n_steps, compute_dtype)
-    run_config = runtime.run_config_from_flags(
-        FLAGS, None if FLAGS.use_tpu else runtime.session_config(),
-        distribution=distribution, tf_random_seed=FLAGS.seed)
-
-    def estimator_for(predict_batch_size):
-        return runtime.make_estimator(model_fn, run_config, FLAGS.use_tpu,
-                                      FLAGS.train_batch_size, FLAGS.eval_batch_size,
-                                      predict_batch_size, distribution=distribution)
+    estimator_for = fine_tuning.estimator_factory(FLAGS, model_fn, distribution)
 
     if train is not None:
         tf.logging.info("***** Running training: %d sentences, batch size %d, %d steps "

@@ -37,10 +37,9 @@ from absl import flags
 
 import tokenization
 from krbert import cli
-from krbert.bert_config import load_bert_config
 from krbert.checkpoints import restore
-from krbert.estimator import fine_tuning, run_folder, runtime
-from krbert.files import atomic, gcs, paths, reading as file_reading
+from krbert.estimator import fine_tuning, run_folder
+from krbert.files import atomic, paths, reading as file_reading
 from krbert.span import features as span_features
 from krbert.span import metrics, postprocess, reading
 from krbert.span import model as span_model
@@ -254,35 +253,24 @@ def export(FLAGS, bert_config):
 
 def main(_):
     FLAGS = flags.FLAGS
-    tf.logging.set_verbosity(tf.logging.INFO)
-    gcs.check_gcs_reachable([FLAGS.train_file, FLAGS.predict_file, FLAGS.vocab_file,
-                             FLAGS.bert_config_file, FLAGS.output_dir, FLAGS.init_checkpoint])
     check_flags(FLAGS)
-    distribution, compute_dtype = fine_tuning.check_run_flags(FLAGS)
-    fine_tuning.check_checkpoints(FLAGS, ("--do_predict",))
-    bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
+    distribution, compute_dtype, bert_config = fine_tuning.start_run(
+        FLAGS, [FLAGS.train_file, FLAGS.predict_file], ("--do_predict",))
     tokenizer = tokenization.tokenizer_from_flags(FLAGS, bert_config.vocab_size)
-    run_folder.ensure_output_dir(FLAGS.output_dir,
-                                 chief=distribution is None or distribution.is_chief)
     # Both files are read before training, so a bad predict file stops the run first.
     train = read_split(FLAGS, "train_file", True) if FLAGS.do_train else None
     evaluation = read_split(FLAGS, "predict_file", False) if FLAGS.do_predict else None
 
     num_train_steps = num_warmup_steps = 0
     if train is not None:
-        num_train_steps = max(1, int(len(train.examples) / FLAGS.train_batch_size *
-                                     FLAGS.num_train_epochs))
-        num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
+        num_train_steps, num_warmup_steps = fine_tuning.train_steps(FLAGS,
+                                                                    len(train.examples))
         run_folder.check_same_run(FLAGS.output_dir, training_settings(FLAGS, bert_config))
     model_fn = model_fn_builder(bert_config, FLAGS.init_checkpoint, FLAGS.learning_rate,
                                 num_train_steps, num_warmup_steps, FLAGS.use_tpu,
                                 FLAGS.log_every_n_steps, compute_dtype)
-    run_config = runtime.run_config_from_flags(
-        FLAGS, None if FLAGS.use_tpu else runtime.session_config(),
-        distribution=distribution, tf_random_seed=FLAGS.seed)
-    estimator = runtime.make_estimator(model_fn, run_config, FLAGS.use_tpu,
-                                       FLAGS.train_batch_size, FLAGS.predict_batch_size,
-                                       FLAGS.predict_batch_size, distribution=distribution)
+    estimator = fine_tuning.estimator_factory(FLAGS, model_fn, distribution)(
+        FLAGS.predict_batch_size)
 
     if train is not None:
         examples = list(train.examples)

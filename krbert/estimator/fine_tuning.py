@@ -1,23 +1,32 @@
 """What every fine-tuning script (run_classifier.py, run_ner.py, run_squad.py) shares:
 the original release's model and training flags (define_fine_tuning_flags, read by the
-scripts' main() and by the helpers here), the checks of the device and precision flags
-(check_run_flags) and of the checkpoints a run needs (check_checkpoints,
-export_checkpoint), the SavedModel folder (export_base), the TPUEstimator model_fn around a
+scripts' main() and by the helpers here), the start of a run (start_run: the checks of the
+device and precision flags, check_run_flags, and of the checkpoints it needs,
+check_checkpoints; the model config; the output folder), the schedule's step counts
+(train_steps), the estimator of each batch size (estimator_factory), the checkpoint an
+export writes (export_checkpoint) and its folder (export_base), the TPUEstimator model_fn around a
 task's forward pass (model_fn), and the training step it ends in (train_spec): AdamW with
 warm-up and linear decay (optimization.py), a dynamic loss scale when the model computes in
 float16, the global batch's loss under a tf.distribute strategy, and the CPU/GPU log of
 step and loss.
 """
 
+import collections
 import os
 
 import optimization
 import tokenization
 from krbert import cli
+from krbert.bert_config import load_bert_config
 from krbert.checkpoints import restore
 from krbert.estimator import distribution as distribution_lib
-from krbert.estimator import runtime
+from krbert.estimator import run_folder, runtime
+from krbert.files import gcs
 from krbert.tf_compat import tf, tpu_estimator
+
+RunStart = collections.namedtuple("RunStart", ["distribution", "compute_dtype", "bert_config"])
+"""What start_run found: the Distribution (None without --distribution_strategy), the
+encoder's compute dtype and the BertConfig."""
 
 
 def define_fine_tuning_flags(flags, max_seq_length, max_seq_length_help):
@@ -56,6 +65,49 @@ def define_fine_tuning_flags(flags, max_seq_length, max_seq_length_help):
     runtime.define_tpu_flags(flags)
     distribution_lib.define_distribution_flags(flags)
     tokenization.define_tokenizer_flags(flags)
+
+
+def start_run(FLAGS, input_paths, scoring_flags):
+    """What a fine-tuning script's main() does after checking its own flags, before reading
+    any data: stops early, each mistake in one line, when a gs:// path is unreachable
+    (the model files, --output_dir, --init_checkpoint and ``input_paths``), a device or
+    precision flag is wrong (check_run_flags) or a checkpoint is missing
+    (check_checkpoints with ``scoring_flags``); then loads --bert_config_file and makes
+    --output_dir (on the chief). Returns a RunStart."""
+    tf.logging.set_verbosity(tf.logging.INFO)
+    gcs.check_gcs_reachable([FLAGS.vocab_file, FLAGS.bert_config_file, FLAGS.output_dir,
+                             FLAGS.init_checkpoint] + list(input_paths))
+    distribution, compute_dtype = check_run_flags(FLAGS)
+    check_checkpoints(FLAGS, scoring_flags)
+    bert_config = load_bert_config(FLAGS.bert_config_file, FLAGS.max_seq_length)
+    run_folder.ensure_output_dir(FLAGS.output_dir,
+                                 chief=distribution is None or distribution.is_chief)
+    return RunStart(distribution, compute_dtype, bert_config)
+
+
+def train_steps(FLAGS, examples):
+    """(num_train_steps, num_warmup_steps): --num_train_epochs over ``examples`` training
+    examples at --train_batch_size (at least one step), --warmup_proportion of them."""
+    num_train_steps = max(1, int(examples / FLAGS.train_batch_size * FLAGS.num_train_epochs))
+    return num_train_steps, int(num_train_steps * FLAGS.warmup_proportion)
+
+
+def estimator_factory(FLAGS, model_fn, distribution=None):
+    """A function giving the estimator of a given predict batch size: a TPUEstimator, or
+    with a distribution a StrategyEstimator; evaluation batches of --eval_batch_size where
+    the script has it, else --predict_batch_size."""
+    run_config = runtime.run_config_from_flags(
+        FLAGS, None if FLAGS.use_tpu else runtime.session_config(),
+        distribution=distribution, tf_random_seed=FLAGS.seed)
+    eval_batch_size = (FLAGS["eval_batch_size"].value if "eval_batch_size" in FLAGS
+                       else FLAGS.predict_batch_size)
+
+    def estimator_for(predict_batch_size):
+        return runtime.make_estimator(
+            model_fn, run_config, FLAGS.use_tpu, FLAGS.train_batch_size, eval_batch_size,
+            predict_batch_size, distribution=distribution)
+
+    return estimator_for
 
 
 def check_run_flags(FLAGS):
