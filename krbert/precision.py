@@ -7,9 +7,9 @@ outputs (modeling.BertModel's ``compute_dtype``).
   products run natively; under TensorFlow 1.15 on the CPU they are emulated (slower).
 - A SavedModel keeps the precision it was exported with (run_classifier.py --do_export
   --use_bfloat16); its classifier.json names it under ``COMPUTE_DTYPE_KEY``.
-- predict.py from a checkpoint reads each dense layer's kernel as a bfloat16 copy made once
-  after the restore (bfloat16_kernel_copies), not cast from float32 at every batch; the
-  results are the same bits.
+- predict.py from a checkpoint, and a bfloat16 SavedModel, read each dense layer's kernel
+  as a bfloat16 copy made once after the restore (bfloat16_kernel_copies; the SavedModel's
+  loader makes them), not cast from float32 at every batch; the results are the same bits.
 - Training keeps float16 (--use_fp16) to itself: evaluation and prediction of a float16
   run compute in float32 (mode_dtype).
 """

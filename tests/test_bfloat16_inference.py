@@ -41,6 +41,13 @@ def sample_texts(tmp_path):
     return str(path), texts
 
 
+def kernel_casts(graph):
+    """The ops that cast a dense kernel to bfloat16 at every batch (not once, into a copy)."""
+    return [op for op in graph.get_operations() if op.type == "Cast"
+            and op.outputs[0].dtype == tf.bfloat16
+            and "/kernel" in op.inputs[0].name and "bfloat16_copy" not in op.name]
+
+
 def compare(float32, bfloat16):
     """Asserts bfloat16's probabilities are near float32's, not equal (it did run in
     bfloat16) and give the same labels on >= MIN_AGREEMENT of the rows."""
@@ -94,13 +101,14 @@ def test_a_bfloat16_export_computes_in_bfloat16_with_float32_outputs(
         assert signature.outputs["probabilities"].dtype == tf.float32.as_datatype_enum
         matmuls = [op for op in graph.get_operations() if op.type in ("MatMul", "BatchMatMulV2")]
         assert any(op.outputs[0].dtype == tf.bfloat16 for op in matmuls)
+        assert kernel_casts(graph) == []  # the loader made the kernels' copies once
 
     path, _ = sample_texts(tmp_path)
     _, served, log = predict(["--saved_model=%s" % export, "--input_file=%s" % path])
     assert "computes in bfloat16" in log
     _, checkpoint, _ = predict(model_args(classifier_flags, nsmc_finetuned)
                                + ["--input_file=%s" % path, "--use_bfloat16"])
-    assert np.allclose(parse(served)[3], parse(checkpoint)[3], atol=1e-3)
+    np.testing.assert_array_equal(parse(served)[3], parse(checkpoint)[3])
     code, _, err = predict(["--saved_model=%s" % export, "--input_file=%s" % path,
                             "--use_bfloat16"], expect_ok=False)
     assert code == 1 and err.strip().splitlines()[-1].startswith(
@@ -129,11 +137,6 @@ def test_bfloat16_kernel_copies_give_the_same_bits_without_a_cast_per_batch(
     mask = np.ones_like(ids)
     mask[2:, 12:] = 0
     segments = np.zeros_like(ids)
-
-    def kernel_casts(graph):
-        return [op for op in graph.get_operations() if op.type == "Cast"
-                and op.outputs[0].dtype == tf.bfloat16
-                and "/kernel" in op.inputs[0].name and "bfloat16_copy" not in op.name]
 
     per_batch = classifier_model.restore_classifier(bert_config, checkpoint, task, config_file,
                                                     compute_dtype=tf.bfloat16)

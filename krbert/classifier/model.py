@@ -172,8 +172,8 @@ def restore_classifier(bert_config, checkpoint, task_labels, config_file, config
     """A session holding build_inference_graph's graph (in ``compute_dtype``) with the
     checkpoint's values (``regression``: task_labels' labels are ("score",), one output).
     ``kernel_copies`` (bfloat16 only): the dense kernels are read from bfloat16 copies made
-    once after the restore (precision.bfloat16_kernel_copies); the graph then has local
-    variables, so it is for this session, not for a SavedModel.
+    once after the restore (precision.bfloat16_kernel_copies), local variables that
+    write_saved_model has a SavedModel's loader make again after its restore.
 
     Returns:
       (session, inputs, outputs) as build_inference_graph's.
@@ -291,7 +291,8 @@ def export_saved_model(export_dir, bert_config, checkpoint, task_labels, config_
     regression = task_kind.get("problem_type") == "regression"
     session, inputs, outputs = restore_classifier(bert_config, checkpoint, task_labels,
                                                   config_file, regression=regression,
-                                                  compute_dtype=compute_dtype)
+                                                  compute_dtype=compute_dtype,
+                                                  kernel_copies=True)
     metadata = dict(tokenizer_settings, task=task_labels[0], labels=list(task_labels[1]),
                     checkpoint=checkpoint, bert_config=bert_config.to_dict())
     metadata.update({key: value for key, value in task_kind.items() if value})
@@ -305,17 +306,21 @@ def write_saved_model(export_dir, session, inputs, outputs, vocab_file, metadata
     """Writes the graph and variables of ``session``, served through the predict signature
     ``inputs`` -> ``outputs`` (dicts of tensors), as the next version folder of
     ``export_dir``, whole or not at all; assets.extra holds a copy of ``vocab_file`` and
-    ``metadata`` as JSON in ``metadata_file``. Closes the session; returns the folder."""
+    ``metadata`` as JSON in ``metadata_file``. The graph's local variables (bfloat16 kernel
+    copies) are not saved: the loader initializes them after restoring the variables (the
+    SavedModel's main op). Closes the session; returns the folder."""
     signature = tf.saved_model.signature_def_utils.predict_signature_def(
         inputs=inputs, outputs=outputs)
     final = next_version_dir(export_dir)
     try:
         with atomic.staged_folder(final, "--export_dir") as temporary:
             with session.graph.as_default():
+                main_op = tf.local_variables_initializer() if tf.local_variables() else None
                 builder = tf.saved_model.builder.SavedModelBuilder(temporary)
                 builder.add_meta_graph_and_variables(
                     session, [tf.saved_model.tag_constants.SERVING],
-                    signature_def_map={SIGNATURE_NAME: signature}, strip_default_attrs=True)
+                    signature_def_map={SIGNATURE_NAME: signature}, strip_default_attrs=True,
+                    main_op=main_op)
                 builder.save()
             extra = os.path.join(temporary, "assets.extra")
             tf.io.gfile.makedirs(extra)
