@@ -47,6 +47,7 @@ import numpy as np
 
 import common
 import modeling  # noqa: E402
+from krbert.precision import bfloat16_kernel_copies  # noqa: E402
 from krbert.classifier import model as classifier_model  # noqa: E402  (common: root on sys.path)
 from krbert.classifier import tasks  # noqa: E402
 from krbert.estimator import runtime  # noqa: E402
@@ -75,19 +76,23 @@ def op_class_shares(config_file, seq_length, compute_dtype=tf.float32):
     """{"milliseconds": the model's time per batch [BATCH, seq_length] (untraced, the mean
     of PROFILED_BATCHES after a warm-up), "shares": {class: share of the traced op time}
     per OP_CLASSES class}, the encoder computing in ``compute_dtype``; the same keys as
-    benchmarks/hf_classifier.py --profile_length prints."""
+    benchmarks/hf_classifier.py --profile_length prints. The graph is predict.py's from a
+    checkpoint (bfloat16: the dense kernels' copies made once)."""
     graph = tf.Graph()
+    getter = bfloat16_kernel_copies if compute_dtype == tf.bfloat16 else None
     with graph.as_default():
-        inputs, outputs = classifier_model.build_inference_graph(
-            modeling.BertConfig.from_json_file(config_file), num_labels=2,
-            compute_dtype=compute_dtype)
-        init = tf.global_variables_initializer()
+        with tf.variable_scope(tf.get_variable_scope(), custom_getter=getter):
+            inputs, outputs = classifier_model.build_inference_graph(
+                modeling.BertConfig.from_json_file(config_file), num_labels=2,
+                compute_dtype=compute_dtype)
+        init = [tf.global_variables_initializer(), tf.local_variables_initializer()]
     ids = np.random.RandomState(0).randint(5, 1000, size=(BATCH, seq_length)).astype(np.int32)
     feed = {inputs["input_ids"]: ids, inputs["input_mask"]: np.ones_like(ids),
             inputs["segment_ids"]: np.zeros_like(ids)}
     micros = {}
     with tf.Session(graph=graph, config=runtime.session_config()) as session:
-        session.run(init)
+        session.run(init[0])
+        session.run(init[1])  # bfloat16: the kernels' copies, as predict.py makes them
         session.run(outputs["probabilities"], feed)
         started = time.time()
         for _ in range(PROFILED_BATCHES):
