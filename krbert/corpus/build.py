@@ -214,7 +214,6 @@ class CorpusBuilder(object):
         self.read = collections.Counter()
         self.warnings = []
         self.position = 0
-        self.kept_documents = 0  # in the finished shards
         self.started = time.time()
 
     def fingerprint(self):
@@ -299,16 +298,18 @@ class CorpusBuilder(object):
         done = self.previous["output"]["shards"]
         self.counts.update(self.previous["counts"])
         self.output.update(self.previous["output"])
-        self.kept_documents = self.output["documents"]
         self.log("build_corpus: continuing after the %d finished shards in %s"
                  % (done, self.output_dir))
         return self.previous["read"]["input_documents_done"], done
 
     def interrupted_message(self):
-        """The line for a run stopped by Ctrl-C: what is kept and how to go on."""
+        """The line for a run stopped by Ctrl-C: what is kept and how to go on, as the
+        state on disk says (a Ctrl-C during shard_done's write leaves the earlier one)."""
+        state = writer.read_state(self.output_dir)
+        kept = state["output"] if state else {"shards": 0, "documents": 0}
         return ("interrupted: --output_dir=%s keeps the %d finished shards (%d documents); "
                 "rerun the same command to continue after them"
-                % (self.output_dir, self.output["shards"], self.kept_documents))
+                % (self.output_dir, kept["shards"], kept["documents"]))
 
     def dedup_state(self, finished_shards):
         """The document hashes (and MinHash index), rebuilt from finished shards."""
@@ -346,7 +347,6 @@ class CorpusBuilder(object):
     def shard_done(self, shards_done):
         """After a shard is renamed: record the state a rerun continues from."""
         self.output["shards"] = shards_done
-        self.kept_documents = self.output["documents"]
         writer.write_state(self.output_dir, self.report(complete=False))
 
     def documents(self):
