@@ -254,11 +254,11 @@ class ModelBench(object):
         speeds = []
         for _ in range(runs):
             (wall, _), _, _ = timed(
-                [python, "benchmarks/hf_classifier.py", "--bert_config_file=%s" % self.config,
-                 "--vocab_file=%s" % self.vocab, "--input_file=%s" % self.texts,
-                 "--output_file=%s" % self.path("hf_%s.txt" % precision), "--order=sorted",
-                 "--threads=2", "--batch_size=%d" % BATCH, "--max_seq_length=%d" % SEQ,
-                 "--bfloat16=%s" % (precision == "bfloat16")], "hf_classifier.py")
+                self.hf_command(python, "--input_file=%s" % self.texts,
+                                "--output_file=%s" % self.path("hf_%s.txt" % precision),
+                                "--order=sorted", "--max_seq_length=%d" % SEQ,
+                                "--bfloat16=%s" % (precision == "bfloat16")),
+                "hf_classifier.py")
             speeds.append(self.docs / wall)
         return statistics.median(speeds)
 
@@ -300,10 +300,9 @@ class ModelBench(object):
             return None
         for order in ("input", "sorted"):
             seconds, out, _ = timed(
-                [python, "benchmarks/hf_classifier.py", "--bert_config_file=%s" % self.config,
-                 "--vocab_file=%s" % self.vocab, "--input_file=%s" % self.texts,
-                 "--output_file=%s" % self.path("hf_%s.txt" % order), "--order=%s" % order,
-                 "--threads=2", "--batch_size=%d" % BATCH, "--max_seq_length=%d" % SEQ],
+                self.hf_command(python, "--input_file=%s" % self.texts,
+                                "--output_file=%s" % self.path("hf_%s.txt" % order),
+                                "--order=%s" % order, "--max_seq_length=%d" % SEQ),
                 "hf_classifier.py")
             timing = json.loads(out.strip().splitlines()[-1])
             speed = self.speed_row("transformers %s, torch %s, %s order (padding %.1f%%)" % (
@@ -349,14 +348,20 @@ class ModelBench(object):
                          peer["milliseconds"] * peer["shares"].get("matrix products", 0)),
                      "ms")
 
+    def hf_command(self, python, *flags):
+        """benchmarks/hf_classifier.py on this shape and vocabulary, 2 threads, batch BATCH,
+        with ``flags``."""
+        return [python, "benchmarks/hf_classifier.py", "--bert_config_file=%s" % self.config,
+                "--vocab_file=%s" % self.vocab, "--threads=2",
+                "--batch_size=%d" % BATCH] + list(flags)
+
     def transformers_profile(self, python, length, precision):
         """hf_classifier.py --profile_length's JSON, or None without torch."""
         if python is None:
             return None
         _, out, _ = timed(
-            [python, "benchmarks/hf_classifier.py", "--bert_config_file=%s" % self.config,
-             "--vocab_file=%s" % self.vocab, "--profile_length=%d" % length, "--threads=2",
-             "--batch_size=%d" % BATCH, "--bfloat16=%s" % (precision == "bfloat16")],
+            self.hf_command(python, "--profile_length=%d" % length,
+                            "--bfloat16=%s" % (precision == "bfloat16")),
             "hf_classifier.py --profile_length")
         return json.loads(out.strip().splitlines()[-1])
 
